@@ -1,0 +1,38 @@
+"""What recognition returns: small dataclasses, free of any wire format."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Languages written without spaces between words.
+_UNSPACED_LANGS = frozenset({"zh", "ja", "yue", "th", "lo", "my", "km", "bo"})
+
+
+@dataclass(slots=True)
+class Word:
+    begin_ms: int
+    end_ms: int
+    text: str
+    punctuation: str = ""  # punctuation that follows the word, e.g. ", "
+
+
+@dataclass(slots=True)
+class Sentence:
+    begin_ms: int
+    end_ms: int
+    text: str
+    words: list[Word] = field(default_factory=list)
+    speaker_id: int | None = None
+
+
+@dataclass(slots=True)
+class Transcript:
+    sentences: list[Sentence]
+    language: str | None = None
+    duration_ms: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        joiner = "" if self.language in _UNSPACED_LANGS else " "
+        return joiner.join(s.text.strip() for s in self.sentences if s.text.strip())
