@@ -6,6 +6,7 @@ names the offending item by index and text, so any adapter can pass it to the us
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -66,6 +67,14 @@ def text_rule_violation(text: str) -> str | None:
     return None
 
 
+def show(value: Any) -> str:
+    """A value as the user wrote it in JSON (`true`, not Python's `True`)."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def _describe(index: int, item: Any) -> str:
     text = item.get("text") if isinstance(item, dict) else None
     if isinstance(text, str):
@@ -89,14 +98,14 @@ def parse_hotword(index: int, item: Any, allowed_langs: frozenset[str]) -> Hotwo
     # bool is an int subclass in Python; JSON true must not pass as weight 1.
     if isinstance(weight, bool) or not isinstance(weight, int):
         raise HotwordError(
-            f"{where}: weight must be an integer from {MIN_WEIGHT} to {MAX_WEIGHT}, got {weight!r}"
+            f"{where}: weight must be an integer from {MIN_WEIGHT} to {MAX_WEIGHT}, got {show(weight)}"
         )
     if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
         raise HotwordError(f"{where}: weight must be from {MIN_WEIGHT} to {MAX_WEIGHT}, got {weight}")
     lang = item.get("lang")
     if lang is not None and (not isinstance(lang, str) or lang not in allowed_langs):
         allowed = ", ".join(sorted(allowed_langs)) or "none"
-        raise HotwordError(f"{where}: lang {lang!r} is not supported by this model family (allowed: {allowed})")
+        raise HotwordError(f"{where}: lang {show(lang)} is not supported by this model family (allowed: {allowed})")
     return Hotword(text=text, weight=weight, lang=lang)
 
 
@@ -127,7 +136,7 @@ def parse_hotword_list(
 def validate_prefix(prefix: Any) -> str:
     if not isinstance(prefix, str) or not PREFIX_PATTERN.match(prefix):
         raise HotwordError(
-            f"prefix must be 1 to 10 lowercase letters or digits (a-z, 0-9), got {prefix!r}"
+            f"prefix must be 1 to 10 lowercase letters or digits (a-z, 0-9), got {show(prefix)}"
         )
     return prefix
 

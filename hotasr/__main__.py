@@ -1,0 +1,3 @@
+from hotasr.cli import main
+
+main()

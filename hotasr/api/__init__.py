@@ -1,0 +1,1 @@
+"""The DashScope wire adapter: HTTP (and later WebSocket) over the hotasr core."""

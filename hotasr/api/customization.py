@@ -1,0 +1,109 @@
+"""`POST /api/v1/services/audio/asr/customization`: hotword lists on the DashScope wire (spec §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from hotasr.api.auth import authenticate
+from hotasr.api.body import read_json_object
+from hotasr.api.errors import ApiError, request_id
+from hotasr.hotwords import show
+from hotasr.vocabularies import VocabularyRecord, VocabularyService
+
+router = APIRouter()
+MODEL = "speech-biasing"
+
+
+def wire_time(moment: datetime) -> str:
+    """`YYYY-MM-DD HH:MM:SS` in the server's local time, as DashScope shows it."""
+    if moment.tzinfo is None:  # SQLite hands back naive values; we always store UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _summary(service: VocabularyService, record: VocabularyRecord) -> dict[str, Any]:
+    return {
+        "vocabulary_id": record.vocabulary_id,
+        "gmt_create": wire_time(record.created_at),
+        "gmt_modified": wire_time(record.modified_at),
+        "status": service.status(record),
+    }
+
+
+def _create(service: VocabularyService, account: int, data: dict[str, Any]) -> dict[str, Any]:
+    vocabulary_id = service.create(
+        account,
+        target_model=data.get("target_model"),
+        prefix=data.get("prefix"),
+        items=data.get("vocabulary"),
+    )
+    return {"vocabulary_id": vocabulary_id}
+
+
+def _list(service: VocabularyService, account: int, data: dict[str, Any]) -> dict[str, Any]:
+    records = service.list(
+        account,
+        prefix=data.get("prefix"),  # null or absent: no filter (the docs' curl sends null)
+        page_index=data.get("page_index", 0),
+        page_size=data.get("page_size", 10),
+    )
+    return {"vocabulary_list": [_summary(service, r) for r in records]}
+
+
+def _query(service: VocabularyService, account: int, data: dict[str, Any]) -> dict[str, Any]:
+    record = service.get(account, data.get("vocabulary_id"))
+    summary = _summary(service, record)
+    return {
+        "gmt_create": summary["gmt_create"],
+        "gmt_modified": summary["gmt_modified"],
+        "status": summary["status"],
+        "target_model": record.target_model,
+        "vocabulary": [h.to_dict() for h in record.hotwords],
+    }
+
+
+def _update(service: VocabularyService, account: int, data: dict[str, Any]) -> dict[str, Any]:
+    service.update(account, data.get("vocabulary_id"), items=data.get("vocabulary"))
+    return {}
+
+
+def _delete(service: VocabularyService, account: int, data: dict[str, Any]) -> dict[str, Any]:
+    service.delete(account, data.get("vocabulary_id"))
+    return {}
+
+
+ACTIONS: dict[str, Callable[[VocabularyService, int, dict[str, Any]], dict[str, Any]]] = {
+    "create_vocabulary": _create,
+    "list_vocabulary": _list,
+    "query_vocabulary": _query,
+    "update_vocabulary": _update,
+    "delete_vocabulary": _delete,
+}
+
+
+@router.post("/api/v1/services/audio/asr/customization")
+async def customization(request: Request) -> JSONResponse:
+    account = await authenticate(request)
+    body = await read_json_object(request, request.app.state.settings.max_request_bytes)
+    model = body.get("model")
+    if model in (None, ""):
+        raise ApiError(400, "BadRequest.EmptyModel", 'Required parameter "model" missing from request.')
+    if model != MODEL:
+        raise ApiError(400, "InvalidParameter", f'model must be "{MODEL}" for hotword lists, got {show(model)}.')
+    data = body.get("input")
+    if not isinstance(data, dict) or not data:
+        raise ApiError(400, "BadRequest.EmptyInput", 'Required parameter "input" missing from request.')
+    action = data.get("action")
+    handler = ACTIONS.get(action) if isinstance(action, str) else None
+    if handler is None:
+        raise ApiError(
+            400, "InvalidParameter", f"unknown action {show(action)}; use one of: {', '.join(ACTIONS)}."
+        )
+    output = await run_in_threadpool(handler, request.app.state.vocabularies, account, data)
+    return JSONResponse({"request_id": request_id(request), "output": output, "usage": {"count": 1}})

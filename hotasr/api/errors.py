@@ -1,0 +1,94 @@
+"""DashScope's error envelope, and the one place domain errors become HTTP statuses.
+
+Every non-200 answer is `{"code", "message", "request_id"}` with `Content-Type: application/json`:
+the SDK only parses error bodies of that type (spec §2).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hotasr.accounts import AccountError
+from hotasr.hotwords import HotwordError
+from hotasr.vocabularies import VocabularyNotFound, VocabularyQuotaExceeded
+
+log = logging.getLogger("hotasr.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def request_id(request: Request) -> str:
+    """One id per request, created on first use; every response and log line carries it."""
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = str(uuid.uuid4())
+        request.state.request_id = rid
+    return rid
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "request_id": request_id(request)},
+        status_code=status,
+        headers={"X-Request-Id": request_id(request)},
+    )
+
+
+_HTTP_CODES = {
+    404: ("NotFound", "No such endpoint: {path}"),
+    405: ("UnsupportedOperation", "Method {method} is not allowed on {path}"),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request, exc.status, exc.code, exc.message)
+
+    @app.exception_handler(HotwordError)
+    async def _hotword_error(request: Request, exc: HotwordError) -> JSONResponse:
+        return error_response(request, 400, "InvalidParameter", str(exc))
+
+    @app.exception_handler(AccountError)
+    async def _account_error(request: Request, exc: AccountError) -> JSONResponse:
+        return error_response(request, 400, "InvalidParameter", str(exc))
+
+    @app.exception_handler(VocabularyNotFound)
+    async def _not_found(request: Request, exc: VocabularyNotFound) -> JSONResponse:
+        return error_response(request, 404, "NotFound", str(exc))
+
+    @app.exception_handler(VocabularyQuotaExceeded)
+    async def _quota(request: Request, exc: VocabularyQuotaExceeded) -> JSONResponse:
+        return error_response(request, 429, "Throttling.AllocationQuota", str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(request, 400, "InvalidParameter", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code, template = _HTTP_CODES.get(exc.status_code, ("InvalidParameter", "{detail}"))
+        message = template.format(path=request.url.path, method=request.method, detail=exc.detail)
+        return error_response(request, exc.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # The trace goes to the log with the request id; the client gets the id, never the trace.
+        log.exception("unhandled error, request_id=%s", request_id(request))
+        return error_response(
+            request, 500, "InternalError", "An internal error has occurred, please try again later."
+        )

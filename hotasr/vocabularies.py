@@ -1,0 +1,184 @@
+"""Hotword lists ("vocabularies") of one account: the rules of hotasr.hotwords plus storage.
+
+Adapters (the DashScope HTTP API, the console, recognition) call this service; it never
+speaks HTTP. Errors are the exceptions below, each with a message fit for the user.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotasr.catalog import HOTWORD_MODELS, MODELS
+from hotasr.config import Settings
+from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show, validate_prefix
+from hotasr.storage.tables import Account, Vocabulary, utcnow
+
+Status = Literal["OK", "UNDEPLOYED"]
+MAX_PAGE_SIZE = 100
+
+
+class VocabularyNotFound(LookupError):
+    def __init__(self, vocabulary_id: str) -> None:
+        super().__init__(f"vocabulary {vocabulary_id!r} not found")
+
+
+class VocabularyQuotaExceeded(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this account already has {limit} hotword lists, the most allowed; delete one first"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VocabularyRecord:
+    vocabulary_id: str
+    prefix: str
+    target_model: str
+    hotwords: list[Hotword]
+    created_at: datetime
+    modified_at: datetime
+    version: int
+
+    @property
+    def cache_key(self) -> tuple[str, int]:
+        """Changes whenever the terms change: the key for compiled biasing structures."""
+        return (self.vocabulary_id, self.version)
+
+
+def _record(row: Vocabulary) -> VocabularyRecord:
+    return VocabularyRecord(
+        vocabulary_id=row.id,
+        prefix=row.prefix,
+        target_model=row.target_model,
+        hotwords=[Hotword(i["text"], i["weight"], i.get("lang")) for i in row.items],
+        created_at=row.created_at,
+        modified_at=row.modified_at,
+        version=row.version,
+    )
+
+
+def _check_target_model(target_model: Any) -> str:
+    if not isinstance(target_model, str) or not target_model:
+        raise HotwordError("target_model is required: the model the list will be used with")
+    if target_model not in HOTWORD_MODELS:
+        raise HotwordError(
+            f"target_model {show(target_model)} is not a model that supports hotwords; "
+            f"use one of: {', '.join(sorted(HOTWORD_MODELS))}"
+        )
+    return target_model
+
+
+class VocabularyService:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
+        self._sessions = sessions
+        self._settings = settings
+
+    def status(self, record: VocabularyRecord) -> Status:
+        return "OK" if self._settings.is_served(record.target_model) else "UNDEPLOYED"
+
+    def _parse_items(self, items: Any, target_model: str) -> list[dict[str, Any]]:
+        hotwords = parse_hotword_list(
+            items,
+            MODELS[target_model].hotword_langs,
+            max_terms=self._settings.max_terms_per_vocabulary,
+        )
+        return [h.to_dict() for h in hotwords]
+
+    def create(self, account_id: int, *, target_model: Any, prefix: Any, items: Any) -> str:
+        target = _check_target_model(target_model)
+        valid_prefix = validate_prefix(prefix)
+        parsed = self._parse_items(items, target)
+        limit = self._settings.max_vocabularies_per_account
+        now = utcnow()
+        vocabulary_id = f"vocab-{valid_prefix}-{uuid.uuid4().hex}"
+        with self._sessions.begin() as session:
+            # Lock first, count second: concurrent creates on one account queue up here.
+            session.execute(
+                update(Account)
+                .where(Account.id == account_id)
+                .values(write_serial=Account.write_serial + 1)
+            )
+            count = session.scalar(
+                select(func.count()).select_from(Vocabulary).where(Vocabulary.account_id == account_id)
+            )
+            if (count or 0) >= limit:
+                raise VocabularyQuotaExceeded(limit)
+            session.add(
+                Vocabulary(
+                    id=vocabulary_id,
+                    account_id=account_id,
+                    prefix=valid_prefix,
+                    target_model=target,
+                    items=parsed,
+                    created_at=now,
+                    modified_at=now,
+                    version=1,
+                )
+            )
+        return vocabulary_id
+
+    def list(
+        self, account_id: int, *, prefix: Any = None, page_index: Any = 0, page_size: Any = 10
+    ) -> list[VocabularyRecord]:
+        if prefix is not None and prefix != "":
+            prefix = validate_prefix(prefix)
+        for name, value, low, high in (
+            ("page_index", page_index, 0, None),
+            ("page_size", page_size, 1, MAX_PAGE_SIZE),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low or (
+                high is not None and value > high
+            ):
+                bounds = f"from {low} to {high}" if high else f"{low} or more"
+                raise HotwordError(f"{name} must be an integer {bounds}, got {show(value)}")
+        query = select(Vocabulary).where(Vocabulary.account_id == account_id)
+        if prefix:
+            query = query.where(Vocabulary.prefix == prefix)
+        query = query.order_by(Vocabulary.created_at, Vocabulary.id)
+        query = query.offset(page_index * page_size).limit(page_size)
+        with self._sessions() as session:
+            return [_record(row) for row in session.scalars(query)]
+
+    def get(self, account_id: int, vocabulary_id: Any) -> VocabularyRecord:
+        vid = self._check_id(vocabulary_id)
+        with self._sessions() as session:
+            row = session.scalar(
+                select(Vocabulary).where(Vocabulary.id == vid, Vocabulary.account_id == account_id)
+            )
+            if row is None:
+                raise VocabularyNotFound(vid)
+            return _record(row)
+
+    def update(self, account_id: int, vocabulary_id: Any, *, items: Any) -> None:
+        record = self.get(account_id, vocabulary_id)
+        # Validate fully before touching the row: a rejected update leaves the old list intact.
+        parsed = self._parse_items(items, record.target_model)
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(Vocabulary)
+                .where(Vocabulary.id == record.vocabulary_id, Vocabulary.account_id == account_id)
+                .values(items=parsed, modified_at=utcnow(), version=Vocabulary.version + 1)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]  # deleted meanwhile
+                raise VocabularyNotFound(record.vocabulary_id)
+
+    def delete(self, account_id: int, vocabulary_id: Any) -> None:
+        vid = self._check_id(vocabulary_id)
+        with self._sessions.begin() as session:
+            result = session.execute(
+                delete(Vocabulary).where(Vocabulary.id == vid, Vocabulary.account_id == account_id)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise VocabularyNotFound(vid)
+
+    @staticmethod
+    def _check_id(vocabulary_id: Any) -> str:
+        if not isinstance(vocabulary_id, str) or not vocabulary_id:
+            raise HotwordError("vocabulary_id is required and must be a string")
+        return vocabulary_id
