@@ -7,8 +7,9 @@ speaks HTTP. Errors are the exceptions below, each with a message fit for the us
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, select, update
@@ -35,15 +36,20 @@ class VocabularyQuotaExceeded(Exception):
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class VocabularyRecord:
     vocabulary_id: str
     prefix: str
     target_model: str
-    hotwords: list[Hotword]
     created_at: datetime
     modified_at: datetime
     version: int
+    # The stored wire items, validated on the way in; empty when only a summary was loaded.
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    @cached_property
+    def hotwords(self) -> list[Hotword]:
+        return [Hotword(i["text"], i["weight"], i.get("lang")) for i in self.items]
 
     @property
     def cache_key(self) -> tuple[str, int]:
@@ -51,16 +57,13 @@ class VocabularyRecord:
         return (self.vocabulary_id, self.version)
 
 
+_SUMMARY_COLUMNS = (Vocabulary.id, Vocabulary.prefix, Vocabulary.target_model, Vocabulary.created_at,
+                    Vocabulary.modified_at, Vocabulary.version)
+
+
 def _record(row: Vocabulary) -> VocabularyRecord:
-    return VocabularyRecord(
-        vocabulary_id=row.id,
-        prefix=row.prefix,
-        target_model=row.target_model,
-        hotwords=[Hotword(i["text"], i["weight"], i.get("lang")) for i in row.items],
-        created_at=row.created_at,
-        modified_at=row.modified_at,
-        version=row.version,
-    )
+    return VocabularyRecord(row.id, row.prefix, row.target_model, row.created_at, row.modified_at, row.version,
+                            row.items)
 
 
 def _check_target_model(target_model: Any) -> str:
@@ -137,13 +140,14 @@ class VocabularyService:
             ):
                 bounds = f"from {low} to {high}" if high else f"{low} or more"
                 raise HotwordError(f"{name} must be an integer {bounds}, got {show(value)}")
-        query = select(Vocabulary).where(Vocabulary.account_id == account_id)
+        # Summaries only: a page of lists never needs their (up to 500) terms.
+        query = select(*_SUMMARY_COLUMNS).where(Vocabulary.account_id == account_id)
         if prefix:
             query = query.where(Vocabulary.prefix == prefix)
         query = query.order_by(Vocabulary.created_at, Vocabulary.id)
         query = query.offset(page_index * page_size).limit(page_size)
         with self._sessions() as session:
-            return [_record(row) for row in session.scalars(query)]
+            return [VocabularyRecord(*row) for row in session.execute(query)]
 
     def get(self, account_id: int, vocabulary_id: Any) -> VocabularyRecord:
         vid = self._check_id(vocabulary_id)

@@ -24,7 +24,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield given
         return
     try:
-        cluster = PostgresCluster(Path("/tmp") / f"hotasr-pg-{os.getpid()}")
+        cluster = PostgresCluster()
         url = cluster.start()
     except Exception as exc:  # missing binaries or a failed start: say which
         if os.environ.get("HOTASR_REQUIRE_POSTGRES"):

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -36,12 +37,13 @@ def _postgres_bin() -> Path | None:
 class PostgresCluster:
     """A private cluster in a temp dir on a free loopback port, stopped at the end of the session."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self) -> None:
         self.bin = _postgres_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL server binaries (initdb) not found")
-        self.workdir = workdir
-        self.datadir = workdir / "pgdata"
+        # Its own top-level temp dir: the 'postgres' user cannot enter root's private temp dirs.
+        self.workdir = Path(tempfile.mkdtemp(prefix="hotasr-pg-"))
+        self.datadir = self.workdir / "pgdata"
         self.port = free_port()
         # PostgreSQL refuses to run as root: run it as the 'postgres' system user then.
         self.prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -50,7 +52,6 @@ class PostgresCluster:
         subprocess.run([*self.prefix, *args], check=True, capture_output=True, timeout=120)
 
     def start(self) -> str:
-        self.workdir.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres", "postgres")
         self._run(str(self.bin / "initdb"), "-D", str(self.datadir), "-U", "hotasr", "--auth=trust",
@@ -63,6 +64,7 @@ class PostgresCluster:
     def stop(self) -> None:
         subprocess.run([*self.prefix, str(self.bin / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate",
                         "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def create_database(admin_url: str) -> str:

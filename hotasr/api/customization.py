@@ -64,7 +64,7 @@ def _query(service: VocabularyService, account: int, data: dict[str, Any]) -> di
         "gmt_modified": summary["gmt_modified"],
         "status": summary["status"],
         "target_model": record.target_model,
-        "vocabulary": [h.to_dict() for h in record.hotwords],
+        "vocabulary": record.items,
     }
 
 

@@ -1,0 +1,156 @@
+"""Hotword-list API benchmark: SQLite and PostgreSQL side by side, 16 concurrent clients.
+
+Measures create / query / update of 500-term lists: latency p50/p99 and requests per second, both
+paced (query at a fixed 200 req/s offered load, the goal's condition) and flat out.
+
+    .venv/bin/python bench/vocab_api.py [--requests 800] [--out bench/out/vocab_api.json]
+
+Starts its own servers (a private PostgreSQL cluster like the tests) on loopback ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.servers import PostgresCluster, Server, create_database
+
+PATH = "/api/v1/services/audio/asr/customization"
+CLIENTS = 16
+
+
+def terms(seed: int) -> list[dict[str, object]]:
+    rng = random.Random(seed)
+    return [{"text": f"term{seed}x{i}", "weight": rng.randint(1, 5), "lang": "en"} for i in range(500)]
+
+
+def run_phase(
+    name: str, url: str, key: str, total: int, body_for: Callable[[int], dict[str, object]],
+    rate: float | None = None,
+) -> dict[str, object]:
+    """`total` requests over CLIENTS threads; with `rate`, requests are offered at that rate overall."""
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    counter = iter(range(total))
+    start = time.perf_counter()
+
+    def worker() -> None:
+        nonlocal errors
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as http:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                if rate:  # open-loop pacing: request i is due at start + i / rate
+                    delay = start + i / rate - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                t0 = time.perf_counter()
+                response = http.post(PATH, json=body_for(i))
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    latencies.append(elapsed)
+                    errors += response.status_code != 200
+
+    threads = [threading.Thread(target=worker) for _ in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "phase": name,
+        "requests": total,
+        "errors": errors,
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        "req_per_s": round(total / wall, 1),
+        "offered_req_per_s": rate,
+    }
+
+
+def bench_backend(label: str, server: Server, total: int) -> list[dict[str, object]]:
+    key = server.create_key("bench")
+    ids: list[str] = []
+    ids_lock = threading.Lock()
+
+    def create_body(i: int) -> dict[str, object]:
+        return {"model": "speech-biasing", "input": {"action": "create_vocabulary", "target_model": "fun-asr",
+                                                      "prefix": "bench", "vocabulary": terms(i)}}
+
+    results = [run_phase("create 500 terms", server.url, key, total // 2, create_body)]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}) as http:
+        page = 0
+        while True:
+            body = {"model": "speech-biasing",
+                    "input": {"action": "list_vocabulary", "page_index": page, "page_size": 100}}
+            batch = http.post(PATH, json=body).json()["output"]["vocabulary_list"]
+            if not batch:
+                break
+            with ids_lock:
+                ids.extend(v["vocabulary_id"] for v in batch)
+            page += 1
+
+    def query_body(i: int) -> dict[str, object]:
+        return {"model": "speech-biasing", "input": {"action": "query_vocabulary", "vocabulary_id": ids[i % len(ids)]}}
+
+    def update_body(i: int) -> dict[str, object]:
+        return {"model": "speech-biasing", "input": {"action": "update_vocabulary",
+                                                      "vocabulary_id": ids[i % len(ids)], "vocabulary": terms(-i)}}
+
+    results.append(run_phase("query @200 req/s", server.url, key, total, query_body, rate=200.0))
+    results.append(run_phase("query flat out", server.url, key, total, query_body))
+    results.append(run_phase("update 500 terms", server.url, key, total // 2, update_body))
+    for r in results:
+        r["backend"] = label
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=800)
+    parser.add_argument("--out", type=Path, default=Path("bench/out/vocab_api.json"))
+    args = parser.parse_args()
+    quota = {"HOTASR_MAX_VOCABULARIES_PER_ACCOUNT": "100000"}  # the bench creates hundreds of lists
+    results: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = PostgresCluster()
+        pg_url = create_database(cluster.start())
+        try:
+            for label, db_url in (("sqlite", None), ("postgresql", pg_url)):
+                server = Server(Path(tmp) / label, db_url, env=quota).start()
+                try:
+                    results += bench_backend(label, server, args.requests)
+                finally:
+                    server.stop()
+        finally:
+            cluster.stop()
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"machine: {machine}; {CLIENTS} concurrent clients on the same machine\n")
+    print("| backend | phase | requests | errors | p50 ms | p99 ms | req/s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['backend']} | {r['phase']} | {r['requests']} | {r['errors']} | {r['p50_ms']} | "
+              f"{r['p99_ms']} | {r['req_per_s']} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
