@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 
 def transcribe(audio: Any, **kwargs: Any) -> Transcript:
-    """`hotasr.transcribe(audio, *, hotwords=None, model="fun-asr", language=None)`; see hotasr.transcribe."""
+    """`hotasr.transcribe(audio, *, hotwords=None, model="fun-asr", language=None)`; see hotasr.local."""
     # Imported lazily: `import hotasr` must stay cheap for the server and CLI start-up.
-    from hotasr.transcribe import transcribe as _transcribe
+    from hotasr.local import transcribe as _transcribe
 
     return _transcribe(audio, **kwargs)

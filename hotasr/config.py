@@ -67,6 +67,14 @@ class Settings(BaseSettings):
 
     log_json: bool = False
 
+    # Real-time recognition (WebSocket)
+    realtime_workers: int = 2  # decode threads shared by all streams
+    realtime_max_streams: int = 8  # more concurrent streams get task-failed "Throttling"
+    realtime_interim_interval_ms: int = 800  # how often interim text is refreshed while someone speaks
+    realtime_max_lag_s: float = 30.0  # finals later than this behind real time: task-failed "Throttling"
+    realtime_audio_timeout_s: float = 23.0  # no audio for this long fails the task (DashScope: 23 s)
+    realtime_idle_close_s: float = 60.0  # a connection with no task for this long is closed
+
     @classmethod
     def settings_customise_sources(
         cls,

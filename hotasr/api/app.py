@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from hotasr import __version__
 from hotasr.accounts import AccountService
-from hotasr.api import customization
+from hotasr.api import customization, realtime, transcription
 from hotasr.api.errors import install_error_handlers
 from hotasr.config import Settings
+from hotasr.metrics import Metrics
 from hotasr.storage.db import make_engine, make_sessions, migrate
 from hotasr.vocabularies import VocabularyService
 
@@ -21,14 +24,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="hotasr", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.settings = settings
+    app.state.metrics = Metrics()
     app.state.db_engine = engine
+    app.state.db_sessions = sessions
     app.state.accounts = AccountService(sessions)
     app.state.vocabularies = VocabularyService(sessions, settings)
     install_error_handlers(app)
     app.include_router(customization.router)
+    realtime.install(app)
+    transcription.install(app)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -11,5 +11,6 @@ err = Console(stderr=True)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    """One plain line on stderr: messages quote user input ("['zh']"), which is not rich markup."""
+    err.print("error: " + message, style="red", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)

@@ -1,8 +1,260 @@
-"""`hotasr transcribe` (owned by the engine work; placeholder until it lands)."""
+"""`hotasr transcribe`: transcribe local files, optionally biased by a hotword list.
+
+The list comes from a JSON file in the docs' format (`--hotwords terms.json`) or from a server
+(`--vocabulary-id vocab-...`, fetched with query_vocabulary). Errors are one line on stderr and a
+non-zero exit status, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from hotasr.audio import AudioError, decode_audio
+from hotasr.catalog import get_model
+from hotasr.cli.common import err
+from hotasr.client import DEFAULT_SERVER, Client, ServerError
+from hotasr.config import Settings
+from hotasr.engine import EngineError
+from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list
+from hotasr.recognize import ModelNotServed, check_served, recognize
+from hotasr.transcript import Transcript
+
+# A progress bar for anything shorter only flickers.
+_PROGRESS_MIN_MS = 30_000
 
 
-def transcribe_command() -> None:
+class OutputFormat(StrEnum):
+    text = "text"
+    json = "json"
+    srt = "srt"
+    vtt = "vtt"
+
+
+class Biasing(StrEnum):
+    hotasr = "hotasr"
+    prompt = "prompt"
+    none = "none"
+
+
+def transcribe_command(
+    files: Annotated[list[Path], typer.Argument(help="Audio files (any format FFmpeg reads).", show_default=False)],
+    hotwords: Annotated[
+        Path | None,
+        typer.Option("--hotwords", help='Hotword list: a JSON file [{"text", "weight", "lang"}, ...].'),
+    ] = None,
+    vocabulary_id: Annotated[
+        str | None, typer.Option("--vocabulary-id", help="Use a hotword list stored on --server.")
+    ] = None,
+    server: Annotated[
+        str, typer.Option("--server", envvar="HOTASR_SERVER", help="Server for --vocabulary-id.")
+    ] = DEFAULT_SERVER,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar=["HOTASR_API_KEY", "DASHSCOPE_API_KEY"],
+            help="API key for --server.",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="DashScope model name.")] = "fun-asr",
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="Language spoken (also filters hotwords by lang).")
+    ] = None,
+    output_format: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = (OutputFormat.text),
+    biasing: Annotated[
+        Biasing,
+        typer.Option("--biasing", help="hotasr: biased decoding; prompt: Whisper prompt; none: ignore hotwords."),
+    ] = Biasing.hotasr,
+    channel: Annotated[
+        int | None, typer.Option("--channel", help="Transcribe only this channel (0-based); default: downmix.")
+    ] = None,
+) -> None:
     """Transcribe audio files."""
-    raise typer.Exit(code=2)
+    # faster-whisper and hotasr log their warnings; the CLI prints the transcript's own instead.
+    logging.getLogger("hotasr").setLevel(logging.ERROR)
+    logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    if hotwords is not None and vocabulary_id is not None:
+        _fail("use either --hotwords or --vocabulary-id, not both")
+    settings = Settings()
+    info = get_model(model)
+    try:
+        check_served(model, settings)
+    except ModelNotServed as exc:
+        _fail(exc.message)
+    assert info is not None
+
+    terms: list[Hotword] = []
+    target_model: str | None = None
+    key: Any = None
+    try:
+        if hotwords is not None:
+            terms = parse_hotword_list(_read_json_list(hotwords), info.hotword_langs, settings.max_terms_per_vocabulary)
+        elif vocabulary_id is not None:
+            terms, target_model, key = _fetch_vocabulary(vocabulary_id, server, api_key, info.hotword_langs)
+    except HotwordError as exc:
+        _fail(f"hotword list: {exc}")
+
+    results: list[tuple[Path, Transcript]] = []
+    failed = 0
+    for path in files:
+        try:
+            transcript = _transcribe_one(
+                path, model, settings, terms, language, target_model, key, biasing.value, channel
+            )
+        except (AudioError, EngineError, ModelNotServed) as exc:
+            err.print(f"[red]error:[/red] {escape(f'{path}: {exc}')}", highlight=False, soft_wrap=True)
+            failed += 1
+            continue
+        except Exception as exc:  # a bug or a runtime failure still gets one line, not a traceback
+            err.print(
+                f"[red]error:[/red] {escape(f'{path}: {type(exc).__name__}: {exc}')}", highlight=False, soft_wrap=True
+            )
+            failed += 1
+            continue
+        for warning in transcript.warnings:
+            err.print(
+                f"[yellow]warning:[/yellow] {escape(f'{path}: {warning}')}",
+                highlight=False,
+                markup=True,
+                soft_wrap=True,
+            )
+        results.append((path, transcript))
+        if output_format is not OutputFormat.json:
+            typer.echo(_render(path, transcript, output_format, several=len(files) > 1), nl=False)
+    if output_format is OutputFormat.json and results:
+        payload = [_as_json(p, t) for p, t in results]
+        typer.echo(json.dumps(payload[0] if len(files) == 1 else payload, ensure_ascii=False, indent=2))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _transcribe_one(
+    path: Path,
+    model: str,
+    settings: Settings,
+    terms: list[Hotword],
+    language: str | None,
+    target_model: str | None,
+    key: Any,
+    biasing: Any,
+    channel: int | None,
+) -> Transcript:
+    decoded = decode_audio(path, channel=channel)
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "settings": settings,
+        "hotwords": terms,
+        "language_hints": [language] if language else None,
+        "vocabulary_target_model": target_model,
+        "hotwords_key": key,
+        "biasing": biasing,
+    }
+    if decoded.info.duration_ms < _PROGRESS_MIN_MS:
+        transcript = recognize(decoded.samples, **kwargs)
+    else:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(path.name, total=1.0)
+            transcript = recognize(decoded.samples, progress=lambda done: bar.update(task, completed=done), **kwargs)
+    transcript.warnings[:0] = decoded.warnings
+    return transcript
+
+
+def _read_json_list(path: Path) -> list[Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        _fail(f"{path} is not valid JSON: {exc}")
+    if not isinstance(data, list):
+        _fail(f'{path} must hold a JSON array like [{{"text": "...", "weight": 4, "lang": "en"}}]')
+    return data
+
+
+def _fetch_vocabulary(
+    vocabulary_id: str, server: str, api_key: str | None, langs: frozenset[str]
+) -> tuple[list[Hotword], str | None, Any]:
+    if not api_key:
+        _fail("--vocabulary-id needs an API key: pass --api-key or set HOTASR_API_KEY")
+    try:
+        output = Client(server, api_key).vocabulary("query_vocabulary", vocabulary_id=vocabulary_id)
+    except ServerError as exc:
+        _fail(f"cannot fetch vocabulary {vocabulary_id}: {exc}")
+    items = output.get("vocabulary")
+    if not isinstance(items, list):
+        _fail(f"server returned no hotword list for {vocabulary_id}")
+    terms = parse_hotword_list(items, langs, max_terms=max(len(items), 1))
+    # The list's id plus its modification time: the engine reuses the compiled list until it changes.
+    key = (server, vocabulary_id, output.get("gmt_modified"))
+    return terms, output.get("target_model"), key
+
+
+def _fail(message: str) -> NoReturn:
+    # Escaped: messages quote user data ("[{...}]", "['zh']") that rich would read as markup.
+    # soft_wrap: one line however narrow the terminal, so scripts can grep it.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def _render(path: Path, transcript: Transcript, fmt: OutputFormat, *, several: bool) -> str:
+    if fmt is OutputFormat.text:
+        text = transcript.text + "\n"
+        return f"{path}: {text}" if several else text
+    cues = [s for s in transcript.sentences if s.text.strip()]
+    if fmt is OutputFormat.srt:
+        blocks = [
+            f"{i}\n{_stamp(s.begin_ms, ',')} --> {_stamp(s.end_ms, ',')}\n{s.text.strip()}\n"
+            for i, s in enumerate(cues, 1)
+        ]
+        return "\n".join(blocks) + ("\n" if several else "")
+    blocks = [f"{_stamp(s.begin_ms, '.')} --> {_stamp(s.end_ms, '.')}\n{s.text.strip()}\n" for s in cues]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def _stamp(ms: int, sep: str) -> str:
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{sep}{millis:03d}"
+
+
+def _as_json(path: Path, transcript: Transcript) -> dict[str, Any]:
+    # DashScope's field names (begin_time/end_time in ms) so the output reads like its results.
+    return {
+        "file": str(path),
+        "language": transcript.language,
+        "duration_ms": transcript.duration_ms,
+        "text": transcript.text,
+        "sentences": [
+            {
+                "begin_time": s.begin_ms,
+                "end_time": s.end_ms,
+                "text": s.text,
+                "words": [
+                    {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
+                    for w in s.words
+                ],
+            }
+            for s in transcript.sentences
+        ],
+        "warnings": transcript.warnings,
+    }

@@ -1,0 +1,265 @@
+"""Hotword "context graph": an Aho-Corasick trie over Whisper token ids with per-token bonuses.
+
+Design follows icefall / sherpa-onnx contextual biasing: every token that extends a partial match of
+a hotword earns a bonus (growing with the hotword's weight); when the partial match breaks, the bonus
+earned so far is taken back, so a hypothesis that merely *started* a hotword ends up where it would
+have been without biasing.  A completed hotword keeps its bonus.
+
+Bookkeeping (per trie node n):
+  node_score[n]  bonus earned along the root->n path
+  keep[n]        the part of node_score[n] already committed by a hotword that ends on that path
+Transition s --t--> n:
+  child edge:            bonus = node_score[n] - node_score[s]
+  failure (Aho-Corasick): bonus = node_score[n] + keep[s] - node_score[s]   (drop what was pending)
+  end of decoding:       bonus = keep[s] - node_score[s]
+Completed hotwords whose node has no children reset the state to the root (the bonus stays earned).
+
+The graph is immutable after `compile_hotwords`; the only mutable part is a lazily filled per-state
+transition cache (a dict written with whole values, safe to share across threads under the GIL).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import tokenizers
+
+from hotasr.hotwords import Hotword
+
+# Per-token bonus (in nats, added to the log-probability) for weight 1..5.  Chosen on the
+# LibriSpeech biasing subset (bench/biasing_accuracy.py); weight 3 is the DashScope default.
+TOKEN_BONUS: dict[int, float] = {1: 0.5, 2: 1.0, 3: 1.5, 4: 2.0, 5: 2.5}
+# Cap on the bonus one hotword can earn in total, so a 10-token term does not swamp the acoustics.
+MAX_TERM_BONUS_FACTOR = 4.0
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_ROOT = 0
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Transitions:
+    """What every token does from one state: sparse exceptions + a default (back to the root)."""
+
+    tokens: np.ndarray  # int64 token ids with a non-default transition
+    next_states: np.ndarray  # int32
+    bonus: np.ndarray  # float32 bonus for those tokens
+    default_bonus: float  # bonus of every other token (the take-back); next state is the root
+
+
+@dataclass(eq=False)
+class HotwordGraph:
+    """A compiled hotword list.  Reusable across requests and threads; never mutate it."""
+
+    warnings: list[str]
+    applied: list[Hotword]
+    children: list[dict[int, int]] = field(repr=False)
+    fail: list[int] = field(repr=False)
+    node_score: np.ndarray = field(repr=False)
+    keep: np.ndarray = field(repr=False)
+    is_end: np.ndarray = field(repr=False)
+    term_of: dict[int, Hotword] = field(repr=False)
+    _cache: dict[int, Transitions] = field(default_factory=dict, repr=False)
+
+    @property
+    def root(self) -> int:
+        return _ROOT
+
+    @property
+    def num_states(self) -> int:
+        return len(self.children)
+
+    @property
+    def empty(self) -> bool:
+        return len(self.children) <= 1
+
+    def step(self, state: int, token: int) -> tuple[int, float]:
+        """(next state, bonus) for one token: the scalar reference of what `transitions` vectorises."""
+        if token in self.children[state]:
+            nxt = self.children[state][token]
+            bonus = float(self.node_score[nxt] - self.node_score[state])
+        else:
+            s = self.fail[state] if state != _ROOT else _ROOT
+            while token not in self.children[s] and s != _ROOT:
+                s = self.fail[s]
+            nxt = self.children[s].get(token, _ROOT)
+            bonus = float(self.node_score[nxt] + self.keep[state] - self.node_score[state])
+        if self.is_end[nxt] and not self.children[nxt]:
+            nxt = _ROOT  # completed term, nothing longer to match: its bonus stays earned
+        return nxt, bonus
+
+    def final_bonus(self, state: int) -> float:
+        """Take back what a hypothesis that ends in `state` earned for an unfinished match."""
+        return float(self.keep[state] - self.node_score[state])
+
+    def transitions(self, state: int) -> Transitions:
+        hit = self._cache.get(state)
+        if hit is not None:
+            return hit
+        # Tokens handled by the fail chain: the nearest node (state first, root last) wins.
+        seen: dict[int, None] = {}
+        chain = [state]
+        s = state
+        while s != _ROOT:
+            s = self.fail[s]
+            chain.append(s)
+        for s in chain:
+            for tok in self.children[s]:
+                seen.setdefault(tok, None)
+        toks = np.fromiter(seen, dtype=np.int64, count=len(seen))
+        nxt = np.empty(len(toks), np.int32)
+        bon = np.empty(len(toks), np.float32)
+        for i, tok in enumerate(toks.tolist()):
+            n, b = self.step(state, tok)
+            nxt[i] = n
+            bon[i] = b
+        out = Transitions(toks, nxt, bon, self.final_bonus(state))
+        self._cache[state] = out
+        return out
+
+
+def _english_variants(text: str) -> list[str]:
+    """Surface forms Whisper may emit for an ASCII/Latin term: as given, Capitalised, Title Case,
+    and lower case, each with the leading space Whisper's BPE attaches to a word start."""
+    forms = [text, text[:1].upper() + text[1:], " ".join(w[:1].upper() + w[1:] for w in text.split(" "))]
+    if not any(c.isupper() for c in text[1:]):  # acronyms / camel case keep their casing only
+        forms.append(text.lower())
+    out: list[str] = []
+    for f in forms:
+        if " " + f not in out:
+            out.append(" " + f)
+    return out
+
+
+def _cjk_variants(text: str) -> list[str]:
+    """Chinese has no spaces; Whisper may also emit traditional characters."""
+    forms = [text]
+    try:
+        import zhconv
+
+        for locale in ("zh-cn", "zh-tw"):
+            conv = zhconv.convert(text, locale)
+            if conv not in forms:
+                forms.append(conv)
+    except ImportError:  # zhconv is a dependency, but matching still works without it
+        pass
+    return forms
+
+
+def _token_sequences(tokenizer: tokenizers.Tokenizer, form: str, cjk: bool) -> list[list[int]]:
+    seqs: list[list[int]] = []
+    whole = tokenizer.encode(form, add_special_tokens=False).ids
+    if whole:
+        seqs.append(whole)
+    if cjk:
+        # Byte-level BPE merges across a run of CJK characters, so the term may be cut differently
+        # inside a sentence than alone; character-by-character encoding covers the unmerged case.
+        pieces: list[int] = []
+        for ch in form:
+            pieces.extend(tokenizer.encode(ch, add_special_tokens=False).ids)
+        if pieces and pieces not in seqs:
+            seqs.append(pieces)
+    return seqs
+
+
+def compile_hotwords(
+    hotwords: Sequence[Hotword], tokenizer: tokenizers.Tokenizer, *, multilingual: bool
+) -> HotwordGraph:
+    """Compile a hotword list once into a token-level context graph (callers cache the result)."""
+    warnings: list[str] = []
+    applied: list[Hotword] = []
+    children: list[dict[int, int]] = [{}]
+    node_score: list[float] = [0.0]
+    depth_bonus: list[float] = [0.0]
+    is_end: list[bool] = [False]
+    term_of: dict[int, Hotword] = {}
+
+    # Strongest weights first: a prefix shared by two terms keeps the bonus of the stronger one.
+    for hw in sorted(hotwords, key=lambda h: -h.weight):
+        text = unicodedata.normalize("NFC", hw.text.strip())
+        if not text:
+            warnings.append(f'hotword "{hw.text}" is empty after trimming and was not applied')
+            continue
+        cjk = has_cjk(text)
+        if cjk and not multilingual:
+            warnings.append(
+                f'hotword "{hw.text}" was not applied: this model is English-only and cannot output '
+                "Chinese/Japanese/Korean characters"
+            )
+            continue
+        if hw.weight not in TOKEN_BONUS:
+            warnings.append(f'hotword "{hw.text}" has weight {hw.weight} outside 1..5 and was not applied')
+            continue
+        per_token = TOKEN_BONUS[hw.weight]
+        forms = _cjk_variants(text) if cjk else _english_variants(text)
+        seqs: list[list[int]] = []
+        for form in forms:
+            for seq in _token_sequences(tokenizer, form, cjk):
+                if seq not in seqs:
+                    seqs.append(seq)
+        if not seqs:
+            warnings.append(f'hotword "{hw.text}" produces no tokens for this model and was not applied')
+            continue
+        cap = per_token * MAX_TERM_BONUS_FACTOR
+        for seq in seqs:
+            node = _ROOT
+            for tok in seq:
+                nxt = children[node].get(tok)
+                if nxt is None:
+                    nxt = len(children)
+                    children[node][tok] = nxt
+                    children.append({})
+                    # Bonus per token, but no more than `cap` for the whole term.
+                    gain = max(0.0, min(per_token, cap - depth_bonus[node]))
+                    node_score.append(node_score[node] + gain)
+                    depth_bonus.append(depth_bonus[node] + gain)
+                    is_end.append(False)
+                node = nxt
+            is_end[node] = True
+            term_of[node] = hw
+        applied.append(hw)
+    applied.sort(key=lambda h: hotwords.index(h))  # report in the caller's order
+
+    # Aho-Corasick failure links (BFS) and the committed ("keep") score of each node.
+    n = len(children)
+    fail = [_ROOT] * n
+    keep = [0.0] * n
+    order = [c for c in children[_ROOT].values()]
+    queue = list(order)
+    while queue:
+        nxt_queue: list[int] = []
+        for node in queue:
+            for tok, child in children[node].items():
+                f = fail[node]
+                while tok not in children[f] and f != _ROOT:
+                    f = fail[f]
+                cand = children[f].get(tok, _ROOT)
+                fail[child] = cand if cand != child else _ROOT
+                nxt_queue.append(child)
+        queue = nxt_queue
+    # keep[n]: node_score of the deepest completed term on the root->n path.
+    stack = [(_ROOT, 0.0)]
+    while stack:
+        node, kept = stack.pop()
+        k = node_score[node] if is_end[node] else kept
+        keep[node] = k
+        for child in children[node].values():
+            stack.append((child, k))
+
+    return HotwordGraph(
+        warnings=warnings,
+        applied=applied,
+        children=children,
+        fail=fail,
+        node_score=np.asarray(node_score, np.float32),
+        keep=np.asarray(keep, np.float32),
+        is_end=np.asarray(is_end, bool),
+        term_of=term_of,
+    )

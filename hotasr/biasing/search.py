@@ -1,0 +1,356 @@
+"""Beam search over the numpy Whisper decoder, with the hotword context graph applied per step.
+
+Reproduces the decoding rules CTranslate2 / OpenAI Whisper use so faster-whisper's segmentation keeps
+working: suppressed tokens, suppress-blank on the first step, the timestamp rules (timestamps come in
+pairs, never decrease, the first one is at most `max_initial_timestamp_index`, and when the total
+probability of timestamps beats every text token a timestamp is forced), and the length-normalised
+final score.  The hotword bonus changes *which* hypotheses survive; the scores returned are the model's
+own log-probabilities, so faster-whisper's fallback thresholds (avg_logprob) mean what they always did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import tokenizers
+
+from hotasr.biasing.decoder import DecoderState, DecoderWeights
+from hotasr.biasing.graph import HotwordGraph
+
+_NEG = np.float32(-np.inf)
+
+
+@dataclass(frozen=True, slots=True)
+class SpecialTokens:
+    eot: int
+    sot: int
+    no_timestamps: int
+    timestamp_begin: int
+    no_speech: int | None
+    blank: tuple[int, ...]  # what suppress_blank forbids at the first step (besides EOT)
+    always_suppressed: tuple[int, ...]  # specials that are never text (sot, task, language...)
+
+    @classmethod
+    def from_tokenizer(cls, tok: tokenizers.Tokenizer) -> SpecialTokens:
+        def tid(name: str) -> int | None:
+            return tok.token_to_id(name)
+
+        eot = tid("<|endoftext|>")
+        sot = tid("<|startoftranscript|>")
+        no_ts = tid("<|notimestamps|>")
+        if eot is None or sot is None or no_ts is None:
+            raise ValueError("not a Whisper tokenizer: special tokens are missing")
+        no_speech = tid("<|nospeech|>")
+        if no_speech is None:
+            no_speech = tid("<|nocaptions|>")
+        blank = tuple(tok.encode(" ", add_special_tokens=False).ids)
+        # Every special between EOT and <|notimestamps|> (sot, sot_prev, languages, tasks, nospeech).
+        always = tuple(range(eot + 1, no_ts + 1))
+        return cls(eot, sot, no_ts, no_ts + 1, no_speech, blank, always)
+
+
+@dataclass(slots=True)
+class GenerationResult:
+    """Duck-types ctranslate2.models.WhisperGenerationResult for faster-whisper."""
+
+    sequences_ids: list[list[int]]
+    scores: list[float]
+    no_speech_prob: float = 0.0
+    sequences: list[list[str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    beam_size: int = 5
+    patience: float = 1.0
+    length_penalty: float = 1.0
+    max_length: int = 448
+    suppress_blank: bool = True
+    suppress_tokens: tuple[int, ...] = ()
+    max_initial_timestamp_index: int = 50
+    # Extra beam slots, used only while biasing, for the best hypotheses ranked without the
+    # pending hotword bonus (cheap: the output projection is memory-bound, 7 rows cost ~5).
+    reserve_slots: int = 2
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=-1, keepdims=True)
+    z = x - m
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def _apply_timestamp_rules(
+    logits: np.ndarray, seqs: list[list[int]], sp: SpecialTokens, first: bool, max_init: int | None
+) -> None:
+    """In place, per row: OpenAI's ApplyTimestampRules (also what CTranslate2 implements)."""
+    tb = sp.timestamp_begin
+    for i, seq in enumerate(seqs):
+        row = logits[i]
+        last_ts = len(seq) >= 1 and seq[-1] >= tb
+        penult_ts = len(seq) < 2 or seq[-2] >= tb
+        if last_ts:
+            if penult_ts:
+                row[tb:] = _NEG  # a pair is complete: text (or EOT) must follow
+            else:
+                row[: sp.eot] = _NEG  # an opening timestamp needs its closing one
+        stamps = [t for t in seq if t >= tb]
+        if stamps:
+            floor = stamps[-1] if (last_ts and not penult_ts) else stamps[-1] + 1
+            row[tb:floor] = _NEG
+        if first:
+            row[:tb] = _NEG
+            if max_init is not None:
+                row[tb + max_init + 1 :] = _NEG
+    # A timestamp is forced where their total probability beats every single text token.
+    lp = _log_softmax(logits)
+    ts_mass = np.logaddexp.reduce(lp[:, tb:], axis=-1)
+    text_max = lp[:, :tb].max(axis=-1)
+    force = ts_mass > text_max
+    if force.any():
+        logits[force, :tb] = _NEG
+
+
+def generate(
+    w: DecoderWeights,
+    sp: SpecialTokens,
+    encoder_out: np.ndarray,
+    prompt: list[int],
+    graph: HotwordGraph | None,
+    opts: SearchOptions,
+) -> GenerationResult:
+    """Biased beam search for one prompt on one encoder output (T_enc, D)."""
+    beam = max(1, opts.beam_size)
+    max_len = min(opts.max_length, w.max_positions)
+    sample_begin = len(prompt)
+    use_ts = sp.no_timestamps not in prompt
+    st = DecoderState(w, encoder_out, 1, max_len)
+    all_logits = st.forward(np.asarray([prompt], np.int64), return_all=True)[0]
+    no_speech_prob = 0.0
+    if sp.no_speech is not None and sp.sot in prompt:
+        row = all_logits[prompt.index(sp.sot)]
+        p = np.exp(row - row.max())
+        no_speech_prob = float(p[sp.no_speech] / p.sum())
+    logits = all_logits[-1:].copy()
+
+    static_mask = np.zeros(w.vocab_size, bool)
+    for t in (*opts.suppress_tokens, *sp.always_suppressed):
+        if 0 <= t < w.vocab_size:
+            static_mask[t] = True
+    if not use_ts:
+        static_mask[sp.timestamp_begin :] = True
+    static_mask[sp.no_timestamps] = True
+
+    biased = graph is not None and not graph.empty
+    seqs: list[list[int]] = [[]]
+    cum_lp = np.zeros(1, np.float64)  # the model's own log-probability
+    cum_bonus = np.zeros(1, np.float64)  # hotword bonus earned so far
+    states = [0]
+    finished: list[tuple[float, list[int], float]] = []  # (ranking score, tokens, model logprob)
+    max_cand = max(1, round(beam * opts.patience))
+
+    reserve = max(0, opts.reserve_slots)
+
+    def rank(lp: float, bonus: float, n: int) -> float:
+        return (lp + bonus) / (max(n, 1) ** opts.length_penalty)
+
+    for step in range(max_len - sample_begin):
+        first = step == 0
+        logits[:, static_mask] = _NEG
+        if first and opts.suppress_blank:
+            logits[:, list(sp.blank)] = _NEG
+            logits[:, sp.eot] = _NEG
+        if use_ts:
+            _apply_timestamp_rules(logits, seqs, sp, first, opts.max_initial_timestamp_index)
+        logprobs = _log_softmax(logits)
+        total = logprobs + (cum_lp + cum_bonus)[:, None].astype(np.float32)
+        bonus_rows: list[tuple[np.ndarray, np.ndarray, float]] = []
+        if biased:
+            assert graph is not None
+            for i, s in enumerate(states):
+                tr = graph.transitions(s)
+                # Default transition (take back what the partial match had earned) for all tokens,
+                # then the exceptions that extend or restart a match.
+                if tr.default_bonus:
+                    total[i] += tr.default_bonus
+                if tr.tokens.size:
+                    total[i, tr.tokens] += tr.bonus - tr.default_bonus
+                bonus_rows.append((tr.tokens, tr.bonus, tr.default_bonus))
+        k = beam + 1
+        cand_idx = np.argpartition(-total, k - 1, axis=1)[:, :k] if total.shape[1] > k else None
+        cands: list[tuple[float, int, int]] = []
+        for i in range(total.shape[0]):
+            idx = cand_idx[i] if cand_idx is not None else np.arange(total.shape[1])
+            for t in idx.tolist():
+                v = float(total[i, t])
+                if v > -np.inf:
+                    cands.append((v, i, t))
+        cands.sort(key=lambda c: -c[0])
+
+        # The closure reads this step's arrays and is only called within this step (hence noqa B023).
+        def advance(i: int, t: int) -> tuple[float, float, int]:
+            """(model logprob, bonus, next state) of extending hypothesis i with token t."""
+            lp = float(cum_lp[i] + logprobs[i, t])  # noqa: B023
+            if not biased:
+                return lp, 0.0, 0
+            assert graph is not None
+            toks, bon, dflt = bonus_rows[i]  # noqa: B023
+            hit = np.nonzero(toks == t)[0]
+            if hit.size:
+                nxt = int(graph.transitions(states[i]).next_states[hit[0]])  # noqa: B023
+                return lp, float(cum_bonus[i] + bon[hit[0]]), nxt  # noqa: B023
+            return lp, float(cum_bonus[i] + dflt), 0  # noqa: B023
+
+        new_seqs: list[list[int]] = []
+        origins: list[int] = []
+        new_lp: list[float] = []
+        new_bonus: list[float] = []
+        new_states: list[int] = []
+        newly_finished: list[tuple[float, list[int], float]] = []
+        chosen: set[tuple[int, int]] = set()
+        for _v, i, t in cands:
+            lp, bonus, nxt = advance(i, t)
+            if t == sp.eot:
+                # EOT's bonus is exactly the take-back of an unfinished match (the default).
+                newly_finished.append((rank(lp, bonus, len(seqs[i])), seqs[i], lp))
+            else:
+                new_seqs.append([*seqs[i], t])
+                origins.append(i)
+                new_lp.append(lp)
+                new_bonus.append(bonus)
+                new_states.append(nxt)
+                chosen.add((i, t))
+                if len(new_seqs) >= beam:
+                    break
+        if biased and reserve:
+            assert graph is not None
+            # Hypotheses that merely *start* hotwords can crowd the correct one out of the beam
+            # before the take-back happens.  Keep `reserve` extra slots for the best continuations
+            # ranked without any pending (not yet earned) bonus.
+            pending = np.asarray([graph.node_score[s] - graph.keep[s] for s in states], np.float32)
+            plain = logprobs + (cum_lp + cum_bonus - pending)[:, None].astype(np.float32)
+            plain[:, sp.eot] = _NEG
+            kk = reserve + 1
+            pidx = np.argpartition(-plain, kk - 1, axis=1)[:, :kk]
+            extra = sorted(
+                ((float(plain[i, t]), i, int(t)) for i in range(plain.shape[0]) for t in pidx[i].tolist()),
+                key=lambda c: -c[0],
+            )
+            added = 0
+            for v, i, t in extra:
+                if added >= reserve or v == -np.inf:
+                    break
+                if (i, t) in chosen:
+                    continue
+                lp, bonus, nxt = advance(i, t)
+                new_seqs.append([*seqs[i], t])
+                origins.append(i)
+                new_lp.append(lp)
+                new_bonus.append(bonus)
+                new_states.append(nxt)
+                chosen.add((i, t))
+                added += 1
+        for f in sorted(newly_finished, key=lambda f: -f[0]):
+            if len(finished) < max_cand:
+                finished.append(f)
+        if len(finished) >= max_cand or not new_seqs or st.length >= max_len:
+            break
+        seqs = new_seqs
+        cum_lp = np.asarray(new_lp)
+        cum_bonus = np.asarray(new_bonus)
+        states = new_states
+        st.reorder(np.asarray(origins, np.int64))
+        logits = st.forward(np.asarray([[s[-1]] for s in seqs], np.int64))
+
+    if not finished:
+        # Ran out of length: the live hypotheses compete, with unfinished matches taken back.
+        for i, seq in enumerate(seqs):
+            b = float(cum_bonus[i]) + (graph.final_bonus(states[i]) if biased and graph else 0.0)
+            finished.append((rank(float(cum_lp[i]), b, len(seq)), seq, float(cum_lp[i])))
+    _score, best, lp = max(finished, key=lambda f: f[0])
+    score = lp / (max(len(best), 1) ** opts.length_penalty)
+    return GenerationResult(sequences_ids=[list(best)], scores=[score], no_speech_prob=no_speech_prob)
+
+
+def sample(
+    w: DecoderWeights,
+    sp: SpecialTokens,
+    encoder_out: np.ndarray,
+    prompt: list[int],
+    graph: HotwordGraph | None,
+    opts: SearchOptions,
+    *,
+    num_hypotheses: int,
+    temperature: float,
+    seed: int | None = None,
+) -> GenerationResult:
+    """Temperature sampling (faster-whisper's fallback when beam search output looks wrong),
+    `num_hypotheses` independent samples with the hotword bonus added to the scaled logits.
+    Returns the best sample by length-normalised (model logprob + bonus), like best_of."""
+    rng = np.random.default_rng(seed)
+    n = max(1, num_hypotheses)
+    max_len = min(opts.max_length, w.max_positions)
+    use_ts = sp.no_timestamps not in prompt
+    st = DecoderState(w, encoder_out, 1, max_len)
+    all_logits = st.forward(np.asarray([prompt], np.int64), return_all=True)[0]
+    no_speech_prob = 0.0
+    if sp.no_speech is not None and sp.sot in prompt:
+        row = all_logits[prompt.index(sp.sot)]
+        p = np.exp(row - row.max())
+        no_speech_prob = float(p[sp.no_speech] / p.sum())
+    logits = np.repeat(all_logits[-1:], n, axis=0)
+    st.reorder(np.zeros(n, np.int64))
+    static_mask = np.zeros(w.vocab_size, bool)
+    for t in (*opts.suppress_tokens, *sp.always_suppressed):
+        if 0 <= t < w.vocab_size:
+            static_mask[t] = True
+    if not use_ts:
+        static_mask[sp.timestamp_begin :] = True
+    static_mask[sp.no_timestamps] = True
+    biased = graph is not None and not graph.empty
+    seqs: list[list[int]] = [[] for _ in range(n)]
+    lp = np.zeros(n)
+    bonus = np.zeros(n)
+    states = [0] * n
+    done = np.zeros(n, bool)
+    for step in range(max_len - len(prompt)):
+        logits[:, static_mask] = _NEG
+        if step == 0 and opts.suppress_blank:
+            logits[:, list(sp.blank)] = _NEG
+            logits[:, sp.eot] = _NEG
+        if use_ts:
+            _apply_timestamp_rules(logits, seqs, sp, step == 0, opts.max_initial_timestamp_index)
+        logprobs = _log_softmax(logits)
+        for i in range(n):
+            if done[i]:
+                continue
+            # Bias the log-probabilities exactly as beam search does, then apply the temperature.
+            z = logprobs[i].copy()
+            tr = graph.transitions(states[i]) if biased and graph is not None else None
+            if tr is not None:
+                z += np.float32(tr.default_bonus)
+                z[tr.tokens] += tr.bonus - tr.default_bonus
+            z /= np.float32(temperature)
+            pz = np.exp(z - z.max())
+            t = int(rng.choice(pz.shape[0], p=pz / pz.sum()))
+            lp[i] += float(logprobs[i, t])
+            if tr is not None:
+                hit = np.nonzero(tr.tokens == t)[0]
+                bonus[i] += float(tr.bonus[hit[0]]) if hit.size else tr.default_bonus
+                states[i] = int(tr.next_states[hit[0]]) if hit.size else 0
+            if t == sp.eot:
+                done[i] = True
+            else:
+                seqs[i].append(t)
+        if done.all() or st.length >= max_len:
+            break
+        # Finished rows keep feeding a harmless token; their output is ignored.
+        feed = np.asarray([[s[-1] if s else sp.eot] for s in seqs], np.int64)
+        logits = st.forward(feed)
+    if biased and graph is not None:
+        bonus += [0.0 if done[i] else graph.final_bonus(states[i]) for i in range(n)]
+    norm = [max(len(s), 1) ** opts.length_penalty for s in seqs]
+    best = max(range(n), key=lambda i: (lp[i] + bonus[i]) / norm[i])
+    return GenerationResult(
+        sequences_ids=[seqs[best]], scores=[float(lp[best] / norm[best])], no_speech_prob=no_speech_prob
+    )

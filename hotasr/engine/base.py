@@ -1,0 +1,40 @@
+"""The engine interface every adapter codes against: float32 mono 16 kHz in, a Transcript out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from hotasr.hotwords import Hotword
+from hotasr.transcript import Transcript
+
+# "none": plain decoding. "prompt": hotwords as Whisper's text prompt (what other tools offer).
+# "hotasr": hotasr's own biased decoding (hotasr.biasing).
+BiasingMode = Literal["none", "prompt", "hotasr"]
+BIASING_MODES: tuple[BiasingMode, ...] = ("none", "prompt", "hotasr")
+
+SAMPLE_RATE = 16000
+
+
+class EngineError(RuntimeError):
+    """An engine cannot be built or run; the message is meant for the operator or user."""
+
+
+@runtime_checkable
+class Engine(Protocol):
+    name: str
+    languages: frozenset[str] | None  # None = multilingual; {"en"} for tiny.en
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        language: str | None = None,
+        hotwords: Sequence[Hotword] = (),
+        biasing: BiasingMode = "hotasr",
+        hotwords_key: Hashable | None = None,
+        word_timestamps: bool = True,
+        progress: Callable[[float], None] | None = None,
+    ) -> Transcript: ...

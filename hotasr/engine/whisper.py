@@ -1,0 +1,373 @@
+"""The default engine: Whisper on CTranslate2 through faster-whisper, CPU int8.
+
+Biasing modes:
+- "none": plain decoding, no prompt.
+- "prompt": hotwords go into faster-whisper's `hotwords=` text prompt. This is the baseline other
+  tools offer; Whisper's prompt holds at most ~223 tokens, so low-weight terms are dropped with a
+  warning when a list is longer.
+- "hotasr": hotasr's own biased decoding (`hotasr.biasing`). Until that package can be used, the
+  engine falls back to "prompt" and says so in the transcript's warnings.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hotasr.config import ModelRoute, Settings
+from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, EngineError
+from hotasr.engine.weights import WeightsError, resolve_weights
+from hotasr.hotwords import Hotword
+from hotasr.transcript import Sentence, Transcript, Word
+
+log = logging.getLogger(__name__)
+
+SENTENCE_END = frozenset(".?!。？！…")
+# Scripts the English-only model never learned to write (Cyrillic, Hebrew/Arabic, Thai/Lao, CJK, kana,
+# Hangul): a term in them cannot come out of its decoder, biased or not.
+_NON_LATIN = re.compile(
+    "[\u0400-\u04ff\u0590-\u06ff\u0e00-\u0eff\u1100-\u11ff\u3040-\u30ff\u3100-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
+_GRAPH_CACHE_SIZE = 8
+_MAX_LISTED = 8
+
+
+@dataclass(frozen=True, slots=True)
+class WhisperOptions:
+    """`ModelRoute.options` for the whisper engine."""
+
+    device: str = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = 0  # 0: min(4, number of CPUs)
+    num_workers: int = 1  # > 1 lets concurrent requests run the model in parallel
+    beam_size: int = 5
+    vad: bool | str = "auto"  # "auto": Silero VAD for audio longer than vad_min_seconds
+    vad_min_seconds: float = 30.0
+    simplified_chinese: bool = True  # Whisper often writes traditional characters for Mandarin
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any]) -> WhisperOptions:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            # Other components (biasing) may read their own options from the same route.
+            log.info("whisper engine ignores route options %s", ", ".join(unknown))
+        return cls(**{k: v for k, v in options.items() if k in known})
+
+
+class WhisperEngine:
+    def __init__(self, model: Any, *, name: str, options: WhisperOptions | None = None) -> None:
+        self.model = model
+        self.name = name
+        self.options = options or WhisperOptions()
+        self.multilingual: bool = bool(model.model.is_multilingual)
+        self.languages: frozenset[str] | None = None if self.multilingual else frozenset({"en"})
+        # Older multilingual checkpoints (base) lack newer language tokens such as <|yue|>.
+        tokenizer = model.hf_tokenizer
+        self._whisper_languages = frozenset(
+            code for code in model.supported_languages if tokenizer.token_to_id(f"<|{code}|>") is not None
+        )
+        # Whisper's prompt window: half of the 448-token context, minus the start-of-prompt token.
+        self.prompt_token_limit: int = model.max_length // 2 - 1
+        self._graphs: OrderedDict[Hashable, tuple[tuple[Hotword, ...], Any]] = OrderedDict()
+        self._graphs_lock = threading.Lock()
+
+    @classmethod
+    def from_route(cls, route: ModelRoute, settings: Settings) -> WhisperEngine:
+        options = WhisperOptions.from_dict(route.options)
+        try:
+            model_dir = resolve_weights(route.weights, settings.model_cache_dir)
+        except WeightsError as exc:
+            raise EngineError(str(exc)) from exc
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise EngineError("the whisper engine needs faster-whisper: pip install faster-whisper") from exc
+        log.info("loading Whisper %s from %s", route.weights, model_dir)
+        model = WhisperModel(
+            str(model_dir),
+            device=options.device,
+            compute_type=options.compute_type,
+            # CTranslate2 would start 4 threads even on a 2-core box; more than the cores only thrashes.
+            cpu_threads=options.cpu_threads or min(4, os.cpu_count() or 1),
+            num_workers=options.num_workers,
+        )
+        # hotasr.biasing reads the weights itself (faster-whisper does not keep the path).
+        model.model_path = str(model_dir)
+        name = route.weights if route.weights in ("whisper-base", "whisper-tiny.en") else Path(model_dir).name
+        return cls(model, name=name, options=options)
+
+    # -- public API -------------------------------------------------------------------------
+
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        *,
+        language: str | None = None,
+        hotwords: Sequence[Hotword] = (),
+        biasing: BiasingMode = "hotasr",
+        hotwords_key: Hashable | None = None,
+        word_timestamps: bool = True,
+        progress: Callable[[float], None] | None = None,
+    ) -> Transcript:
+        if biasing not in BIASING_MODES:
+            raise EngineError(f"biasing must be one of {', '.join(BIASING_MODES)}, got {biasing!r}")
+        samples = np.asarray(audio, dtype=np.float32)
+        if samples.ndim != 1:
+            raise EngineError(f"audio must be mono (a 1-D array), got shape {samples.shape}")
+        warnings: list[str] = []
+        duration_ms = round(len(samples) * 1000 / SAMPLE_RATE)
+        language = self._check_language(language, warnings)
+        usable = self._usable_hotwords(hotwords, warnings) if biasing != "none" else []
+
+        kwargs: dict[str, Any] = {
+            "language": language,
+            "beam_size": self.options.beam_size,
+            "word_timestamps": word_timestamps,
+            "vad_filter": self._use_vad(duration_ms),
+        }
+        runner: Any = self.model
+        mode = biasing if usable else "none"
+        if mode == "hotasr":
+            runner = self._biased_runner(usable, hotwords_key, warnings)
+            if runner is None:
+                mode = "prompt"
+                runner = self.model
+        if mode == "prompt":
+            kwargs["hotwords"] = self._prompt(usable, warnings)
+
+        if len(samples) == 0:
+            return self._finish(Transcript([], language, 0, warnings), progress)
+        try:
+            sentences, detected = self._run(runner, samples, kwargs, duration_ms, progress)
+        except NotImplementedError as exc:
+            if mode != "hotasr":
+                raise
+            self._warn(warnings, f"hotasr biasing is not available yet ({exc}); used the Whisper prompt instead")
+            kwargs["hotwords"] = self._prompt(usable, warnings)
+            sentences, detected = self._run(self.model, samples, kwargs, duration_ms, progress)
+        return self._finish(Transcript(sentences, detected, duration_ms, warnings), progress)
+
+    # -- language and hotwords ----------------------------------------------------------------
+
+    def _check_language(self, language: str | None, warnings: list[str]) -> str | None:
+        if not self.multilingual:
+            if language not in (None, "en"):
+                self._warn(
+                    warnings,
+                    f"language {language!r} requested but the English-only model {self.name} transcribes English only",
+                )
+            return "en"
+        if language == "yue" and language not in self._whisper_languages:
+            return "zh"  # checkpoints without a Cantonese token write Cantonese as Chinese
+        if language is not None and language not in self._whisper_languages:
+            self._warn(warnings, f"language {language!r} is not a Whisper language; detecting the language")
+            return None
+        return language
+
+    def _usable_hotwords(self, hotwords: Sequence[Hotword], warnings: list[str]) -> list[Hotword]:
+        if self.multilingual:
+            return list(hotwords)
+        usable: list[Hotword] = []
+        rejected: list[Hotword] = []
+        for hw in hotwords:
+            (rejected if hw.lang not in (None, "en") or _NON_LATIN.search(hw.text) else usable).append(hw)
+        if rejected:
+            self._warn(
+                warnings,
+                f"{_count(rejected, 'hotword')} cannot be applied by the English-only model "
+                f"{self.name}: {_list_terms(rejected)} (use a multilingual model such as whisper-base)",
+            )
+        return usable
+
+    def _prompt(self, hotwords: Sequence[Hotword], warnings: list[str]) -> str:
+        """Highest-weight terms first, as many as fit in Whisper's prompt window."""
+        ordered = sorted(hotwords, key=lambda h: -h.weight)
+        tokenizer = self.model.hf_tokenizer
+        kept: list[str] = []
+        for i, hw in enumerate(ordered):
+            candidate = ", ".join([*kept, hw.text])
+            # faster-whisper encodes " " + prompt; count exactly what it will send.
+            if len(tokenizer.encode(" " + candidate, add_special_tokens=False).ids) > self.prompt_token_limit:
+                dropped = ordered[i:]
+                self._warn(
+                    warnings,
+                    f"Whisper's prompt holds about {self.prompt_token_limit} tokens: "
+                    f"{_count(dropped, 'lower-weight hotword')} did not fit and were not applied: "
+                    f"{_list_terms(dropped)}",
+                )
+                break
+            kept.append(hw.text)
+        return ", ".join(kept)
+
+    def _biased_runner(self, hotwords: Sequence[Hotword], key: Hashable | None, warnings: list[str]) -> Any | None:
+        """A biased stand-in for the WhisperModel, or None (with a warning) to fall back to the prompt."""
+        try:
+            from hotasr.biasing import biased_whisper, compile_hotwords
+        except ImportError as exc:
+            self._warn(warnings, f"hotasr biasing is not available ({exc}); used the Whisper prompt instead")
+            return None
+        terms = tuple(hotwords)
+        cache_key: Hashable = ("key", key) if key is not None else ("terms", terms)
+        try:
+            graph = self._cached_graph(cache_key, terms)
+            if graph is None:
+                graph = compile_hotwords(terms, self.model.hf_tokenizer, multilingual=self.multilingual)
+                self._store_graph(cache_key, terms, graph)
+            runner = biased_whisper(self.model, graph)
+        except NotImplementedError as exc:
+            self._warn(warnings, f"hotasr biasing is not available yet ({exc}); used the Whisper prompt instead")
+            return None
+        for message in getattr(graph, "warnings", None) or []:
+            self._warn(warnings, message)
+        return runner
+
+    def _cached_graph(self, key: Hashable, terms: tuple[Hotword, ...]) -> Any | None:
+        with self._graphs_lock:
+            hit = self._graphs.get(key)
+            # The stored terms guard against a stale key (a list edited within one mtime tick).
+            if hit is None or hit[0] != terms:
+                return None
+            self._graphs.move_to_end(key)
+            return hit[1]
+
+    def _store_graph(self, key: Hashable, terms: tuple[Hotword, ...], graph: Any) -> None:
+        with self._graphs_lock:
+            self._graphs[key] = (terms, graph)
+            self._graphs.move_to_end(key)
+            while len(self._graphs) > _GRAPH_CACHE_SIZE:
+                self._graphs.popitem(last=False)
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    def _use_vad(self, duration_ms: int) -> bool:
+        vad = self.options.vad
+        if vad == "auto":
+            return duration_ms > self.options.vad_min_seconds * 1000
+        return bool(vad)
+
+    def _run(
+        self,
+        runner: Any,
+        samples: np.ndarray,
+        kwargs: dict[str, Any],
+        duration_ms: int,
+        progress: Callable[[float], None] | None,
+    ) -> tuple[list[Sentence], str | None]:
+        segments, info = runner.transcribe(samples, **kwargs)
+        language = info.language
+        simplify = self.options.simplified_chinese and language == "zh"
+        sentences: list[Sentence] = []
+        done = 0.0
+        for segment in segments:
+            sentences.extend(_segment_sentences(segment, language, simplify))
+            if progress is not None and duration_ms:
+                fraction = min(1.0, segment.end * 1000 / duration_ms)
+                if fraction > done:
+                    done = fraction
+                    progress(fraction)
+        return sentences, language
+
+    def _finish(self, transcript: Transcript, progress: Callable[[float], None] | None) -> Transcript:
+        if progress is not None:
+            progress(1.0)
+        return transcript
+
+    @staticmethod
+    def _warn(warnings: list[str], message: str) -> None:
+        log.warning(message)
+        warnings.append(message)
+
+
+# -- Whisper segments -> sentences and words ---------------------------------------------------
+
+
+def _segment_sentences(segment: Any, language: str | None, simplify: bool) -> list[Sentence]:
+    convert = _to_simplified if simplify else _identity
+    spaced = language not in _UNSPACED
+    words = segment.words or []
+    if not words:
+        text = convert(segment.text.strip())
+        if not text:
+            return []
+        return [Sentence(_ms(segment.start), _ms(segment.end), text)]
+
+    sentences: list[Sentence] = []
+    current: list[Word] = []
+    pieces: list[str] = []
+    for raw in words:
+        lead, text, punct = _split_punctuation(convert(raw.word.strip()))
+        space = " " if spaced and pieces else ""
+        if not text:
+            # A bare punctuation token belongs to the word before it.
+            if current:
+                current[-1].punctuation += punct
+            pieces.append(punct)
+        else:
+            # Word has no slot for leading punctuation ("“Hello"): it stays in the sentence text only.
+            current.append(Word(_ms(raw.start), _ms(raw.end), text, punct))
+            pieces.append(space + lead + text + punct)
+        if punct and punct[-1] in SENTENCE_END and current:
+            sentences.append(_sentence(current, pieces))
+            current, pieces = [], []
+    if current:
+        sentences.append(_sentence(current, pieces))
+    return sentences
+
+
+def _sentence(words: list[Word], pieces: list[str]) -> Sentence:
+    return Sentence(words[0].begin_ms, words[-1].end_ms, "".join(pieces).strip(), words)
+
+
+def _split_punctuation(token: str) -> tuple[str, str, str]:
+    """("“", "Hello", ",”") for "“Hello,”"; apostrophes and hyphens inside words stay put."""
+    start, end = 0, len(token)
+    while start < end and _is_punct(token[start]):
+        start += 1
+    while end > start and _is_punct(token[end - 1]):
+        end -= 1
+    if start == end:  # only punctuation
+        return "", "", token
+    return token[:start], token[start:end], token[end:]
+
+
+def _is_punct(char: str) -> bool:
+    return unicodedata.category(char).startswith("P")
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _to_simplified(text: str) -> str:
+    import zhconv
+
+    return zhconv.convert(text, "zh-cn")
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+_UNSPACED = frozenset({"zh", "ja", "yue", "th", "lo", "my", "km", "bo"})
+
+
+def _count(items: Sequence[object], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _list_terms(hotwords: Iterable[Hotword]) -> str:
+    items = list(hotwords)
+    shown = [f"'{h.text}'" + (f" ({h.lang})" if h.lang else "") for h in items[:_MAX_LISTED]]
+    more = len(items) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")

@@ -1,0 +1,81 @@
+"""In-process transcription, the library API: `hotasr.transcribe("call.wav", hotwords=[...])`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from hotasr.audio import SAMPLE_RATE, decode_audio, resample
+from hotasr.catalog import get_model
+from hotasr.config import Settings
+from hotasr.engine import BiasingMode
+from hotasr.hotwords import Hotword, parse_hotword_list
+from hotasr.recognize import ModelNotServed, recognize
+from hotasr.transcript import Transcript
+
+AudioInput = str | os.PathLike[str] | bytes | bytearray | BinaryIO | np.ndarray
+
+
+def transcribe(
+    audio: AudioInput,
+    *,
+    hotwords: Sequence[dict[str, Any] | Hotword] | None = None,
+    model: str = "fun-asr",
+    language: str | None = None,
+    settings: Settings | None = None,
+    biasing: BiasingMode = "hotasr",
+    progress: Callable[[float], None] | None = None,
+    channel: int | None = None,
+    sample_rate: int = SAMPLE_RATE,
+) -> Transcript:
+    """Transcribe one recording.
+
+    audio: a path, the bytes of a file in any format FFmpeg reads, a binary file object, or a
+        float32 mono numpy array at `sample_rate` (16 kHz by default).
+    hotwords: `[{"text": ..., "weight": 1-5, "lang": ...}]`, validated by DashScope's rules for the
+        family of `model` (raises hotasr.hotwords.HotwordError).
+    language: the language spoken; also acts like DashScope's language_hints, so hotwords with
+        another `lang` are skipped (with a warning).
+    channel: for multi-channel files, which channel to transcribe (default: a downmix).
+
+    Raises hotasr.audio.AudioError for unreadable audio and ModelNotServed for unknown models.
+    """
+    settings = settings or Settings()
+    info = get_model(model)
+    if info is None:
+        raise ModelNotServed(model, f"model {model!r} is not a known model name")
+    terms = _parse_hotwords(hotwords, info.hotword_langs, settings.max_terms_per_vocabulary)
+
+    warnings: list[str] = []
+    if isinstance(audio, np.ndarray):
+        samples = np.asarray(audio, dtype=np.float32)
+        if samples.ndim != 1:
+            raise ValueError(f"a numpy audio array must be mono (1-D), got shape {samples.shape}")
+        samples = resample(samples, sample_rate, SAMPLE_RATE)
+    else:
+        decoded = decode_audio(audio, channel=channel)
+        samples, warnings = decoded.samples, decoded.warnings
+
+    transcript = recognize(
+        samples,
+        model=model,
+        settings=settings,
+        hotwords=terms,
+        language_hints=[language] if language else None,
+        biasing=biasing,
+        progress=progress,
+    )
+    transcript.warnings[:0] = warnings
+    return transcript
+
+
+def _parse_hotwords(
+    hotwords: Sequence[dict[str, Any] | Hotword] | None, langs: frozenset[str], max_terms: int
+) -> list[Hotword]:
+    if not hotwords:
+        return []
+    items = [h.to_dict() if isinstance(h, Hotword) else h for h in hotwords]
+    return parse_hotword_list(items, allowed_langs=langs, max_terms=max_terms)

@@ -1,0 +1,109 @@
+"""Recognition of one request, shared by every adapter (HTTP file tasks, WebSocket, CLI, library).
+
+Applies DashScope's request-level rules before the engine runs; rules that make hotwords not
+apply are warnings on the transcript, never errors (that is how DashScope behaves):
+- a vocabulary created for another `target_model` does not apply;
+- models without hotword support (Paraformer v1, SenseVoice) ignore vocabularies;
+- with `language_hints`, only hotwords whose `lang` is among the hints (or that have no lang) apply.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable, Sequence
+
+import numpy as np
+
+from hotasr.catalog import get_model
+from hotasr.config import Settings
+from hotasr.engine import BiasingMode, load_engine
+from hotasr.hotwords import Hotword, applicable_hotwords
+from hotasr.transcript import Transcript
+
+log = logging.getLogger(__name__)
+
+_MAX_LISTED = 8
+
+
+class ModelNotServed(Exception):
+    """The model name is unknown to the catalog or not configured on this server."""
+
+    def __init__(self, model: str, message: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.message = message
+
+
+def check_served(model: str, settings: Settings) -> None:
+    """Raise ModelNotServed unless `model` can be recognized with (cheap: loads nothing)."""
+    if get_model(model) is None:
+        raise ModelNotServed(model, f"model {model!r} is not a known model name")
+    if not settings.is_served(model):
+        raise ModelNotServed(model, f"model {model!r} is not served by this server")
+
+
+def recognize(
+    samples: np.ndarray,
+    *,
+    model: str,
+    settings: Settings,
+    hotwords: Sequence[Hotword] = (),
+    language_hints: Sequence[str] | None = None,
+    vocabulary_target_model: str | None = None,
+    hotwords_key: Hashable | None = None,
+    biasing: BiasingMode = "hotasr",
+    progress: Callable[[float], None] | None = None,
+) -> Transcript:
+    """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would."""
+    check_served(model, settings)
+    info = get_model(model)
+    assert info is not None  # checked above
+    route = settings.models[model]
+    warnings: list[str] = []
+    terms = list(hotwords)
+
+    if terms and vocabulary_target_model and vocabulary_target_model != model:
+        _warn(
+            warnings,
+            f"the vocabulary was created for target_model {vocabulary_target_model!r}, not {model!r}; "
+            f"its {_count(terms)} not applied",
+        )
+        terms = []
+    if terms and not info.supports_hotwords:
+        _warn(warnings, f"model {model!r} does not support hotwords; {_count(terms)} not applied")
+        terms = []
+    hints = [h for h in (language_hints or []) if h]
+    if terms and hints:
+        terms, skipped = applicable_hotwords(terms, hints)
+        if skipped:
+            listed = ", ".join(f"'{h.text}' ({h.lang})" for h in skipped[:_MAX_LISTED])
+            more = len(skipped) - min(len(skipped), _MAX_LISTED)
+            _warn(
+                warnings,
+                f"{_count(skipped)} skipped because their lang is not in language_hints "
+                f"{hints}: {listed}" + (f" and {more} more" if more else ""),
+            )
+
+    engine = load_engine(route, settings)
+    # DashScope's hints may list several languages; Whisper decodes one, so the first one leads.
+    # The engine warns (and detects instead) when the model does not know that language.
+    language = hints[0] if hints else None
+    transcript = engine.transcribe(
+        samples,
+        language=language,
+        hotwords=terms,
+        biasing=biasing,
+        hotwords_key=hotwords_key,
+        progress=progress,
+    )
+    transcript.warnings[:0] = warnings
+    return transcript
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    log.warning(message)
+    warnings.append(message)
+
+
+def _count(terms: Sequence[Hotword]) -> str:
+    return f"{len(terms)} hotword{'' if len(terms) == 1 else 's'} {'is' if len(terms) == 1 else 'are'}"

@@ -1,0 +1,1 @@
+"""Real-time recognition: incremental decoding, voice activity, sentence segmentation."""

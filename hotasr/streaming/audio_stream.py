@@ -1,0 +1,241 @@
+"""Incremental audio decoding for real-time streams: bytes in as they arrive, 16 kHz mono float32 out.
+
+Raw PCM and WAV are converted directly. Compressed formats (mp3, Ogg opus/speex, ADTS aac, amr)
+go through PyAV reading from a blocking pipe in a thread, because FFmpeg's demuxers pull data
+rather than accept pushes.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from collections import deque
+from typing import Protocol
+
+import av
+import numpy as np
+
+from hotasr.audio import SAMPLE_RATE, AudioError
+
+# The formats the real-time API documents, and the FFmpeg demuxer for each compressed one.
+CONTAINER_FORMATS = {"mp3": "mp3", "opus": "ogg", "speex": "ogg", "aac": "aac", "amr": "amr"}
+FORMATS = frozenset({"pcm", "wav", *CONTAINER_FORMATS})
+_DECODERS = {"mp3": "mp3", "opus": "opus", "speex": "speex", "aac": "aac", "amr": "amrnb"}
+
+
+class StreamDecoder(Protocol):
+    def feed(self, data: bytes) -> np.ndarray: ...
+    def finish(self) -> np.ndarray: ...
+
+
+def unsupported_reason(fmt: str) -> str | None:
+    """Why `fmt` cannot be streamed here, or None when it can."""
+    if fmt not in FORMATS:
+        return f"format {fmt!r} is not supported; use one of: {', '.join(sorted(FORMATS))}"
+    decoder = _DECODERS.get(fmt)
+    if decoder is not None:
+        try:
+            av.Codec(decoder, "r")
+        except Exception:
+            return f"format {fmt!r} is not supported: this build of FFmpeg has no {decoder} decoder"
+    return None
+
+
+def open_stream(fmt: str, sample_rate: int) -> StreamDecoder:
+    if fmt == "pcm":
+        return PcmStream(sample_rate)
+    if fmt == "wav":
+        return WavStream(sample_rate)
+    return ContainerStream(fmt)
+
+
+class _Resampler:
+    """Stateful resampling to 16 kHz mono: chunk edges leave no clicks, unlike per-chunk resampling."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self._av = None if rate == SAMPLE_RATE else av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+
+    def __call__(self, mono: np.ndarray) -> np.ndarray:
+        if self._av is None or not len(mono):
+            return mono
+        frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = self.rate
+        return _concat(f.to_ndarray().reshape(-1) for f in self._av.resample(frame))
+
+    def flush(self) -> np.ndarray:
+        if self._av is None:
+            return np.zeros(0, np.float32)
+        return _concat(f.to_ndarray().reshape(-1) for f in self._av.resample(None))
+
+
+def _concat(parts: object) -> np.ndarray:
+    arrays = [np.asarray(p, dtype=np.float32) for p in parts]  # type: ignore[attr-defined]
+    return np.concatenate(arrays) if arrays else np.zeros(0, np.float32)
+
+
+class PcmStream:
+    """Signed 16-bit little-endian PCM at the declared rate."""
+
+    def __init__(self, sample_rate: int, channels: int = 1) -> None:
+        self.channels = channels
+        self._frame_bytes = 2 * channels
+        self._carry = b""  # a frame split across two messages
+        self._resample = _Resampler(sample_rate)
+
+    def feed(self, data: bytes) -> np.ndarray:
+        data = self._carry + data
+        usable = len(data) - len(data) % self._frame_bytes
+        self._carry = data[usable:]
+        samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
+        if self.channels > 1:
+            samples = samples.reshape(-1, self.channels).mean(axis=1)
+        return self._resample(samples)
+
+    def finish(self) -> np.ndarray:
+        return self._resample.flush()
+
+
+class WavStream:
+    """A RIFF/WAVE stream: the SDK sends the file as is, header in the first frame(s)."""
+
+    def __init__(self, declared_rate: int) -> None:
+        self.declared_rate = declared_rate
+        self._header = b""
+        self._pcm: PcmStream | None = None
+
+    def feed(self, data: bytes) -> np.ndarray:
+        if self._pcm is not None:
+            return self._pcm.feed(data)
+        self._header += data
+        parsed = _parse_wav_header(self._header)
+        if parsed is None:
+            if len(self._header) > 1 << 16:
+                raise AudioError("INVALID_WAV", "no 'data' chunk in the first 64 KiB of the wav stream")
+            return np.zeros(0, np.float32)
+        rate, channels, offset = parsed
+        if rate != self.declared_rate:
+            raise AudioError(
+                "SAMPLE_RATE_MISMATCH",
+                f"the wav header says {rate} Hz but sample_rate is {self.declared_rate}",
+            )
+        self._pcm = PcmStream(rate, channels)
+        rest, self._header = self._header[offset:], b""
+        return self._pcm.feed(rest)
+
+    def finish(self) -> np.ndarray:
+        if self._pcm is None:
+            if self._header:
+                raise AudioError("INVALID_WAV", "the stream ended before a complete wav header")
+            return np.zeros(0, np.float32)
+        return self._pcm.finish()
+
+
+def _parse_wav_header(head: bytes) -> tuple[int, int, int] | None:
+    """(sample rate, channels, offset of PCM data) once the header is complete, else None."""
+    if len(head) < 12:
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        raise AudioError("INVALID_WAV", "format is wav but the stream does not start with a RIFF/WAVE header")
+    pos, fmt = 12, None
+    while pos + 8 <= len(head):
+        chunk, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
+        body = pos + 8
+        if chunk == b"fmt ":
+            if body + 16 > len(head):
+                return None
+            tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", head[body : body + 16])
+            # WAVE_FORMAT_EXTENSIBLE (0xFFFE) wraps PCM too; its subformat GUID starts with the tag.
+            if tag == 0xFFFE and body + 26 <= len(head):
+                tag = struct.unpack("<H", head[body + 24 : body + 26])[0]
+            if tag != 1 or bits != 16:
+                raise AudioError("UNSUPPORTED_WAV", f"wav must be 16-bit PCM; this one is format {tag}, {bits}-bit")
+            fmt = (rate, channels)
+        elif chunk == b"data":
+            if fmt is None:
+                raise AudioError("INVALID_WAV", "wav 'data' chunk comes before its 'fmt ' chunk")
+            return fmt[0], fmt[1], body
+        pos = body + size + (size & 1)
+    return None
+
+
+class _Pipe:
+    """A file-like object whose read() blocks until bytes arrive or the writer closes it."""
+
+    def __init__(self) -> None:
+        self._chunks: deque[bytes] = deque()
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def write(self, data: bytes) -> None:
+        with self._cond:
+            self._chunks.append(data)
+            self._cond.notify()
+
+    def close_writer(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def read(self, size: int = -1) -> bytes:
+        with self._cond:
+            while not self._chunks and not self._closed:
+                self._cond.wait()
+            if not self._chunks:
+                return b""
+            data = self._chunks.popleft()
+            if 0 <= size < len(data):
+                self._chunks.appendleft(data[size:])
+                data = data[:size]
+            return data
+
+
+class ContainerStream:
+    """Compressed audio decoded by FFmpeg in a background thread."""
+
+    def __init__(self, fmt: str) -> None:
+        self.fmt = fmt
+        self._pipe = _Pipe()
+        self._out: deque[np.ndarray] = deque()
+        self._error: AudioError | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"decode-{fmt}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        try:
+            with av.open(self._pipe, mode="r", format=CONTAINER_FORMATS[self.fmt]) as container:
+                if not container.streams.audio:
+                    raise AudioError("NO_AUDIO_STREAM", f"the {self.fmt} stream has no audio")
+                for frame in container.decode(audio=0):
+                    for out in resampler.resample(frame):
+                        self._out.append(out.to_ndarray().reshape(-1).astype(np.float32))
+                for out in resampler.resample(None):
+                    self._out.append(out.to_ndarray().reshape(-1).astype(np.float32))
+        except AudioError as exc:
+            self._error = exc
+        except Exception as exc:  # FFmpeg errors: corrupt or mislabelled audio
+            self._error = AudioError("DECODE_ERROR", f"could not decode the {self.fmt} stream: {exc}")
+        finally:
+            self._done.set()
+
+    def _drain(self) -> np.ndarray:
+        if self._error is not None:
+            raise self._error
+        parts = []
+        while self._out:
+            parts.append(self._out.popleft())
+        return _concat(parts)
+
+    def feed(self, data: bytes) -> np.ndarray:
+        self._pipe.write(bytes(data))
+        return self._drain()
+
+    def finish(self) -> np.ndarray:
+        self._pipe.close_writer()
+        self._done.wait(timeout=30)
+        return self._drain()
+
+    def close(self) -> None:
+        self._pipe.close_writer()

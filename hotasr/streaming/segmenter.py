@@ -1,0 +1,97 @@
+"""Sentence boundaries from voice activity: a sentence ends after `max_sentence_silence` of silence.
+
+Pure logic over speech probabilities, one per 512-sample window; positions are sample indices
+from the start of the stream (16 kHz).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hotasr.audio import SAMPLE_RATE
+from hotasr.streaming.vad import WINDOW
+
+
+@dataclass(frozen=True, slots=True)
+class SegmenterConfig:
+    max_sentence_silence_ms: int = 800
+    threshold: float = 0.5  # speech starts above this
+    neg_threshold: float = 0.35  # and counts as silence below this (hysteresis against flicker)
+    pad_ms: int = 200  # audio kept around speech so word edges are not clipped
+    min_speech_ms: int = 250  # shorter blips (clicks, breaths) are not sentences
+    max_sentence_ms: int = 25_000  # Whisper sees 30 s at most: cut long monologues
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start: int  # first sample, padding included
+    end: int  # one past the last sample
+
+
+def ms(samples: int) -> int:
+    return samples * 1000 // SAMPLE_RATE
+
+
+def _samples(milliseconds: int) -> int:
+    return milliseconds * SAMPLE_RATE // 1000
+
+
+class Segmenter:
+    def __init__(self, config: SegmenterConfig) -> None:
+        self.config = config
+        self.position = 0  # samples judged so far
+        self.start: int | None = None  # start of the sentence being spoken, if any
+        self._last_end = 0  # a sentence never starts inside the previous one's padding
+        self._silence = 0  # samples of silence since the last speech window
+        self._speech = 0  # speech samples in the current sentence
+        self.silent_for = 0  # samples since the last speech window anywhere (heartbeat / idle rules)
+
+    def push(self, probabilities: list[float] | object) -> list[Segment]:
+        """Advance over new windows; returns the sentences they complete."""
+        finished: list[Segment] = []
+        cfg = self.config
+        for p in probabilities:  # type: ignore[attr-defined]
+            window_start = self.position
+            self.position += WINDOW
+            if self.start is None:
+                if p >= cfg.threshold:
+                    self.start = max(self._last_end, window_start - _samples(cfg.pad_ms))
+                    self._silence, self._speech, self.silent_for = 0, WINDOW, 0
+                else:
+                    self.silent_for += WINDOW
+                continue
+            if p < cfg.neg_threshold:
+                self._silence += WINDOW
+                self.silent_for += WINDOW
+            else:
+                self._speech += WINDOW
+                self._silence = 0
+                self.silent_for = 0
+            if self._silence >= _samples(cfg.max_sentence_silence_ms):
+                segment = self._close(self.position - self._silence + _samples(cfg.pad_ms))
+                if segment:
+                    finished.append(segment)
+            elif self.position - self.start >= _samples(cfg.max_sentence_ms):
+                segment = self._close(self.position)
+                if segment:
+                    finished.append(segment)
+                self.start = self.position  # speech goes on: the next sentence starts here
+                self._speech = 0
+        return finished
+
+    def flush(self) -> Segment | None:
+        """End of stream: close the sentence being spoken."""
+        if self.start is None:
+            return None
+        return self._close(self.position)
+
+    def _close(self, end: int) -> Segment | None:
+        assert self.start is not None
+        start, speech = self.start, self._speech
+        self.start = None
+        self._silence = 0
+        end = min(max(end, start), self.position)
+        self._last_end = end
+        if ms(speech) < self.config.min_speech_ms:
+            return None
+        return Segment(start, end)

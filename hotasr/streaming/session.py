@@ -1,0 +1,264 @@
+"""One real-time recognition task: audio in, interim and final sentences out.
+
+Voice activity cuts the stream into sentences. While one is spoken, the growing sentence is
+decoded every `interim_interval_ms` for interim text; when it ends it is decoded once more for the
+final text. Decodes of one stream run in order, one at a time, on a pool shared by all streams;
+an interim is skipped rather than queued when the stream already has work waiting, so a busy
+server drops refreshes, not finals. When finals fall further behind real time than `max_lag_s`,
+the task fails with a throttling error instead of falling behind silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hotasr.audio import SAMPLE_RATE
+from hotasr.postprocess import apply_text_options
+from hotasr.streaming.segmenter import Segment, Segmenter, SegmenterConfig, ms
+from hotasr.streaming.vad import StreamingVad
+from hotasr.transcript import Sentence, Transcript, Word
+
+HEARTBEAT_EVERY_S = 10
+
+
+class StreamFailed(Exception):
+    """Ends the task; `code` and `message` go to the client in `task-failed`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
+    interim_interval_ms: int = 800
+    max_lag_s: float = 30.0
+    heartbeat: bool = False
+    silence_limit_s: float = 60.0  # without heartbeat, this much silence ends the task
+    disfluency_removal: bool = False
+    punctuation: bool = True
+
+
+@dataclass(slots=True)
+class SentenceEvent:
+    sentence_id: int
+    begin_ms: int
+    end_ms: int | None  # None while the sentence is still being spoken (interim)
+    text: str
+    words: list[Word]
+    audio_seconds: int  # received so far: the task's billed duration
+    heartbeat: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def final(self) -> bool:
+        return self.end_ms is not None
+
+
+@dataclass(slots=True)
+class _Job:
+    final: bool
+    segment: Segment
+    due: float  # monotonic time by which a final must be out to keep pace with real time
+
+
+Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
+Recognize = Callable[[np.ndarray], Transcript]
+
+
+class RealtimeSession:
+    def __init__(self, options: StreamOptions, recognize: Recognize, pool: Executor, emit: Emit) -> None:
+        self.options = options
+        self._recognize = recognize
+        self._pool = pool
+        self._emit = emit
+        self._vad = StreamingVad()
+        self._segmenter = Segmenter(options.segmenter)
+        self._audio = np.zeros(0, np.float32)
+        self._base = 0  # stream position of self._audio[0]
+        self._received = 0
+        self._started: float | None = None
+        self._pending: deque[_Job] = deque()
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._busy_from: int | None = None  # start of the segment being decoded, if any
+        self._interim_at = 0
+        self._heartbeat_at = 0
+        self._next_id = 1
+        self._warned_final: set[str] = set()
+        self._warned_interim: set[str] = set()
+        self.failure: StreamFailed | None = None
+        self._worker = asyncio.get_running_loop().create_task(self._run_jobs())
+
+    @property
+    def audio_seconds(self) -> int:
+        return math.ceil(self._received / SAMPLE_RATE)
+
+    async def feed(self, samples: np.ndarray) -> None:
+        self._raise_failure()
+        if not len(samples):
+            return
+        if self._started is None:
+            self._started = time.monotonic()
+        self._audio = np.concatenate([self._audio, samples])
+        self._received += len(samples)
+        probabilities = await asyncio.to_thread(self._vad, samples)
+        for segment in self._segmenter.push(probabilities):
+            self._enqueue(True, segment)
+        await self._after_audio()
+        self._trim()
+
+    async def finish(self) -> None:
+        """End of audio: finalize the sentence in progress and wait for every pending result."""
+        self._raise_failure()
+        segment = self._segmenter.flush()
+        if segment:
+            self._enqueue(True, segment)
+        self._closing = True
+        self._wake.set()
+        await self._worker
+        self._raise_failure()
+
+    def close(self) -> None:
+        """Stop, dropping whatever is pending (a running decode finishes unseen)."""
+        self._pending.clear()
+        self._closing = True
+        self._wake.set()
+        if asyncio.current_task() is not self._worker:  # the worker itself may report a failure
+            self._worker.cancel()
+        self._audio = np.zeros(0, np.float32)
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+    def _enqueue(self, final: bool, segment: Segment) -> None:
+        assert self._started is not None
+        due = self._started + segment.end / SAMPLE_RATE + self.options.max_lag_s
+        self._pending.append(_Job(final, segment, due))
+        self._wake.set()
+
+    async def _after_audio(self) -> None:
+        seg = self._segmenter
+        if seg.start is not None:
+            interval = self.options.interim_interval_ms * SAMPLE_RATE // 1000
+            idle = not self._pending and self._busy_from is None
+            if idle and seg.position - max(self._interim_at, seg.start) >= interval:
+                self._interim_at = seg.position
+                self._enqueue(False, Segment(seg.start, seg.position))
+            return
+        silent_s = seg.silent_for / SAMPLE_RATE
+        if self.options.heartbeat:
+            if silent_s - self._heartbeat_at >= HEARTBEAT_EVERY_S:
+                self._heartbeat_at = int(silent_s)
+                await self._emit(SentenceEvent(self._next_id, ms(seg.position), None, "", [],
+                                               self.audio_seconds, heartbeat=True))
+        else:
+            self._heartbeat_at = 0
+            if silent_s >= self.options.silence_limit_s:
+                raise StreamFailed(
+                    "CLIENT_ERROR",
+                    f"no speech for {int(self.options.silence_limit_s)} seconds; "
+                    "set heartbeat to keep a silent stream open",
+                )
+
+    def _trim(self) -> None:
+        """Drop audio no pending or future decode can need."""
+        keep_from = self._segmenter.position - self.options.segmenter.pad_ms * SAMPLE_RATE // 1000
+        if self._segmenter.start is not None:
+            keep_from = min(keep_from, self._segmenter.start)
+        for job in self._pending:
+            keep_from = min(keep_from, job.segment.start)
+        if self._busy_from is not None:
+            keep_from = min(keep_from, self._busy_from)
+        cut = keep_from - self._base
+        if cut > SAMPLE_RATE:  # in whole seconds, not per frame
+            self._audio = self._audio[cut:]
+            self._base = keep_from
+
+    async def _run_jobs(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            job = self._pending.popleft()
+            if self.failure is not None:
+                continue
+            if not job.final and self._pending:
+                continue  # a newer interim or the final is waiting: this refresh is stale
+            if job.final and time.monotonic() > job.due:
+                await self._report(StreamFailed(
+                    "Throttling",
+                    f"the server is saturated: results are more than {self.options.max_lag_s:.0f} s behind "
+                    "real time; retry later or lower the number of concurrent streams",
+                ))
+                continue
+            seg = job.segment
+            samples = self._audio[seg.start - self._base : seg.end - self._base]
+            self._busy_from = seg.start
+            try:
+                transcript = await loop.run_in_executor(self._pool, self._recognize, samples)
+            except Exception as exc:  # a decode error ends this task, not the server
+                await self._report(StreamFailed("InternalError", f"recognition failed: {exc}"))
+                continue
+            finally:
+                self._busy_from = None
+            for event in self._events(job, transcript):
+                await self._emit(event)
+
+    async def _report(self, failure: StreamFailed) -> None:
+        self.failure = failure
+        await self._emit(failure)
+
+    def _events(self, job: _Job, transcript: Transcript) -> list[SentenceEvent]:
+        offset = ms(job.segment.start)
+        # Finals and interims dedupe separately: clients that keep only finals (SDK call()) still see each.
+        seen = self._warned_final if job.final else self._warned_interim
+        warnings = [w for w in transcript.warnings if w not in seen]
+        seen.update(warnings)
+        sentences = [
+            apply_text_options(_shift(s, offset), transcript.language,
+                               disfluency_removal=self.options.disfluency_removal,
+                               punctuation=self.options.punctuation)
+            for s in transcript.sentences
+        ]
+        sentences = [s for s in sentences if s.text.strip()]
+        if not job.final:
+            if not sentences:
+                return []
+            text = (" " if transcript.language not in ("zh", "ja", "yue") else "").join(s.text for s in sentences)
+            words = [w for s in sentences for w in s.words]
+            return [SentenceEvent(self._next_id, sentences[0].begin_ms, None, text, words, self.audio_seconds,
+                                  warnings=warnings)]
+        events = []
+        for sentence in sentences:
+            events.append(SentenceEvent(self._next_id, sentence.begin_ms, sentence.end_ms, sentence.text,
+                                        sentence.words, self.audio_seconds, warnings=warnings))
+            self._next_id += 1
+            warnings = []
+        return events
+
+
+def _shift(sentence: Sentence, offset_ms: int) -> Sentence:
+    """Engine times are relative to the decoded sentence audio; the protocol's are from stream start."""
+    return Sentence(
+        sentence.begin_ms + offset_ms,
+        sentence.end_ms + offset_ms,
+        sentence.text,
+        [Word(w.begin_ms + offset_ms, w.end_ms + offset_ms, w.text, w.punctuation) for w in sentence.words],
+        sentence.speaker_id,
+    )

