@@ -88,16 +88,22 @@ class AccountService:
                     f"key {key_id} is already revoked" if exists else f"no key with id {key_id}"
                 )
 
-    def authenticate(self, secret: str) -> int | None:
-        """The account id a live key belongs to, or None."""
+    def identify(self, secret: str) -> tuple[int, str] | None:
+        """(account id, key id) of a live key, or None."""
         if not secret.startswith(KEY_PREFIX):
             return None
         with self._sessions() as session:
-            return session.scalar(
-                select(ApiKey.account_id).where(
+            row = session.execute(
+                select(ApiKey.account_id, ApiKey.id).where(
                     ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
                 )
-            )
+            ).first()
+            return (row[0], row[1]) if row else None
+
+    def authenticate(self, secret: str) -> int | None:
+        """The account id a live key belongs to, or None."""
+        found = self.identify(secret)
+        return found[0] if found else None
 
     def has_accounts(self) -> bool:
         with self._sessions() as session:

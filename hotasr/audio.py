@@ -66,6 +66,14 @@ class DecodedChannels:
     warnings: list[str] = field(default_factory=list)
 
 
+SILENCE_PEAK = 10 ** (-60 / 20)  # -60 dBFS
+
+
+def is_silent(samples: np.ndarray) -> bool:
+    """No sample above -60 dBFS: nothing a person could hear, let alone speech."""
+    return samples.size == 0 or float(np.max(np.abs(samples))) < SILENCE_PEAK
+
+
 def decode_audio(source: AudioSource, *, channel: int | None = None, sample_rate: int = SAMPLE_RATE) -> DecodedAudio:
     """Decode `source` (path, bytes or binary file) to mono float32 at `sample_rate`.
 

@@ -17,6 +17,21 @@ class ServerError(Exception):
         self.message = message
 
 
+def checked_json(response: httpx.Response) -> dict[str, Any]:
+    """The JSON body of a 200 answer; ServerError with DashScope's code and message otherwise."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    if response.status_code != 200:
+        raise ServerError(
+            response.status_code,
+            str(payload.get("code", f"HTTP{response.status_code}")),
+            str(payload.get("message", response.text[:200])),
+        )
+    return payload
+
+
 class Client:
     def __init__(self, server: str, api_key: str, timeout: float = 60.0) -> None:
         self._http = httpx.Client(
@@ -30,17 +45,7 @@ class Client:
             response = self._http.post(path, json=body)
         except httpx.HTTPError as exc:
             raise ServerError(0, "", f"cannot reach {self._http.base_url}: {exc}") from None
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = {}
-        if response.status_code != 200:
-            raise ServerError(
-                response.status_code,
-                str(payload.get("code", f"HTTP{response.status_code}")),
-                str(payload.get("message", response.text[:200])),
-            )
-        return payload.get("output") or {}
+        return checked_json(response).get("output") or {}
 
     def vocabulary(self, action: str, **fields: Any) -> dict[str, Any]:
         return self._post(

@@ -65,7 +65,15 @@ class Settings(BaseSettings):
     # them report status UNDEPLOYED and recognition requests for them fail with ModelNotFound.
     models: dict[str, ModelRoute] = Field(default_factory=_default_models)
 
-    log_json: bool = False
+    log_json: bool = False  # JSON log lines (with the request id) instead of plain text
+    log_level: str = "INFO"
+    preload_models: bool = True  # load served models at start; /ready waits for them
+    shutdown_grace_s: int = 30  # on SIGTERM, in-flight work gets this long to finish
+
+    # Per API key (each replica counts its own share)
+    key_requests_per_second: float = 100.0  # 0 disables; past it: 429 Throttling.RateQuota
+    key_burst: int = 200
+    key_max_streams: int = 10  # concurrent real-time streams per key
 
     # Real-time recognition (WebSocket)
     realtime_workers: int = 2  # decode threads shared by all streams
@@ -74,6 +82,34 @@ class Settings(BaseSettings):
     realtime_max_lag_s: float = 30.0  # finals later than this behind real time: task-failed "Throttling"
     realtime_audio_timeout_s: float = 23.0  # no audio for this long fails the task (DashScope: 23 s)
     realtime_idle_close_s: float = 60.0  # a connection with no task for this long is closed
+
+    # -- recorded-file transcription tasks (hotasr.tasks) --
+    # Threads that run tasks inside `hotasr serve` when no queue_url is set. One recognition
+    # already uses several cores (CTranslate2), so half the cores is the useful maximum.
+    task_workers: int = Field(default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)))
+    # Results (transcription_url) and the task itself are kept this long after the task ends.
+    results_ttl_hours: float = 24
+    # redis://host:port/db: tasks go to Celery and run in `hotasr worker` processes.
+    queue_url: str | None = None
+    # Transcripts and uploaded files; shared by the API and all workers. Default: data_dir/results.
+    results_dir: Path | None = None
+    # Base of the transcription_url and upload_host handed to clients, e.g. https://asr.example.com
+    # (behind a proxy). Default: the base URL of the request.
+    public_base_url: str | None = None
+    # Allow file URLs on loopback/private/link-local addresses (off: a server-side request forgery guard).
+    allow_private_urls: bool = False
+    max_download_bytes: int = 512 * 1024 * 1024
+    max_download_seconds: float = 300
+    max_audio_seconds: float = 4 * 3600
+    max_redirects: int = 5
+    # HMAC key of signed result and upload URLs. Default: generated once into data_dir; set it
+    # explicitly when several API servers must accept each other's URLs.
+    url_signing_secret: str | None = None
+    # A running task renews its lease this often (seconds / 3); a task whose lease lapsed (its
+    # worker died) is queued again.
+    task_lease_seconds: float = 60
+    # A task interrupted this many times (its worker crashed each time) fails instead of retrying.
+    task_max_attempts: int = 3
 
     @classmethod
     def settings_customise_sources(

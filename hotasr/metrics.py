@@ -14,6 +14,10 @@ class Metrics:
                                  registry=self.registry)
         self.active_streams = Gauge("hotasr_realtime_active_streams", "Real-time recognition tasks running",
                                     registry=self.registry)
+        self.decode_seconds = Counter("hotasr_decode_seconds_total", "Wall time spent decoding, by path",
+                                      ["path"], registry=self.registry)
+        self.model_load_seconds = Gauge("hotasr_model_load_seconds", "Time it took to load each model",
+                                        ["weights"], registry=self.registry)
         self.audio_seconds = Counter("hotasr_audio_seconds_total", "Audio processed, in seconds, by path",
                                      ["path"], registry=self.registry)
 

@@ -1,4 +1,4 @@
-"""Text options of the DashScope APIs applied to finished sentences (shared by real-time and file tasks):
+"""Text options of the DashScope APIs, applied to finished transcripts (real-time and file tasks alike):
 `disfluency_removal_enabled` and `punctuation_prediction_enabled: false`."""
 
 from __future__ import annotations
@@ -6,29 +6,34 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from hotasr.transcript import Sentence, Word
+from hotasr.transcript import Sentence, Transcript, Word
 
 # Filler words only: interjections that carry no content in any context. Chinese 啊/吧 are left
 # alone, being sentence particles as often as fillers.
-FILLERS = frozenset({"um", "umm", "uh", "uhh", "uhm", "erm", "er", "ah", "hmm", "mm", "mhm", "嗯", "呃", "额"})
+FILLERS = frozenset({"um", "umm", "uh", "uhh", "uhm", "erm", "er", "ah", "hmm", "mm", "mhm", "嗯", "呃", "呃呃", "额"})
 _UNSPACED = frozenset({"zh", "ja", "yue"})
 _PUNCT = re.compile(r"[^\w\s'’-]+", re.UNICODE)
 
 
-def _key(word: Word) -> str:
-    return word.text.strip().lower().strip("-'’")
+def _is_filler(word: Word) -> bool:
+    return re.sub(r"[^\w]", "", word.text.lower()) in FILLERS
 
 
 def _join(words: list[Word], language: str | None) -> str:
     joiner = "" if language in _UNSPACED else " "
-    return joiner.join(w.text + w.punctuation.rstrip() for w in words).strip()
+    return joiner.join(w.text.strip() + w.punctuation.strip() for w in words).strip()
 
 
-def remove_disfluencies(sentence: Sentence, language: str | None) -> Sentence:
-    kept = [w for w in sentence.words if _key(w) not in FILLERS]
+def remove_disfluencies(sentence: Sentence, language: str | None) -> Sentence | None:
+    """The sentence without filler words, its span shrunk to the words left; None if only fillers."""
+    if not sentence.words:
+        return sentence
+    kept = [w for w in sentence.words if not _is_filler(w)]
     if len(kept) == len(sentence.words):
         return sentence
-    return replace(sentence, words=kept, text=_join(kept, language))
+    if not kept:
+        return None
+    return Sentence(kept[0].begin_ms, kept[-1].end_ms, _join(kept, language), kept, sentence.speaker_id)
 
 
 def strip_punctuation(sentence: Sentence) -> Sentence:
@@ -39,9 +44,23 @@ def strip_punctuation(sentence: Sentence) -> Sentence:
 
 def apply_text_options(
     sentence: Sentence, language: str | None, *, disfluency_removal: bool = False, punctuation: bool = True
-) -> Sentence:
+) -> Sentence | None:
     if disfluency_removal:
-        sentence = remove_disfluencies(sentence, language)
+        cleaned = remove_disfluencies(sentence, language)
+        if cleaned is None:
+            return None
+        sentence = cleaned
     if not punctuation:
         sentence = strip_punctuation(sentence)
     return sentence
+
+
+def apply_to_transcript(
+    transcript: Transcript, *, disfluency_removal: bool = False, punctuation: bool = True
+) -> Transcript:
+    sentences = [
+        s for s in (apply_text_options(s, transcript.language, disfluency_removal=disfluency_removal,
+                                       punctuation=punctuation) for s in transcript.sentences)
+        if s is not None
+    ]
+    return replace(transcript, sentences=sentences, warnings=list(transcript.warnings))

@@ -52,6 +52,7 @@ def recognize(
     vocabulary_target_model: str | None = None,
     hotwords_key: Hashable | None = None,
     biasing: BiasingMode = "hotasr",
+    draft: bool = False,
     progress: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would."""
@@ -94,6 +95,7 @@ def recognize(
         hotwords=terms,
         biasing=biasing,
         hotwords_key=hotwords_key,
+        draft=draft,
         progress=progress,
     )
     transcript.warnings[:0] = warnings

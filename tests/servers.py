@@ -89,6 +89,7 @@ class Server:
             **os.environ,
             "HOTASR_DATA_DIR": str(data_dir),
             "HOTASR_MODEL_CACHE_DIR": str(REPO / "var" / "cache"),
+            "HOTASR_PRELOAD_MODELS": "0",  # tests that need a model load it on first use
             **(env or {}),
         }
         if database_url:

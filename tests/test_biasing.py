@@ -158,3 +158,21 @@ def test_weight_decides_recognition_on_real_audio(tiny_en, clip: Path, term: str
     weak = compile_hotwords([Hotword(term, 1)], tiny_en.hf_tokenizer, multilingual=False)
     assert term.lower() in words(biased_whisper(tiny_en, strong, model_dir=TINY_EN))
     assert term.lower() not in words(biased_whisper(tiny_en, weak, model_dir=TINY_EN))
+
+
+@pytest.mark.model
+def test_numpy_decoder_reproduces_ctranslate2_beam_search() -> None:
+    """With an empty list the numpy decoder must give CTranslate2's own output (same float32
+    maths), timestamps included: faster-whisper's segmentation depends on it."""
+    from faster_whisper import WhisperModel
+
+    clip = CASES[0][0]
+    if not clip.exists():
+        pytest.skip("LibriSpeech subset not present")
+    wm = WhisperModel(str(TINY_EN), device="cpu", compute_type="float32", cpu_threads=2)
+    empty = compile_hotwords([], wm.hf_tokenizer, multilingual=False)
+    kw = {"language": "en", "beam_size": 5, "condition_on_previous_text": False}
+    ref = [(s.start, s.end, s.text) for s in wm.transcribe(str(clip), **kw)[0]]
+    biased = biased_whisper(wm, empty, model_dir=TINY_EN)
+    got = [(s.start, s.end, s.text) for s in biased.transcribe(str(clip), **kw)[0]]
+    assert got == ref

@@ -22,6 +22,7 @@ from dashscope.audio.asr import Recognition, RecognitionCallback, RecognitionRes
 from dashscope.common.error import InvalidParameter
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from hotasr.audio import decode_audio
 from tests.servers import SHARED, Server
@@ -380,6 +381,15 @@ def test_bad_key_is_refused_at_the_handshake(rt: Server) -> None:
     with pytest.raises(InvalidStatus) as info:
         connect(ws_url(rt), additional_headers={"Authorization": "Bearer sk-nope"}, open_timeout=10)
     assert info.value.response.status_code in (401, 403)
+
+
+def test_browser_clients_authenticate_with_a_subprotocol(rt: Server) -> None:
+    with connect(ws_url(rt), subprotocols=[Subprotocol(f"bearer.{rt.key}")], open_timeout=10) as ws:  # type: ignore[attr-defined]
+        assert ws.subprotocol == f"bearer.{rt.key}"  # type: ignore[attr-defined]
+        run_task(ws)
+        assert json.loads(ws.recv(timeout=60))["header"]["event"] == "task-started"
+    with pytest.raises(InvalidStatus):
+        connect(ws_url(rt), subprotocols=[Subprotocol("bearer.sk-nope")], open_timeout=10)
 
 
 def test_audio_before_run_task_is_an_error(rt: Server) -> None:

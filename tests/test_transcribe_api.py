@@ -196,8 +196,11 @@ def test_cli_errors_are_one_line(cli, tmp_path: Path) -> None:  # type: ignore[n
         assert len(result.stderr.strip().splitlines()) == 1, (name, result.stderr)
 
 
-def test_cli_vocabulary_from_a_real_server(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    server = Server(tmp_path / "data").start()
+def test_cli_transcribes_on_a_real_server(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # `--server`: the file is uploaded and transcribed there, with the server's stored list.
+    tiny = {"weights": "whisper-tiny.en"}
+    server = Server(tmp_path / "data", env={"HOTASR_MODELS": json.dumps({"fun-asr": tiny, "paraformer-v2": tiny})})
+    server.start()
     try:
         key = server.create_key("engine-tests")
         client = Client(server.url, key)
@@ -209,17 +212,21 @@ def test_cli_vocabulary_from_a_real_server(cli, tmp_path: Path) -> None:  # type
         clip.write_bytes(need(JFK).read_bytes())
 
         matching = cli(str(clip), "--model", "paraformer-v2", "--vocabulary-id", for_paraformer,
-                       "--server", server.url, "--api-key", key, "--biasing", "prompt")
+                       "--server", server.url, "--api-key", key, "--format", "srt")
         assert matching.exit_code == 0, matching.output
+        assert matching.stdout.startswith("1\n00:00:")
         assert JFK_PHRASE in normalized(matching.stdout) and "target_model" not in matching.stderr
 
         other = cli(str(clip), "--model", "fun-asr", "--vocabulary-id", for_paraformer,
-                    "--server", server.url, "--api-key", key, "--biasing", "prompt")
+                    "--server", server.url, "--api-key", key)
         assert other.exit_code == 0, other.output
         assert "created for target_model 'paraformer-v2', not 'fun-asr'" in other.stderr
 
         missing = cli(str(clip), "--vocabulary-id", "vocab-eng-missing", "--server", server.url, "--api-key", key)
-        assert missing.exit_code == 1 and "cannot fetch vocabulary vocab-eng-missing" in missing.stderr
+        assert missing.exit_code == 1 and "vocab-eng-missing" in missing.stderr
+
+        local_only = cli(str(clip), "--biasing", "prompt", "--server", server.url, "--api-key", key)
+        assert local_only.exit_code == 1 and "in-process only" in local_only.stderr
     finally:
         server.stop()
 
@@ -233,3 +240,9 @@ def test_chinese_through_the_library_on_base() -> None:
     )
     assert transcript.language == "zh" and "达摩院" in transcript.text
     assert any("'Dashwood' (en)" in w and "language_hints ['zh']" in w for w in transcript.warnings)
+
+
+def test_digital_silence_gives_no_words(tiny_settings) -> None:  # type: ignore[no-untyped-def]
+    # Whisper alone writes "You" for silence; nothing audible means no speech to transcribe.
+    transcript = hotasr.transcribe(np.zeros(3 * 16000, np.float32), settings=tiny_settings)
+    assert transcript.sentences == [] and transcript.text == "" and transcript.duration_ms == 3000

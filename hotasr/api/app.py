@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import Response
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from hotasr import __version__
 from hotasr.accounts import AccountService
-from hotasr.api import customization, realtime, transcription
+from hotasr.api import console, customization, openai_compat, ops, realtime, transcription
 from hotasr.api.errors import install_error_handlers
+from hotasr.api.limits import RateLimiter, StreamLimiter
 from hotasr.config import Settings
 from hotasr.metrics import Metrics
 from hotasr.storage.db import make_engine, make_sessions, migrate
@@ -29,17 +28,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db_sessions = sessions
     app.state.accounts = AccountService(sessions)
     app.state.vocabularies = VocabularyService(sessions, settings)
+    app.state.rate_limiter = RateLimiter(settings.key_requests_per_second, settings.key_burst)
+    app.state.stream_limiter = StreamLimiter(settings.key_max_streams)
     install_error_handlers(app)
+    ops.install(app)
     app.include_router(customization.router)
     realtime.install(app)
     transcription.install(app)
-
-    @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    openai_compat.install(app)
+    console.install(app)
 
     return app

@@ -7,6 +7,7 @@ from starlette.requests import HTTPConnection
 
 from hotasr.accounts import AccountService
 from hotasr.api.errors import ApiError
+from hotasr.api.limits import RateLimiter
 
 
 def bearer_token(connection: HTTPConnection) -> str | None:
@@ -17,13 +18,22 @@ def bearer_token(connection: HTTPConnection) -> str | None:
     return token.strip()
 
 
-async def authenticate(connection: HTTPConnection) -> int:
-    """The caller's account id, or ApiError 401 InvalidApiKey."""
-    token = bearer_token(connection)
+async def identify(connection: HTTPConnection, token: str | None) -> tuple[int, str]:
+    """(account id, key id) for a token, or ApiError 401 InvalidApiKey."""
     if token is None:
         raise ApiError(401, "InvalidApiKey", "No API-key provided: send 'Authorization: Bearer <key>'.")
     accounts: AccountService = connection.app.state.accounts
-    account_id = await run_in_threadpool(accounts.authenticate, token)
-    if account_id is None:
+    found = await run_in_threadpool(accounts.identify, token)
+    if found is None:
         raise ApiError(401, "InvalidApiKey", "Invalid API-key provided.")
+    return found
+
+
+async def authenticate(connection: HTTPConnection) -> int:
+    """The caller's account id; 401 InvalidApiKey for a bad key, 429 Throttling.RateQuota past its rate."""
+    account_id, key_id = await identify(connection, bearer_token(connection))
+    limiter: RateLimiter = connection.app.state.rate_limiter
+    if not limiter.allow(key_id):
+        raise ApiError(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.")
+    connection.state.api_key_id = key_id
     return account_id

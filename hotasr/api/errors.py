@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -52,26 +53,29 @@ _HTTP_CODES = {
 }
 
 
+# Domain errors carry messages written for the user; only the status and code are the adapter's.
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    HotwordError: (400, "InvalidParameter"),
+    AccountError: (400, "InvalidParameter"),
+    VocabularyNotFound: (404, "NotFound"),
+    VocabularyQuotaExceeded: (429, "Throttling.AllocationQuota"),
+}
+
+
+def _domain_handler(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return error_response(request, status, code, str(exc))
+
+    return handle
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return error_response(request, exc.status, exc.code, exc.message)
 
-    @app.exception_handler(HotwordError)
-    async def _hotword_error(request: Request, exc: HotwordError) -> JSONResponse:
-        return error_response(request, 400, "InvalidParameter", str(exc))
-
-    @app.exception_handler(AccountError)
-    async def _account_error(request: Request, exc: AccountError) -> JSONResponse:
-        return error_response(request, 400, "InvalidParameter", str(exc))
-
-    @app.exception_handler(VocabularyNotFound)
-    async def _not_found(request: Request, exc: VocabularyNotFound) -> JSONResponse:
-        return error_response(request, 404, "NotFound", str(exc))
-
-    @app.exception_handler(VocabularyQuotaExceeded)
-    async def _quota(request: Request, exc: VocabularyQuotaExceeded) -> JSONResponse:
-        return error_response(request, 429, "Throttling.AllocationQuota", str(exc))
+    for exc_type, (status, code) in DOMAIN_ERRORS.items():
+        app.add_exception_handler(exc_type, _domain_handler(status, code))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

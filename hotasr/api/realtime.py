@@ -12,10 +12,14 @@ import contextlib
 import functools
 import json
 import logging
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, WebSocket
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
@@ -23,6 +27,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from hotasr.accounts import AccountService
 from hotasr.api.auth import bearer_token
+from hotasr.api.limits import StreamLimiter
 from hotasr.audio import AudioError
 from hotasr.catalog import ModelInfo, get_model
 from hotasr.config import Settings
@@ -33,6 +38,7 @@ from hotasr.recognize import recognize
 from hotasr.streaming.audio_stream import StreamDecoder, open_stream, unsupported_reason
 from hotasr.streaming.segmenter import SegmenterConfig
 from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
+from hotasr.transcript import Transcript
 from hotasr.vocabularies import VocabularyNotFound, VocabularyRecord, VocabularyService
 
 log = logging.getLogger("hotasr.realtime")
@@ -49,6 +55,23 @@ class RealtimeHub:
         self.metrics = metrics
         self.pool = ThreadPoolExecutor(max_workers=settings.realtime_workers, thread_name_prefix="realtime")
         self._active = 0
+        self._decoding = 0
+        self._lock = threading.Lock()
+
+    def has_idle_worker(self) -> bool:
+        return self._decoding < self.settings.realtime_workers
+
+    def timed_decode(self, recognize_fn: Callable[..., Transcript], samples: np.ndarray, draft: bool) -> Transcript:
+        """Runs on a pool thread: counts busy workers (interims wait for an idle one) and decode time."""
+        with self._lock:
+            self._decoding += 1
+        started = time.perf_counter()
+        try:
+            return recognize_fn(samples, draft=draft)
+        finally:
+            with self._lock:
+                self._decoding -= 1
+            self.metrics.decode_seconds.labels("realtime").inc(time.perf_counter() - started)
 
     @property
     def active(self) -> int:
@@ -68,11 +91,23 @@ def install(app: FastAPI) -> None:
     app.router.on_shutdown.append(lambda: hub.pool.shutdown(wait=False, cancel_futures=True))
 
 
+BROWSER_AUTH_PREFIX = "bearer."
+
+
+def _browser_token(websocket: WebSocket) -> str | None:
+    """Browsers cannot set headers on a WebSocket: they offer the key as subprotocol `bearer.<key>`."""
+    for protocol in websocket.scope.get("subprotocols", []):
+        if protocol.startswith(BROWSER_AUTH_PREFIX):
+            return protocol
+    return None
+
+
 async def _endpoint(websocket: WebSocket) -> None:
     accounts: AccountService = websocket.app.state.accounts
-    token = bearer_token(websocket)
-    account = await run_in_threadpool(accounts.authenticate, token) if token else None
-    if account is None:
+    protocol = None if websocket.headers.get("authorization") else _browser_token(websocket)
+    token = protocol[len(BROWSER_AUTH_PREFIX):] if protocol else bearer_token(websocket)
+    found = await run_in_threadpool(accounts.identify, token) if token else None
+    if found is None:
         # The SDK reports a failed handshake with 401/403 as "Unauthorized, your api-key is invalid!".
         body = {"code": "InvalidApiKey", "message": "Invalid API-key provided."}
         try:
@@ -80,8 +115,8 @@ async def _endpoint(websocket: WebSocket) -> None:
         except RuntimeError:  # server without the denial-response extension: a plain 403
             await websocket.close(code=1008)
         return
-    await websocket.accept()
-    await _Connection(websocket, account).serve()
+    await websocket.accept(subprotocol=protocol)
+    await _Connection(websocket, *found).serve()
 
 
 @dataclass(slots=True)
@@ -99,9 +134,11 @@ class _TaskRejected(Exception):
 
 
 class _Connection:
-    def __init__(self, websocket: WebSocket, account: int) -> None:
+    def __init__(self, websocket: WebSocket, account: int, key_id: str) -> None:
         self.ws = websocket
         self.account = account
+        self.key_id = key_id
+        self.streams: StreamLimiter = websocket.app.state.stream_limiter
         self.hub: RealtimeHub = websocket.app.state.realtime
         self.settings: Settings = websocket.app.state.settings
         self.task: _Task | None = None
@@ -178,16 +215,20 @@ class _Connection:
             await self._fail(task_id, "Throttling", f"the server is at its limit of "
                              f"{self.settings.realtime_max_streams} concurrent streams; retry later")
             return await self._close()
+        if not self.streams.acquire(self.key_id):
+            await self._fail(task_id, "Throttling.RateQuota", f"this API key already has "
+                             f"{self.streams.per_key} concurrent streams, its limit; retry later")
+            return await self._close()
         self.hub.active += 1  # counted before any await, so concurrent run-tasks cannot overshoot
         try:
             self.task = await self._start(task_id, payload)
-        except _TaskRejected as exc:
+        except BaseException as exc:
             self.hub.active -= 1
+            self.streams.release(self.key_id)
+            if not isinstance(exc, _TaskRejected):
+                raise
             await self._fail(task_id, exc.code, exc.message)
             return await self._close()
-        except BaseException:
-            self.hub.active -= 1
-            raise
         await self._send({"header": _header(task_id, "task-started"), "payload": {}})
 
     async def _finish_task(self, task_id: Any) -> None:
@@ -253,7 +294,8 @@ class _Connection:
             disfluency_removal=params.get("disfluency_removal_enabled") is True,
             punctuation=params.get("punctuation_prediction_enabled", True) is not False,
         )
-        session = RealtimeSession(options, bound, self.hub.pool, functools.partial(self._on_event, task_id))
+        session = RealtimeSession(options, functools.partial(self.hub.timed_decode, bound), self.hub.pool,
+                                  functools.partial(self._on_event, task_id), self.hub.has_idle_worker)
         return _Task(task_id, session, open_stream(fmt, rate))  # type: ignore[arg-type]
 
     def _model(self, name: Any) -> ModelInfo:
@@ -308,12 +350,14 @@ class _Connection:
 
     def _end_task(self) -> None:
         if self.task is not None:
+            self.hub.metrics.audio_seconds.labels("realtime").inc(self.task.session.received_seconds)
             self.task.session.close()
             close = getattr(self.task.decoder, "close", None)
             if close:
                 close()
             self.task = None
             self.hub.active -= 1
+            self.streams.release(self.key_id)
 
 
 def _header(task_id: str, event: str) -> dict[str, Any]:

@@ -166,6 +166,7 @@ class DecoderState:
         h = w.num_heads
         dh = w.d_model // h
         self.length = 0
+        self.rows = 1  # active hypotheses; the cache is allocated for `batch` once, never regrown
         self.k = np.zeros((len(w.layers), batch, h, max_len, dh), np.float32)
         self.v = np.zeros_like(self.k)
         # Cross-attention keys/values are computed once per window and shared by every beam.
@@ -179,21 +180,24 @@ class DecoderState:
             self.cv.append(np.ascontiguousarray(kv[:, 1].transpose(1, 0, 2)))  # (H, T, dh)
 
     def reorder(self, origins: np.ndarray) -> None:
-        """Hypothesis i continues hypothesis origins[i]; copy only the rows that changed."""
+        """Row i continues row origins[i] (rows may grow up to the allocated batch); only rows
+        whose history changed are copied, and only the filled part of the cache."""
         n = origins.shape[0]
-        if n != self.k.shape[1]:
-            self.k = self.k[:, origins]
-            self.v = self.v[:, origins]
-            return
+        if n > self.k.shape[1]:
+            raise ValueError(f"{n} hypotheses exceed the allocated batch {self.k.shape[1]}")
         changed = np.nonzero(origins != np.arange(n))[0]
         if changed.size:
             t = self.length
-            self.k[:, changed, :, :t] = self.k[:, origins[changed], :, :t]
-            self.v[:, changed, :, :t] = self.v[:, origins[changed], :, :t]
+            src = origins[changed]
+            # The right-hand fancy index makes a copy first, so overlapping rows are safe.
+            self.k[:, changed, :, :t] = self.k[:, src, :, :t]
+            self.v[:, changed, :, :t] = self.v[:, src, :, :t]
+        self.rows = n
 
-    def forward(self, tokens: np.ndarray, return_all: bool = False) -> np.ndarray:
-        """Feed tokens (B, S) after the cached prefix; return log-free logits for the last position
-        (B, V), or for every position (B, S, V) when `return_all`."""
+    def forward(self, tokens: np.ndarray, positions: list[int] | None = None) -> np.ndarray:
+        """Feed tokens (B, S) after the cached prefix; return the logits of the last position
+        (B, V), or of the given positions (B, len(positions), V).  Projecting only the rows that are
+        needed matters for long prompts (previous-text conditioning: up to ~220 tokens)."""
         w = self.w
         b, s = tokens.shape
         h = w.num_heads
@@ -207,10 +211,10 @@ class DecoderState:
             y = _layer_norm(x, layer.sa_ln_g, layer.sa_ln_b)
             qkv = (y @ layer.sa_qkv_w + layer.sa_qkv_b).reshape(b, s, 3, h, dh)
             q = qkv[:, :, 0].transpose(0, 2, 1, 3) * scale  # (B, H, S, dh)
-            self.k[li, :, :, t0 : t0 + s] = qkv[:, :, 1].transpose(0, 2, 1, 3)
-            self.v[li, :, :, t0 : t0 + s] = qkv[:, :, 2].transpose(0, 2, 1, 3)
-            k = self.k[li, :, :, : t0 + s]
-            vv = self.v[li, :, :, : t0 + s]
+            self.k[li, :b, :, t0 : t0 + s] = qkv[:, :, 1].transpose(0, 2, 1, 3)
+            self.v[li, :b, :, t0 : t0 + s] = qkv[:, :, 2].transpose(0, 2, 1, 3)
+            k = self.k[li, :b, :, : t0 + s]
+            vv = self.v[li, :b, :, : t0 + s]
             att = q @ k.transpose(0, 1, 3, 2)  # (B, H, S, T)
             if mask is not None:
                 att = att + mask
@@ -220,17 +224,19 @@ class DecoderState:
             x = x + (o @ layer.sa_out_w + layer.sa_out_b)
 
             y = _layer_norm(x, layer.ca_ln_g, layer.ca_ln_b)
-            q = (y @ layer.ca_q_w + layer.ca_q_b).reshape(b, s, h, dh).transpose(0, 2, 1, 3) * scale
-            att = q @ self.ck[li]  # (B, H, S, T_enc)
+            # Heads first, (beam x position) as rows: one GEMM per head instead of one GEMV per
+            # (beam, head) pair against the shared encoder keys.
+            q = (y @ layer.ca_q_w + layer.ca_q_b).reshape(b * s, h, dh).transpose(1, 0, 2) * scale
+            att = q @ self.ck[li]  # (H, B*S, T_enc)
             att = np.exp(att - att.max(axis=-1, keepdims=True))
             att /= att.sum(axis=-1, keepdims=True)
-            o = (att @ self.cv[li]).transpose(0, 2, 1, 3).reshape(b, s, w.d_model)
+            o = (att @ self.cv[li]).transpose(1, 0, 2).reshape(b, s, w.d_model)
             x = x + (o @ layer.ca_out_w + layer.ca_out_b)
 
             y = _layer_norm(x, layer.ff_ln_g, layer.ff_ln_b)
             x = x + (_gelu(y @ layer.ff_w1 + layer.ff_b1) @ layer.ff_w2 + layer.ff_b2)
         self.length = t0 + s
         x = _layer_norm(x, w.ln_g, w.ln_b)
-        if return_all:
-            return x @ w.projection.T
+        if positions is not None:
+            return x[:, positions] @ w.projection.T
         return x[:, -1] @ w.projection.T

@@ -124,11 +124,13 @@ def generate(
     max_len = min(opts.max_length, w.max_positions)
     sample_begin = len(prompt)
     use_ts = sp.no_timestamps not in prompt
-    st = DecoderState(w, encoder_out, 1, max_len)
-    all_logits = st.forward(np.asarray([prompt], np.int64), return_all=True)[0]
+    rows = beam + (max(0, opts.reserve_slots) if graph is not None and not graph.empty else 0)
+    st = DecoderState(w, encoder_out, rows, max_len)
+    sot_pos = prompt.index(sp.sot) if sp.sot in prompt else len(prompt) - 1
+    all_logits = st.forward(np.asarray([prompt], np.int64), positions=[sot_pos, len(prompt) - 1])[0]
     no_speech_prob = 0.0
     if sp.no_speech is not None and sp.sot in prompt:
-        row = all_logits[prompt.index(sp.sot)]
+        row = all_logits[0]
         p = np.exp(row - row.max())
         no_speech_prob = float(p[sp.no_speech] / p.sum())
     logits = all_logits[-1:].copy()
@@ -291,11 +293,12 @@ def sample(
     n = max(1, num_hypotheses)
     max_len = min(opts.max_length, w.max_positions)
     use_ts = sp.no_timestamps not in prompt
-    st = DecoderState(w, encoder_out, 1, max_len)
-    all_logits = st.forward(np.asarray([prompt], np.int64), return_all=True)[0]
+    st = DecoderState(w, encoder_out, n, max_len)
+    sot_pos = prompt.index(sp.sot) if sp.sot in prompt else len(prompt) - 1
+    all_logits = st.forward(np.asarray([prompt], np.int64), positions=[sot_pos, len(prompt) - 1])[0]
     no_speech_prob = 0.0
     if sp.no_speech is not None and sp.sot in prompt:
-        row = all_logits[prompt.index(sp.sot)]
+        row = all_logits[0]
         p = np.exp(row - row.max())
         no_speech_prob = float(p[sp.no_speech] / p.sum())
     logits = np.repeat(all_logits[-1:], n, axis=0)

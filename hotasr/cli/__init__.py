@@ -9,6 +9,7 @@ from hotasr.cli.keys import keys_app
 from hotasr.cli.serve import serve_command
 from hotasr.cli.transcribe import transcribe_command
 from hotasr.cli.vocab import vocab_app
+from hotasr.cli.worker import worker_command
 
 app = typer.Typer(
     name="hotasr",
@@ -21,6 +22,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(vocab_app, name="vocab")
 app.command("transcribe")(transcribe_command)
 app.command("eval")(eval_command)
+app.command("worker")(worker_command)
 
 
 def main() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+import json
+from pathlib import Path
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -10,7 +12,29 @@ from rich.console import Console
 err = Console(stderr=True)
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    """One plain line on stderr: messages quote user input ("['zh']"), which is not rich markup."""
+def print_error(message: str) -> None:
+    """One plain line on stderr, whatever the terminal width (scripts grep it); messages quote user
+    input such as "['zh']", so they are never read as rich markup."""
     err.print("error: " + message, style="red", markup=False, highlight=False, soft_wrap=True)
+
+
+def print_warning(message: str) -> None:
+    err.print("warning: " + message, style="yellow", markup=False, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print_error(message)
     raise typer.Exit(code)
+
+
+def read_hotwords_file(path: Path) -> list[Any]:
+    """A hotword list file in the docs' format: a JSON array of {text, weight, lang} objects."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        fail(f"{path} is not valid JSON: {exc}")
+    if not isinstance(data, list):
+        fail(f'{path} must hold a JSON array like [{{"text": "...", "weight": 4, "lang": "en"}}]')
+    return data

@@ -8,6 +8,7 @@ import typer
 import uvicorn
 
 from hotasr.config import Settings
+from hotasr.logs import configure_logging
 
 
 def serve_command(
@@ -19,6 +20,7 @@ def serve_command(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)
+    configure_logging(settings.log_json, settings.log_level)
     app = create_app(settings)
     accounts = app.state.accounts
     if not accounts.has_accounts():
@@ -31,4 +33,13 @@ def serve_command(
             err=False,
         )
     typer.echo(f"hotasr serving on http://{settings.host}:{settings.port} (data: {settings.data_dir})")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", ws_ping_interval=20)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,  # our handler: one format, request ids, optional JSON
+        access_log=False,  # hotasr.access logs each request with its id instead
+        ws_ping_interval=20,
+        # SIGTERM: stop accepting, let in-flight requests and file tasks finish for up to this long.
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )

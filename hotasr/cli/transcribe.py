@@ -11,21 +11,21 @@ import json
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hotasr.audio import AudioError, decode_audio
 from hotasr.catalog import get_model
-from hotasr.cli.common import err
+from hotasr.cli.common import err, fail, print_error, print_warning, read_hotwords_file
 from hotasr.client import DEFAULT_SERVER, Client, ServerError
 from hotasr.config import Settings
 from hotasr.engine import EngineError
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list
 from hotasr.recognize import ModelNotServed, check_served, recognize
-from hotasr.transcript import Transcript
+from hotasr.tasks.client import transcribe_remote
+from hotasr.transcript import Sentence, Transcript, Word
 
 # A progress bar for anything shorter only flickers.
 _PROGRESS_MIN_MS = 30_000
@@ -51,11 +51,14 @@ def transcribe_command(
         typer.Option("--hotwords", help='Hotword list: a JSON file [{"text", "weight", "lang"}, ...].'),
     ] = None,
     vocabulary_id: Annotated[
-        str | None, typer.Option("--vocabulary-id", help="Use a hotword list stored on --server.")
+        str | None,
+        typer.Option("--vocabulary-id", help=f"Use a hotword list stored on the server (default {DEFAULT_SERVER})."),
     ] = None,
     server: Annotated[
-        str, typer.Option("--server", envvar="HOTASR_SERVER", help="Server for --vocabulary-id.")
-    ] = DEFAULT_SERVER,
+        str | None,
+        typer.Option("--server", envvar="HOTASR_SERVER", show_default=False,
+                     help="Transcribe on this hotasr server (files are uploaded) instead of in this process."),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -83,13 +86,20 @@ def transcribe_command(
     logging.getLogger("hotasr").setLevel(logging.ERROR)
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
     if hotwords is not None and vocabulary_id is not None:
-        _fail("use either --hotwords or --vocabulary-id, not both")
+        fail("use either --hotwords or --vocabulary-id, not both")
+    if server is not None:
+        if hotwords is not None or biasing is not Biasing.hotasr or channel is not None:
+            fail("--hotwords, --biasing and --channel work in-process only; on a server, store the list "
+                 "(hotasr vocab import) and pass --vocabulary-id")
+        transcripts = _transcribe_on_server(files, server, api_key, model, vocabulary_id, language)
+        _output(transcripts, output_format, len(files))
+        return
     settings = Settings()
     info = get_model(model)
     try:
         check_served(model, settings)
     except ModelNotServed as exc:
-        _fail(exc.message)
+        fail(exc.message)
     assert info is not None
 
     terms: list[Hotword] = []
@@ -97,44 +107,82 @@ def transcribe_command(
     key: Any = None
     try:
         if hotwords is not None:
-            terms = parse_hotword_list(_read_json_list(hotwords), info.hotword_langs, settings.max_terms_per_vocabulary)
+            items = read_hotwords_file(hotwords)
+            terms = parse_hotword_list(items, info.hotword_langs, settings.max_terms_per_vocabulary)
         elif vocabulary_id is not None:
-            terms, target_model, key = _fetch_vocabulary(vocabulary_id, server, api_key, info.hotword_langs)
+            terms, target_model, key = _fetch_vocabulary(vocabulary_id, DEFAULT_SERVER, api_key, info.hotword_langs)
     except HotwordError as exc:
-        _fail(f"hotword list: {exc}")
+        fail(f"hotword list: {exc}")
 
-    results: list[tuple[Path, Transcript]] = []
-    failed = 0
+    transcripts: list[tuple[Path, Transcript | str]] = []
     for path in files:
         try:
-            transcript = _transcribe_one(
+            transcripts.append((path, _transcribe_one(
                 path, model, settings, terms, language, target_model, key, biasing.value, channel
-            )
+            )))
         except (AudioError, EngineError, ModelNotServed) as exc:
-            err.print(f"[red]error:[/red] {escape(f'{path}: {exc}')}", highlight=False, soft_wrap=True)
-            failed += 1
-            continue
+            transcripts.append((path, str(exc)))
         except Exception as exc:  # a bug or a runtime failure still gets one line, not a traceback
-            err.print(
-                f"[red]error:[/red] {escape(f'{path}: {type(exc).__name__}: {exc}')}", highlight=False, soft_wrap=True
-            )
+            transcripts.append((path, f"{type(exc).__name__}: {exc}"))
+    _output(transcripts, output_format, len(files))
+
+
+def _output(transcripts: list[tuple[Path, Transcript | str]], output_format: OutputFormat, count: int) -> None:
+    """Print each transcript (errors and warnings on stderr); exit 1 if any file failed."""
+    results: list[tuple[Path, Transcript]] = []
+    failed = 0
+    for path, transcript in transcripts:
+        if isinstance(transcript, str):
+            print_error(f"{path}: {transcript}")
             failed += 1
             continue
         for warning in transcript.warnings:
-            err.print(
-                f"[yellow]warning:[/yellow] {escape(f'{path}: {warning}')}",
-                highlight=False,
-                markup=True,
-                soft_wrap=True,
-            )
+            print_warning(f"{path}: {warning}")
         results.append((path, transcript))
         if output_format is not OutputFormat.json:
-            typer.echo(_render(path, transcript, output_format, several=len(files) > 1), nl=False)
+            typer.echo(_render(path, transcript, output_format, several=count > 1), nl=False)
     if output_format is OutputFormat.json and results:
         payload = [_as_json(p, t) for p, t in results]
-        typer.echo(json.dumps(payload[0] if len(files) == 1 else payload, ensure_ascii=False, indent=2))
+        typer.echo(json.dumps(payload[0] if count == 1 else payload, ensure_ascii=False, indent=2))
     if failed:
         raise typer.Exit(1)
+
+
+def _transcribe_on_server(
+    files: list[Path], server: str, api_key: str | None, model: str, vocabulary_id: str | None,
+    language: str | None,
+) -> list[tuple[Path, Transcript | str]]:
+    if not api_key:
+        fail("--server needs an API key: pass --api-key or set HOTASR_API_KEY")
+    try:
+        with err.status(f"transcribing {len(files)} file(s) on {server}"):
+            results = transcribe_remote(server, api_key, files, model=model, vocabulary_id=vocabulary_id,
+                                        language_hints=[language] if language else None)
+    except (ServerError, FileNotFoundError) as exc:
+        fail(str(exc))
+    out: list[tuple[Path, Transcript | str]] = []
+    for path, result in zip(files, results, strict=True):
+        if result.get("subtask_status") == "FAILED":
+            out.append((path, f"{result.get('code')}: {result.get('message')}"))
+        else:
+            out.append((path, transcript_from_result(result)))
+    return out
+
+
+def transcript_from_result(result: dict[str, Any]) -> Transcript:
+    """A recorded-file result document (spec §5.3) as a Transcript; channels are merged by time."""
+    def words(sentence: dict[str, Any]) -> list[Word]:
+        return [Word(w["begin_time"], w["end_time"], w["text"], w.get("punctuation", ""))
+                for w in sentence.get("words", [])]
+
+    sentences = [
+        Sentence(s["begin_time"], s["end_time"], s["text"], words(s), s.get("speaker_id"))
+        for channel in result.get("transcripts", [])
+        for s in channel.get("sentences", [])
+    ]
+    sentences.sort(key=lambda s: s.begin_ms)
+    duration = result.get("properties", {}).get("original_duration_in_milliseconds", 0)
+    return Transcript(sentences, result.get("language"), duration, list(result.get("warnings", [])))
 
 
 def _transcribe_one(
@@ -175,41 +223,22 @@ def _transcribe_one(
     return transcript
 
 
-def _read_json_list(path: Path) -> list[Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        _fail(f"cannot read {path}: {exc.strerror}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        _fail(f"{path} is not valid JSON: {exc}")
-    if not isinstance(data, list):
-        _fail(f'{path} must hold a JSON array like [{{"text": "...", "weight": 4, "lang": "en"}}]')
-    return data
-
-
 def _fetch_vocabulary(
     vocabulary_id: str, server: str, api_key: str | None, langs: frozenset[str]
 ) -> tuple[list[Hotword], str | None, Any]:
     if not api_key:
-        _fail("--vocabulary-id needs an API key: pass --api-key or set HOTASR_API_KEY")
+        fail("--vocabulary-id needs an API key: pass --api-key or set HOTASR_API_KEY")
     try:
         output = Client(server, api_key).vocabulary("query_vocabulary", vocabulary_id=vocabulary_id)
     except ServerError as exc:
-        _fail(f"cannot fetch vocabulary {vocabulary_id}: {exc}")
+        fail(f"cannot fetch vocabulary {vocabulary_id}: {exc}")
     items = output.get("vocabulary")
     if not isinstance(items, list):
-        _fail(f"server returned no hotword list for {vocabulary_id}")
+        fail(f"server returned no hotword list for {vocabulary_id}")
     terms = parse_hotword_list(items, langs, max_terms=max(len(items), 1))
     # The list's id plus its modification time: the engine reuses the compiled list until it changes.
     key = (server, vocabulary_id, output.get("gmt_modified"))
     return terms, output.get("target_model"), key
-
-
-def _fail(message: str) -> NoReturn:
-    # Escaped: messages quote user data ("[{...}]", "['zh']") that rich would read as markup.
-    # soft_wrap: one line however narrow the terminal, so scripts can grep it.
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hotasr.cli.common import err, fail
+from hotasr.cli.common import err, fail, read_hotwords_file
 from hotasr.client import DEFAULT_SERVER, Client, ServerError
 
 vocab_app = typer.Typer(help="Manage hotword lists on a server.", no_args_is_help=True)
@@ -38,18 +38,6 @@ def _call(client: Client, action: str, **fields: Any) -> dict[str, Any]:
         return client.vocabulary(action, **fields)
     except ServerError as exc:
         fail(str(exc))
-
-
-def read_hotwords_file(path: Path) -> list[Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        fail(f"{path} is not valid JSON: {exc}")
-    if not isinstance(data, list):
-        fail(f'{path} must hold a JSON array like [{{"text": "...", "weight": 4, "lang": "en"}}]')
-    return data
 
 
 def parse_term(spec: str) -> dict[str, Any]:

@@ -36,5 +36,6 @@ class Engine(Protocol):
         biasing: BiasingMode = "hotasr",
         hotwords_key: Hashable | None = None,
         word_timestamps: bool = True,
+        draft: bool = False,  # a quick pass for interim results: greedy, no word alignment
         progress: Callable[[float], None] | None = None,
     ) -> Transcript: ...

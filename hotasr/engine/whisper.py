@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from hotasr.audio import is_silent
 from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, EngineError
 from hotasr.engine.weights import WeightsError, resolve_weights
@@ -118,6 +119,7 @@ class WhisperEngine:
         biasing: BiasingMode = "hotasr",
         hotwords_key: Hashable | None = None,
         word_timestamps: bool = True,
+        draft: bool = False,
         progress: Callable[[float], None] | None = None,
     ) -> Transcript:
         if biasing not in BIASING_MODES:
@@ -132,8 +134,9 @@ class WhisperEngine:
 
         kwargs: dict[str, Any] = {
             "language": language,
-            "beam_size": self.options.beam_size,
-            "word_timestamps": word_timestamps,
+            # Drafts (real-time interims) are superseded within a second: greedy and unaligned is enough.
+            "beam_size": 1 if draft else self.options.beam_size,
+            "word_timestamps": word_timestamps and not draft,
             "vad_filter": self._use_vad(duration_ms),
         }
         runner: Any = self.model
@@ -146,8 +149,8 @@ class WhisperEngine:
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
 
-        if len(samples) == 0:
-            return self._finish(Transcript([], language, 0, warnings), progress)
+        if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
+            return self._finish(Transcript([], language, duration_ms, warnings), progress)
         try:
             sentences, detected = self._run(runner, samples, kwargs, duration_ms, progress)
         except NotImplementedError as exc:

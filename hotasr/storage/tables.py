@@ -55,3 +55,34 @@ class Vocabulary(Base):
     modified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Incremented on every update; with the id it keys caches of compiled hotword graphs.
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TranscriptionTask(Base):
+    """One recorded-file transcription task (spec §5): its files, state and per-file outcomes."""
+
+    __tablename__ = "transcription_tasks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    model: Mapped[str] = mapped_column(String(64))
+    # PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    file_urls: Mapped[list[str]] = mapped_column(JSON)
+    # The validated request parameters the runner needs (vocabulary_id, channel_id, ...).
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # One dict per file, in file order, filled in as files finish: a resumed task skips those done.
+    subtasks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    warnings: Mapped[list[str]] = mapped_column(JSON)
+    submit_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    scheduled_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    end_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # end_time + results_ttl_hours: the task and its results are deleted after this.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    usage_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    # Claims: a worker owns a RUNNING task while lease_until is in the future and renews it while
+    # it works; attempts counts claims, so a task that kills its worker every time ends FAILED.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Queue mode: when the task was last sent to the queue (a lost message is sent again).
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

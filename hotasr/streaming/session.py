@@ -73,12 +73,16 @@ class _Job:
 
 
 Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
-Recognize = Callable[[np.ndarray], Transcript]
+Recognize = Callable[[np.ndarray, bool], Transcript]  # (samples, draft) -> transcript
 
 
 class RealtimeSession:
-    def __init__(self, options: StreamOptions, recognize: Recognize, pool: Executor, emit: Emit) -> None:
+    def __init__(
+        self, options: StreamOptions, recognize: Recognize, pool: Executor, emit: Emit,
+        pool_has_idle_worker: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.options = options
+        self._pool_idle = pool_has_idle_worker
         self._recognize = recognize
         self._pool = pool
         self._emit = emit
@@ -93,6 +97,7 @@ class RealtimeSession:
         self._closing = False
         self._busy_from: int | None = None  # start of the segment being decoded, if any
         self._interim_at = 0
+        self._interim_cost_s = 0.0  # how long the last interim took: the next waits at least twice that
         self._heartbeat_at = 0
         self._next_id = 1
         self._warned_final: set[str] = set()
@@ -102,7 +107,12 @@ class RealtimeSession:
 
     @property
     def audio_seconds(self) -> int:
+        """Billed duration: whole seconds received, rounded up."""
         return math.ceil(self._received / SAMPLE_RATE)
+
+    @property
+    def received_seconds(self) -> float:
+        return self._received / SAMPLE_RATE
 
     async def feed(self, samples: np.ndarray) -> None:
         self._raise_failure()
@@ -151,9 +161,9 @@ class RealtimeSession:
     async def _after_audio(self) -> None:
         seg = self._segmenter
         if seg.start is not None:
-            interval = self.options.interim_interval_ms * SAMPLE_RATE // 1000
-            idle = not self._pending and self._busy_from is None
-            if idle and seg.position - max(self._interim_at, seg.start) >= interval:
+            interval_s = max(self.options.interim_interval_ms / 1000, 2 * self._interim_cost_s)
+            idle = not self._pending and self._busy_from is None and self._pool_idle()
+            if idle and seg.position - max(self._interim_at, seg.start) >= interval_s * SAMPLE_RATE:
                 self._interim_at = seg.position
                 self._enqueue(False, Segment(seg.start, seg.position))
             return
@@ -198,8 +208,8 @@ class RealtimeSession:
             job = self._pending.popleft()
             if self.failure is not None:
                 continue
-            if not job.final and self._pending:
-                continue  # a newer interim or the final is waiting: this refresh is stale
+            if not job.final and (self._pending or not self._pool_idle()):
+                continue  # stale (newer work waits) or the server is busy: finals first, skip the refresh
             if job.final and time.monotonic() > job.due:
                 await self._report(StreamFailed(
                     "Throttling",
@@ -210,13 +220,16 @@ class RealtimeSession:
             seg = job.segment
             samples = self._audio[seg.start - self._base : seg.end - self._base]
             self._busy_from = seg.start
+            started = time.monotonic()
             try:
-                transcript = await loop.run_in_executor(self._pool, self._recognize, samples)
+                transcript = await loop.run_in_executor(self._pool, self._recognize, samples, not job.final)
             except Exception as exc:  # a decode error ends this task, not the server
                 await self._report(StreamFailed("InternalError", f"recognition failed: {exc}"))
                 continue
             finally:
                 self._busy_from = None
+                if not job.final:
+                    self._interim_cost_s = time.monotonic() - started
             for event in self._events(job, transcript):
                 await self._emit(event)
 
@@ -230,13 +243,13 @@ class RealtimeSession:
         seen = self._warned_final if job.final else self._warned_interim
         warnings = [w for w in transcript.warnings if w not in seen]
         seen.update(warnings)
-        sentences = [
+        cleaned = (
             apply_text_options(_shift(s, offset), transcript.language,
                                disfluency_removal=self.options.disfluency_removal,
                                punctuation=self.options.punctuation)
             for s in transcript.sentences
-        ]
-        sentences = [s for s in sentences if s.text.strip()]
+        )
+        sentences = [s for s in cleaned if s is not None and s.text.strip()]
         if not job.final:
             if not sentences:
                 return []

@@ -1,0 +1,422 @@
+"""OpenAI-compatible speech-to-text: `POST /v1/audio/transcriptions` and `GET /v1/models`.
+
+A thin adapter over `hotasr.recognize`, so tools written for OpenAI's API (the official `openai`
+client, `curl -F file=@a.wav`) work against hotasr with hotwords on top:
+
+- `model`: a DashScope model name (`fun-asr`, `paraformer-v2`, ...); `whisper-1` means `fun-asr`.
+- `language` becomes the language hint; `temperature` is accepted and ignored.
+- `prompt` is a prompt-style hint only: its text goes into Whisper's text prompt (like
+  `biasing=prompt`), and only when no hotword list is given; it never biases like a hotword list.
+- hotwords: `vocabulary_id` (a stored list) or `hotwords` (an inline JSON list in the docs'
+  format `[{"text", "weight", "lang"}]`); hotasr extension `biasing` = hotasr | prompt | none.
+- errors use OpenAI's shape `{"error": {"message", "type", "param", "code"}}`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hotasr.api.auth import authenticate
+from hotasr.api.errors import ApiError, request_id
+from hotasr.audio import AudioError, decode_audio
+from hotasr.catalog import HOTWORD_LANGS, MODELS, get_model
+from hotasr.config import Settings
+from hotasr.engine import BIASING_MODES, BiasingMode, EngineError
+from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show
+from hotasr.recognize import ModelNotServed, check_served, recognize
+from hotasr.transcript import Sentence, Transcript
+from hotasr.vocabularies import VocabularyNotFound, VocabularyService
+
+log = logging.getLogger("hotasr.openai")
+
+WHISPER_ALIAS = "whisper-1"
+DEFAULT_MODEL = "fun-asr"  # what `whisper-1` means here
+# OpenAI's own upload limit; recognition of one request holds the whole file in memory.
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+GRANULARITIES = ("word", "segment")
+# OpenAI's verbose_json names the language in words ("english"); codes it does not know stay codes.
+LANGUAGE_NAMES = {
+    "en": "english", "zh": "chinese", "ja": "japanese", "ko": "korean", "de": "german", "fr": "french",
+    "es": "spanish", "ru": "russian", "it": "italian", "pt": "portuguese", "nl": "dutch", "ar": "arabic",
+    "yue": "cantonese", "hi": "hindi", "tr": "turkish", "pl": "polish", "uk": "ukrainian", "vi": "vietnamese",
+    "th": "thai", "id": "indonesian", "sv": "swedish",
+}
+
+
+class OpenAIError(Exception):
+    """An error answered in OpenAI's shape; `param` names the offending form field."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 type_: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.type = type_
+
+
+def error_body(exc: OpenAIError) -> dict[str, Any]:
+    return {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
+
+
+def _from_api_error(exc: ApiError) -> OpenAIError:
+    """Shared errors (auth, rate limits) in the codes OpenAI clients know."""
+    if exc.status == 401:
+        return OpenAIError(401, exc.message, code="invalid_api_key")
+    if exc.status == 429:
+        return OpenAIError(429, exc.message, code="rate_limit_exceeded", type_="requests")
+    return OpenAIError(exc.status, exc.message, code=exc.code)
+
+
+class OpenAIRoute(APIRoute):
+    """Every error of these routes leaves in OpenAI's shape, whatever raised it (never a trace)."""
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except OpenAIError as exc:
+                return _error_response(request, exc)
+            except ApiError as exc:
+                return _error_response(request, _from_api_error(exc))
+            except StarletteHTTPException as exc:  # e.g. a malformed multipart body
+                return _error_response(request, OpenAIError(exc.status_code, str(exc.detail), code="invalid_request"))
+            except Exception:
+                log.exception("unhandled error, request_id=%s", request_id(request))
+                return _error_response(request, OpenAIError(
+                    500, "An internal error has occurred, please try again later.", code="internal_error",
+                    type_="server_error"))
+
+        return guarded
+
+
+def _error_response(request: Request, exc: OpenAIError) -> JSONResponse:
+    rid = request_id(request)
+    return JSONResponse(error_body(exc), status_code=exc.status, headers={"X-Request-Id": rid})
+
+
+# -- the request ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TranscriptionRequest:
+    model: str  # the DashScope name (whisper-1 already resolved)
+    response_format: str = "json"
+    language: str | None = None
+    prompt: str | None = None
+    granularities: tuple[str, ...] = ("segment",)
+    vocabulary_id: str | None = None
+    inline_hotwords: list[Hotword] | None = None
+    biasing: BiasingMode = "hotasr"
+    warnings: list[str] = field(default_factory=list)
+
+
+def _text_field(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise OpenAIError(400, f"'{name}' must be a text field, not a file.", param=name, code="invalid_value")
+    return value.strip() or None
+
+
+def resolve_model(name: str | None, settings: Settings) -> str:
+    """The DashScope model behind an OpenAI `model` value, or a 404 `model_not_found`."""
+    if not name:
+        raise OpenAIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+    model = DEFAULT_MODEL if name == WHISPER_ALIAS else name
+    try:
+        check_served(model, settings)
+    except ModelNotServed as exc:
+        alias = f" ({WHISPER_ALIAS} means {DEFAULT_MODEL})" if name == WHISPER_ALIAS else ""
+        raise OpenAIError(404, f"The model `{name}` does not exist or is not served here{alias}: {exc.message}.",
+                          param="model", code="model_not_found") from None
+    return model
+
+
+def _granularities(form: FormData) -> tuple[str, ...]:
+    # The openai client sends `timestamp_granularities[]` once per value; curl users may drop the [].
+    values = [*form.getlist("timestamp_granularities[]"), *form.getlist("timestamp_granularities")]
+    chosen: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or value not in GRANULARITIES:
+            raise OpenAIError(400, f"timestamp_granularities must be word and/or segment, got {show(str(value))}.",
+                              param="timestamp_granularities", code="invalid_value")
+        if value not in chosen:
+            chosen.append(value)
+    return tuple(chosen) or ("segment",)
+
+
+def _inline_hotwords(raw: str, model: str, max_terms: int) -> list[Hotword]:
+    try:
+        items = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise OpenAIError(400, f"hotwords must be a JSON list of {{text, weight, lang}} objects: {exc.msg}.",
+                          param="hotwords", code="invalid_value") from None
+    info = MODELS[model]
+    # A model without hotword support still gets the list checked; recognize() then warns it is unused.
+    langs = info.hotword_langs if info.supports_hotwords else frozenset().union(*HOTWORD_LANGS.values())
+    try:
+        return parse_hotword_list(items, langs, max_terms=max_terms)
+    except HotwordError as exc:
+        raise OpenAIError(400, str(exc), param="hotwords", code="invalid_value") from None
+
+
+def parse_request(form: FormData, settings: Settings) -> TranscriptionRequest:
+    model = resolve_model(_text_field(form, "model"), settings)
+    fmt = _text_field(form, "response_format") or "json"
+    if fmt not in RESPONSE_FORMATS:
+        raise OpenAIError(400, f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, got {show(fmt)}.",
+                          param="response_format", code="invalid_value")
+    biasing = _text_field(form, "biasing") or "hotasr"
+    if biasing not in BIASING_MODES:
+        raise OpenAIError(400, f"biasing must be one of {', '.join(BIASING_MODES)}, got {show(biasing)}.",
+                          param="biasing", code="invalid_value")
+    request = TranscriptionRequest(
+        model=model,
+        response_format=fmt,
+        language=_text_field(form, "language"),
+        prompt=_text_field(form, "prompt"),
+        granularities=_granularities(form),
+        vocabulary_id=_text_field(form, "vocabulary_id"),
+        biasing=cast(BiasingMode, biasing),
+    )
+    raw_hotwords = _text_field(form, "hotwords")
+    if raw_hotwords and request.vocabulary_id:
+        raise OpenAIError(400, "give either vocabulary_id or hotwords, not both.", param="hotwords",
+                          code="invalid_value")
+    if raw_hotwords:
+        request.inline_hotwords = _inline_hotwords(raw_hotwords, model, settings.max_terms_per_vocabulary)
+    # `temperature` is accepted and ignored: decoding here is deterministic (beam search).
+    return request
+
+
+# -- recognition ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Hotwords:
+    terms: list[Hotword]
+    target_model: str | None = None
+    cache_key: Any = None
+
+
+def _hotwords(req: TranscriptionRequest, account: int, vocabularies: VocabularyService) -> Hotwords:
+    if req.vocabulary_id:
+        try:
+            record = vocabularies.get(account, req.vocabulary_id)
+        except VocabularyNotFound as exc:
+            raise OpenAIError(404, str(exc), param="vocabulary_id", code="vocabulary_not_found") from None
+        return Hotwords(record.hotwords, record.target_model, record.cache_key)
+    if req.inline_hotwords:
+        return Hotwords(req.inline_hotwords)
+    return Hotwords([])
+
+
+def transcribe(req: TranscriptionRequest, audio: bytes, account: int, settings: Settings,
+               vocabularies: VocabularyService) -> Transcript:
+    """Blocking: decode and recognize one upload (run in a worker thread)."""
+    hotwords = _hotwords(req, account, vocabularies)
+    try:
+        decoded = decode_audio(audio)
+    except AudioError as exc:
+        raise OpenAIError(400, f"The audio file could not be decoded: {exc.message}", param="file",
+                          code=exc.code.lower()) from None
+    biasing = req.biasing
+    terms = hotwords.terms
+    warnings = list(decoded.warnings)
+    if req.prompt:
+        if terms:
+            warnings.append("prompt was ignored: a hotword list was given (the prompt is only a hint without one)")
+        elif biasing == "none":
+            warnings.append("prompt was ignored: biasing is none")
+        else:
+            # Whisper's text prompt is the only place a free-text prompt fits; hotasr biasing is for terms.
+            terms, biasing = [Hotword(req.prompt, 1)], "prompt"
+    try:
+        transcript = recognize(
+            decoded.samples,
+            model=req.model,
+            settings=settings,
+            hotwords=terms,
+            language_hints=[req.language] if req.language else None,
+            vocabulary_target_model=hotwords.target_model,
+            hotwords_key=hotwords.cache_key,
+            biasing=biasing,
+        )
+    except ModelNotServed as exc:
+        raise OpenAIError(404, exc.message, param="model", code="model_not_found") from None
+    except EngineError as exc:
+        log.error("recognition failed: %s", exc)
+        raise OpenAIError(500, f"recognition failed: {exc}", code="engine_error", type_="server_error") from None
+    transcript.warnings[:0] = [w for w in warnings if w not in transcript.warnings]
+    return transcript
+
+
+# -- response formats -----------------------------------------------------------------------------
+
+
+def _sentences(transcript: Transcript) -> list[Sentence]:
+    return [s for s in transcript.sentences if s.text.strip()]
+
+
+def _clock(ms: int, separator: str) -> str:
+    hours, rest = divmod(max(0, ms), 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
+
+
+def to_srt(transcript: Transcript) -> str:
+    blocks = [
+        f"{n}\n{_clock(s.begin_ms, ',')} --> {_clock(s.end_ms, ',')}\n{s.text.strip()}\n"
+        for n, s in enumerate(_sentences(transcript), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(transcript: Transcript) -> str:
+    cues = [f"{_clock(s.begin_ms, '.')} --> {_clock(s.end_ms, '.')}\n{s.text.strip()}\n"
+            for s in _sentences(transcript)]
+    return "WEBVTT\n\n" + "\n".join(cues)
+
+
+def to_verbose(transcript: Transcript, granularities: tuple[str, ...]) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task": "transcribe",
+        "language": LANGUAGE_NAMES.get(transcript.language or "", transcript.language or ""),
+        "duration": transcript.duration_ms / 1000,
+        "text": transcript.text,
+    }
+    if "segment" in granularities:
+        body["segments"] = [
+            {"id": n, "seek": 0, "start": s.begin_ms / 1000, "end": s.end_ms / 1000, "text": " " + s.text.strip(),
+             "tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, "no_speech_prob": 0.0}
+            for n, s in enumerate(_sentences(transcript))
+        ]
+    if "word" in granularities:
+        body["words"] = [
+            {"word": w.text.strip(), "start": w.begin_ms / 1000, "end": w.end_ms / 1000}
+            for s in _sentences(transcript) for w in s.words if w.text.strip()
+        ]
+    return body
+
+
+def render(transcript: Transcript, req: TranscriptionRequest, headers: dict[str, str]) -> Response:
+    warnings = transcript.warnings
+    if req.response_format in ("json", "verbose_json"):
+        body = {"text": transcript.text} if req.response_format == "json" else to_verbose(
+            transcript, req.granularities)
+        if warnings:
+            body["warnings"] = warnings  # hotasr extra: what did not apply as asked
+        return JSONResponse(body, headers=headers)
+    if warnings:  # plain-text formats have no room for them: a header carries them (JSON list)
+        headers["X-Hotasr-Warnings"] = json.dumps(warnings)
+    if req.response_format == "text":
+        return PlainTextResponse(transcript.text + "\n", headers=headers)
+    if req.response_format == "srt":
+        return PlainTextResponse(to_srt(transcript), headers=headers)
+    return PlainTextResponse(to_vtt(transcript), media_type="text/vtt", headers=headers)
+
+
+# -- routes ---------------------------------------------------------------------------------------
+
+router = APIRouter(route_class=OpenAIRoute)
+
+
+async def _read_upload(form: FormData) -> bytes:
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise OpenAIError(400, "you must provide a file parameter (multipart field 'file')", param="file",
+                          code="missing_required_parameter")
+    if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
+        raise OpenAIError(413, f"the file may be at most {MAX_UPLOAD_BYTES} bytes", param="file",
+                          code="file_too_large")
+    data = await upload.read()
+    if not data:
+        raise OpenAIError(400, "the uploaded file is empty", param="file", code="empty_file")
+    return data
+
+
+@router.post("/v1/audio/transcriptions")
+async def transcriptions(request: Request) -> Response:
+    account = await authenticate(request)
+    settings: Settings = request.app.state.settings
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise OpenAIError(400, "send the audio as multipart/form-data with a 'file' field", code="invalid_content_type")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 1024 * 1024:
+        raise OpenAIError(413, f"the file may be at most {MAX_UPLOAD_BYTES} bytes", param="file",
+                          code="file_too_large")
+    started = time.monotonic()
+    async with request.form(max_files=1, max_fields=64) as form:
+        audio = await _read_upload(form)
+        req = parse_request(form, settings)
+    transcript = await run_in_threadpool(transcribe, req, audio, account, settings, request.app.state.vocabularies)
+    headers = {"X-Request-Id": request_id(request), "X-Hotasr-Model": req.model,
+               "X-Hotasr-Processing-Ms": str(round((time.monotonic() - started) * 1000))}
+    return render(transcript, req, headers)
+
+
+def model_object(name: str) -> dict[str, Any]:
+    info = get_model(name)
+    served_as = DEFAULT_MODEL if name == WHISPER_ALIAS else name
+    target = get_model(served_as)
+    return {
+        "id": name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "hotasr",
+        # hotasr extras: what the console needs to offer the right models in the right place.
+        "mode": (info or target).mode if (info or target) else "file",
+        "supports_hotwords": bool(target and target.supports_hotwords),
+    }
+
+
+def served_models(settings: Settings) -> list[str]:
+    names = [name for name in MODELS if settings.is_served(name)]
+    return [WHISPER_ALIAS, *names] if settings.is_served(DEFAULT_MODEL) else names
+
+
+@router.get("/v1/models")
+async def list_models(request: Request) -> JSONResponse:
+    await authenticate(request)
+    settings: Settings = request.app.state.settings
+    return JSONResponse({"object": "list", "data": [model_object(n) for n in served_models(settings)]})
+
+
+@router.get("/v1/models/{model_id}")
+async def retrieve_model(request: Request, model_id: str) -> JSONResponse:
+    await authenticate(request)
+    if model_id not in served_models(request.app.state.settings):
+        raise OpenAIError(404, f"The model `{model_id}` does not exist or is not served here.", param="model",
+                          code="model_not_found")
+    return JSONResponse(model_object(model_id))
+
+
+@router.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def unknown(request: Request, rest: str) -> JSONResponse:
+    # Unknown /v1 paths answer in OpenAI's shape too (clients parse only that one).
+    raise OpenAIError(404, f"Invalid URL ({request.method} /v1/{rest})", code="unknown_url")
+
+
+def install(app: FastAPI) -> None:
+    """Add the OpenAI-compatible routes to `app`."""
+    app.include_router(router)

@@ -1,0 +1,133 @@
+"""Operations: request ids, access logs and metrics for every request; /health, /ready, /metrics.
+
+The middleware is plain ASGI (not BaseHTTPMiddleware) so WebSockets pass through untouched and
+streaming responses are not buffered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hotasr.config import Settings
+from hotasr.engine import load_engine
+from hotasr.logs import request_id_var
+from hotasr.metrics import Metrics
+
+access_log = logging.getLogger("hotasr.access")
+log = logging.getLogger("hotasr.ops")
+
+
+class RequestContext:
+    """Gives each HTTP request its id (in `request.state`, the logs and `X-Request-Id`) and measures it."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = rid
+        token = request_id_var.set(rid)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                if not any(k.lower() == b"x-request-id" for k, _ in message["headers"]):
+                    message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"  # bounded label set
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
+            request_id_var.reset(token)
+
+
+class ModelWarmup:
+    """Loads the served models in the background at start, so /ready can say when they are usable."""
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.errors: dict[str, str] = {}
+        self.done = threading.Event()
+
+    def start(self) -> None:
+        if not self.settings.preload_models:
+            self.done.set()
+            return
+        threading.Thread(target=self._run, name="model-warmup", daemon=True).start()
+
+    def _run(self) -> None:
+        seen: set[str] = set()
+        try:
+            for name, route in self.settings.models.items():
+                key = route.model_dump_json()
+                if key in seen:
+                    continue  # many names share one engine (all of them, by default)
+                seen.add(key)
+                started = time.perf_counter()
+                try:
+                    load_engine(route, self.settings)
+                except Exception as exc:  # reported by /ready; requests for it fail with their own error
+                    self.errors[name] = str(exc)
+                    log.error("could not load the model for %s: %s", name, exc)
+                    continue
+                self.metrics.model_load_seconds.labels(route.weights).set(time.perf_counter() - started)
+        finally:
+            self.done.set()
+
+
+def install(app: FastAPI) -> None:
+    settings: Settings = app.state.settings
+    metrics: Metrics = app.state.metrics
+    app.add_middleware(RequestContext, metrics=metrics)
+    warmup = ModelWarmup(settings, metrics)
+    app.state.warmup = warmup
+    app.router.on_startup.append(warmup.start)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        """Readiness: the database answers and the models are loaded."""
+        checks: dict[str, Any] = {"database": "ok", "models": "ok"}
+        try:
+            with app.state.db_engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            checks["database"] = f"unreachable: {exc.__class__.__name__}"
+        if not warmup.done.is_set():
+            checks["models"] = "loading"
+        elif warmup.errors:
+            checks["models"] = {name: f"failed: {error}" for name, error in warmup.errors.items()}
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,235 @@
+"""File URLs of a task to local files: http(s) downloads with limits and an SSRF guard, and
+`oss://` keys of files uploaded to this server.
+
+The guard resolves the host itself, refuses non-public addresses (unless allow_private_urls) and
+then connects to exactly the address it checked (the Host header and TLS SNI keep the name), so
+a DNS answer that changes between check and connect cannot reach an internal service. Every
+redirect hop goes through the same check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import httpx
+
+from hotasr import __version__
+from hotasr.config import Settings
+from hotasr.tasks.results import ResultStore
+
+DOWNLOAD_FAILED = "InvalidFile.DownloadFailed"
+TOO_LARGE = "InvalidFile.TooLarge"
+
+
+class FetchError(Exception):
+    """A file that could not be fetched; `code` is the sub-task's DashScope code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_bytes: int
+    max_seconds: float
+    max_redirects: int
+    allow_private: bool
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.max_download_bytes,
+            settings.max_download_seconds,
+            settings.max_redirects,
+            settings.allow_private_urls,
+        )
+
+
+# -- URL checks (also used at submit time) ------------------------------------------------------
+
+
+def check_url_syntax(url: object) -> str:
+    """The URL if it is one we can fetch (http, https, oss); FetchError("InvalidURL") otherwise."""
+    if not isinstance(url, str) or not url.strip():
+        raise FetchError("InvalidURL", f"file URL must be a non-empty string, got {url!r}")
+    parts = urlsplit(url.strip())
+    if parts.scheme == "oss":
+        if not (parts.netloc + parts.path).strip("/"):
+            raise FetchError("InvalidURL", f"oss:// URL without a key: {url!r}")
+        return url.strip()
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(
+            "InvalidURL",
+            f"unsupported file URL {url!r}: use http://, https:// or an oss:// URL from the upload endpoint",
+        )
+    return url.strip()
+
+
+def oss_key(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.netloc + parts.path).strip("/")
+
+
+def upload_owner(key: str) -> int | None:
+    """The account an uploaded file belongs to (keys are uploads/<account_id>/...)."""
+    parts = key.split("/")
+    if len(parts) >= 4 and parts[0] == "uploads" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for attribute, what in (
+        ("is_loopback", "loopback"),
+        ("is_private", "private"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_reserved", "reserved"),
+        ("is_unspecified", "unspecified"),
+    ):
+        if getattr(address, attribute):
+            return what
+    if not address.is_global:
+        return "non-public"
+    return None
+
+
+def resolve_checked(host: str, port: int, allow_private: bool) -> str:
+    """An IP address for `host` that passes the SSRF guard; FetchError otherwise."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise FetchError(DOWNLOAD_FAILED, f"cannot resolve host {host!r}: {exc}") from None
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not addresses:
+        raise FetchError(DOWNLOAD_FAILED, f"host {host!r} has no address")
+    if allow_private:
+        return addresses[0]
+    for text in addresses:
+        # Any refused address refuses the host: with round-robin DNS we must not pick at random.
+        reason = _refused(ipaddress.ip_address(text.split("%")[0]))
+        if reason:
+            raise FetchError(
+                DOWNLOAD_FAILED,
+                f"refused to download from {host!r}: it resolves to a {reason} address ({text}); "
+                "set allow_private_urls (HOTASR_ALLOW_PRIVATE_URLS=1) to allow internal URLs",
+            )
+    return addresses[0]
+
+
+# -- fetching ------------------------------------------------------------------------------------
+
+
+def fetch_to(url: str, dest: Path, *, account_id: int, limits: Limits, results: ResultStore) -> Path:
+    """The local file for `url`: `dest` after a download, or the stored upload for oss:// URLs."""
+    if urlsplit(url).scheme == "oss":
+        return _uploaded_file(url, account_id, results)
+    download(url, dest, limits)
+    return dest
+
+
+def _uploaded_file(url: str, account_id: int, results: ResultStore) -> Path:
+    key = oss_key(url)
+    if upload_owner(key) != account_id:
+        raise FetchError(DOWNLOAD_FAILED, f"{url} is not a file uploaded by this account")
+    try:
+        path = results.upload_path(key)
+    except ValueError:
+        raise FetchError(DOWNLOAD_FAILED, f"invalid oss:// URL {url!r}") from None
+    if not path.is_file():
+        raise FetchError(DOWNLOAD_FAILED, f"{url} does not exist (uploads are kept for 48 hours)")
+    return path
+
+
+def download(url: str, dest: Path, limits: Limits) -> None:
+    deadline = time.monotonic() + limits.max_seconds
+    current = url
+    for _hop in range(limits.max_redirects + 1):
+        # A client per hop: a pooled connection made for one host name must not serve another
+        # name that resolves to the same address (its TLS certificate was checked for the first).
+        # trust_env=False: no proxy from the environment may carry the request past the guard.
+        with httpx.Client(
+            follow_redirects=False, headers={"User-Agent": f"hotasr/{__version__}"}, trust_env=False
+        ) as client:
+            location = _fetch_once(client, current, dest, limits, deadline)
+        if location is None:
+            return
+        current = location
+    raise FetchError(DOWNLOAD_FAILED, f"too many redirects (more than {limits.max_redirects}) for {url}")
+
+
+def _fetch_once(client: httpx.Client, url: str, dest: Path, limits: Limits, deadline: float) -> str | None:
+    """Download `url` to dest; returns the next URL for a redirect, None when done."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FetchError(DOWNLOAD_FAILED, f"cannot download {url!r}: only http:// and https:// URLs")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = resolve_checked(parts.hostname, port, limits.allow_private)
+    host_for_url = f"[{address}]" if ":" in address else address
+    pinned = urlunsplit((parts.scheme, f"{host_for_url}:{port}", parts.path or "/", parts.query, ""))
+    host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise FetchError(DOWNLOAD_FAILED, f"download timed out after {limits.max_seconds:g} s")
+    request = client.build_request(
+        "GET",
+        pinned,
+        headers={"Host": host_header},
+        extensions={"sni_hostname": parts.hostname, "timeout": _timeouts(min(remaining, 30.0))},
+    )
+    try:
+        response = client.send(request, stream=True)
+    except httpx.TimeoutException:
+        raise FetchError(DOWNLOAD_FAILED, f"timed out connecting to {parts.hostname}") from None
+    except httpx.HTTPError as exc:
+        raise FetchError(DOWNLOAD_FAILED, f"the audio file cannot be downloaded: {exc}") from None
+    try:
+        if response.status_code in (301, 302, 303, 307, 308):
+            location = response.headers.get("location")
+            if not location:
+                raise FetchError(DOWNLOAD_FAILED, f"redirect without a Location from {url}")
+            return urljoin(url, location)
+        if response.status_code != 200:
+            raise FetchError(
+                DOWNLOAD_FAILED, f"the audio file cannot be downloaded: HTTP {response.status_code} from {url}"
+            )
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limits.max_bytes:
+            raise FetchError(TOO_LARGE, _too_large(limits))
+        _stream_to(response, dest, limits, deadline)
+        return None
+    finally:
+        response.close()
+
+
+def _stream_to(response: httpx.Response, dest: Path, limits: Limits, deadline: float) -> None:
+    size = 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with dest.open("wb") as out:
+            for chunk in response.iter_bytes(1 << 16):
+                size += len(chunk)
+                if size > limits.max_bytes:
+                    raise FetchError(TOO_LARGE, _too_large(limits))
+                if time.monotonic() > deadline:
+                    raise FetchError(DOWNLOAD_FAILED, f"download timed out after {limits.max_seconds:g} s")
+                out.write(chunk)
+    except httpx.HTTPError as exc:
+        raise FetchError(DOWNLOAD_FAILED, f"the download was interrupted: {exc}") from None
+
+
+def _timeouts(seconds: float) -> dict[str, float]:
+    return {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
+
+
+def _too_large(limits: Limits) -> str:
+    return f"the file is larger than the limit of {limits.max_bytes / 1e6:g} MB"

@@ -1,0 +1,266 @@
+"""Runs one claimed task: every file is fetched, decoded, recognized per requested channel and
+written to the results store as the DashScope transcript JSON (spec §5.3).
+
+A file that cannot be fetched or decoded fails only its sub-task; the task SUCCEEDS when at
+least one file did. Progress is saved after each file, so a task resumed after a crash skips the
+files already done. A lease is renewed in the background; when it is lost (the janitor gave the
+task to another worker) this runner stops writing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+from sqlalchemy.orm import Session, sessionmaker
+
+from hotasr.audio import (
+    DECODE_ERROR,
+    EMPTY,
+    NO_AUDIO_STREAM,
+    NOT_FOUND,
+    UNSUPPORTED,
+    AudioError,
+    decode_channels,
+    is_silent,
+)
+from hotasr.config import Settings
+from hotasr.engine import EngineError
+from hotasr.logs import request_id_var
+from hotasr.postprocess import apply_to_transcript
+from hotasr.recognize import ModelNotServed, recognize
+from hotasr.tasks.fetch import FetchError, Limits, fetch_to
+from hotasr.tasks.models import FAILED, SUCCEEDED, Subtask, TaskRecord
+from hotasr.tasks.results import ResultStore, results_root
+from hotasr.tasks.store import TaskStore
+from hotasr.transcript import Sentence, Transcript
+from hotasr.vocabularies import VocabularyNotFound, VocabularyRecord, VocabularyService
+
+log = logging.getLogger("hotasr.tasks")
+
+NO_SPEECH = "SUCCESS_WITH_NO_VALID_FRAGMENT"
+
+_AUDIO_CODES = {
+    UNSUPPORTED: "BadRequest.UnsupportedFileFormat",
+    NO_AUDIO_STREAM: "InvalidFile.DecodeFailed",
+    EMPTY: "InvalidFile.DecodeFailed",
+    DECODE_ERROR: "InvalidFile.DecodeFailed",
+    NOT_FOUND: "InvalidFile.DownloadFailed",
+}
+
+class SubtaskFailed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(slots=True)
+class FileResult:
+    document: dict[str, Any]
+    billed_seconds: float
+
+
+class TaskRunner:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
+        self.settings = settings
+        self.store = TaskStore(sessions)
+        self.vocabularies = VocabularyService(sessions, settings)
+        self.results = ResultStore(results_root(settings))
+        self.lease = timedelta(seconds=settings.task_lease_seconds)
+        self.ttl = timedelta(hours=settings.results_ttl_hours)
+
+    def run(self, record: TaskRecord, owner: str, stopping: threading.Event | None = None) -> None:
+        """Run a task `owner` has claimed, to the end, until the claim is lost, or until `stopping`
+        is set (checked between files; the caller then releases the task)."""
+        lost = threading.Event()
+        stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat, args=(record.task_id, owner, stop, lost), daemon=True, name="hotasr-lease"
+        )
+        beat.start()
+        token = request_id_var.set(record.task_id)  # log lines of this task carry its id
+        try:
+            self._run(record, owner, lost, stopping or threading.Event())
+        finally:
+            request_id_var.reset(token)
+            stop.set()
+            beat.join()
+
+    def _heartbeat(self, task_id: str, owner: str, stop: threading.Event, lost: threading.Event) -> None:
+        interval = max(self.settings.task_lease_seconds / 3, 0.2)
+        while not stop.wait(interval):
+            try:
+                if not self.store.renew(task_id, owner, self.lease):
+                    log.warning("task %s: lease lost, another worker may run it now", task_id)
+                    lost.set()
+                    return
+            except Exception:  # a database hiccup: try again next beat, the lease has slack
+                log.exception("task %s: lease renewal failed", task_id)
+
+    def _run(self, record: TaskRecord, owner: str, lost: threading.Event, stopping: threading.Event) -> None:
+        vocabulary, vocabulary_warning = self._vocabulary(record)
+        subtasks = list(record.subtasks)
+        for index, url in enumerate(record.file_urls):
+            if subtasks[index] is not None:
+                continue  # done before an interruption
+            if lost.is_set() or stopping.is_set():
+                return
+            subtasks[index] = self._subtask(record, index, url, vocabulary, vocabulary_warning)
+            if not self.store.save_progress(record.task_id, owner, subtasks):
+                return
+        done = [s for s in subtasks if s is not None]
+        status = SUCCEEDED if any(s.status == SUCCEEDED for s in done) else FAILED
+        usage = math.ceil(sum(s.billed_seconds for s in done if s.status == SUCCEEDED))
+        if not lost.is_set():
+            self.store.finish(record.task_id, owner, status, subtasks, usage, self.ttl)
+            log.info("task %s %s (%d files)", record.task_id, status, len(subtasks))
+
+    def _vocabulary(self, record: TaskRecord) -> tuple[VocabularyRecord | None, str | None]:
+        vocabulary_id = record.parameters.vocabulary_id
+        if not vocabulary_id:
+            return None, None
+        try:
+            return self.vocabularies.get(record.account_id, vocabulary_id), None
+        except VocabularyNotFound:
+            return None, f"vocabulary {vocabulary_id!r} was deleted before the task ran; no hotwords were applied"
+
+    def _subtask(
+        self, record: TaskRecord, index: int, url: str, vocabulary: VocabularyRecord | None, warning: str | None
+    ) -> Subtask:
+        try:
+            with tempfile.TemporaryDirectory(prefix="hotasr-task-") as tmp:
+                result = self._transcribe_file(record, url, Path(tmp) / "audio", vocabulary)
+        except SubtaskFailed as exc:
+            log.info("task %s file %d failed: %s %s", record.task_id, index, exc.code, exc.message)
+            return Subtask(url, FAILED, exc.code, exc.message)
+        except Exception:
+            log.exception("task %s file %d: unexpected error", record.task_id, index)
+            return Subtask(url, FAILED, "InternalError", "An internal error occurred while transcribing this file.")
+        warnings = [*record.warnings, *([warning] if warning else []), *result.document.get("warnings", [])]
+        if warnings:
+            result.document["warnings"] = warnings
+        key = ResultStore.transcript_key(record.task_id, index)
+        self.results.put_json(key, result.document)
+        return Subtask(url, SUCCEEDED, result_key=key, billed_seconds=result.billed_seconds)
+
+    def _transcribe_file(
+        self, record: TaskRecord, url: str, scratch: Path, vocabulary: VocabularyRecord | None
+    ) -> FileResult:
+        try:
+            path = fetch_to(
+                url, scratch, account_id=record.account_id, limits=Limits.from_settings(self.settings),
+                results=self.results,
+            )
+        except FetchError as exc:
+            raise SubtaskFailed(exc.code, exc.message) from None
+        limit_ms = self.settings.max_audio_seconds * 1000
+        declared_ms = probe_duration_ms(path)
+        if declared_ms is not None and declared_ms > limit_ms:  # refuse before decoding hours of audio
+            raise SubtaskFailed("InvalidFile.TooLong", _too_long(declared_ms, self.settings.max_audio_seconds))
+        try:
+            decoded = decode_channels(path)
+        except AudioError as exc:
+            raise SubtaskFailed(_AUDIO_CODES.get(exc.code, "InvalidFile.DecodeFailed"), exc.message) from None
+        info = decoded.info
+        if info.duration_ms > limit_ms:
+            raise SubtaskFailed("InvalidFile.TooLong", _too_long(info.duration_ms, self.settings.max_audio_seconds))
+        params = record.parameters
+        for channel in params.channel_ids:
+            if not 0 <= channel < info.channels:
+                have = f"{info.channels} channel" + ("" if info.channels == 1 else "s")
+                raise SubtaskFailed(
+                    "InvalidParameter",
+                    f"channel_id {channel} requested but the file has {have} (channels are numbered from 0)",
+                )
+        warnings = list(decoded.warnings)
+        transcripts = []
+        for channel in params.channel_ids:
+            samples = decoded.channels[channel]
+            if is_silent(samples):
+                # Whisper "hears" words in digital silence; a silent track has no speech to find.
+                transcripts.append(channel_document(channel, Transcript([], None, info.duration_ms)))
+                continue
+            try:
+                transcript = recognize(
+                    samples,
+                    model=record.model,
+                    settings=self.settings,
+                    hotwords=vocabulary.hotwords if vocabulary else (),
+                    language_hints=list(params.language_hints) or None,
+                    vocabulary_target_model=vocabulary.target_model if vocabulary else None,
+                    hotwords_key=vocabulary.cache_key if vocabulary else None,
+                )
+            except ModelNotServed as exc:
+                raise SubtaskFailed("ModelNotFound", exc.message) from None
+            except EngineError as exc:
+                raise SubtaskFailed("InternalError", f"recognition failed: {exc}") from None
+            for message in transcript.warnings:
+                if message not in warnings:
+                    warnings.append(message)
+            if params.disfluency_removal:
+                transcript = apply_to_transcript(transcript, disfluency_removal=True)
+            transcripts.append(channel_document(channel, transcript))
+        if not any(t["sentences"] for t in transcripts):
+            raise SubtaskFailed(NO_SPEECH, "no speech was recognized in the audio file")
+        document: dict[str, Any] = {
+            "file_url": url,
+            "properties": {
+                "audio_format": info.codec,
+                "channels": list(range(info.channels)),
+                "original_sampling_rate": info.sample_rate,
+                "original_duration_in_milliseconds": info.duration_ms,
+            },
+            "transcripts": transcripts,
+        }
+        if warnings:
+            document["warnings"] = warnings
+        billed = info.duration_ms / 1000 * len(params.channel_ids)  # each requested track is billed
+        return FileResult(document, billed)
+
+
+def probe_duration_ms(path: Path) -> float | None:
+    """The duration the container declares, without decoding; None when it declares none."""
+    try:
+        with av.open(str(path)) as container:
+            return container.duration / 1000 if container.duration else None
+    except Exception:  # unreadable: decoding reports it properly
+        return None
+
+
+def _too_long(duration_ms: float, limit_seconds: float) -> str:
+    return f"the audio is {duration_ms / 1000:.0f} s long; the limit is {limit_seconds:g} s (max_audio_seconds)"
+
+
+def channel_document(channel: int, transcript: Transcript) -> dict[str, Any]:
+    sentences = [s for s in transcript.sentences if s.text.strip()]
+    speech_ms = sum(max(0, s.end_ms - s.begin_ms) for s in sentences)
+    return {
+        "channel_id": channel,
+        "content_duration_in_milliseconds": min(speech_ms, transcript.duration_ms or speech_ms),
+        "text": transcript.text,
+        "sentences": [_sentence(n, s) for n, s in enumerate(sentences, start=1)],
+    }
+
+
+def _sentence(number: int, sentence: Sentence) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "begin_time": sentence.begin_ms,
+        "end_time": sentence.end_ms,
+        "text": sentence.text.strip(),
+        "sentence_id": number,
+    }
+    if sentence.speaker_id is not None:
+        out["speaker_id"] = sentence.speaker_id
+    out["words"] = [
+        {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
+        for w in sentence.words
+    ]
+    return out
