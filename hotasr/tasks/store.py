@@ -219,8 +219,9 @@ class TaskStore:
                 return record
         return None
 
-    def renew(self, task_id: str, owner: str, lease: timedelta) -> bool:
-        """Extend the lease; False when the task is no longer ours (it was recovered)."""
+    def _update_running(self, task_id: str, owner: str, /, **values: Any) -> bool:
+        """Compare-and-set on a task this owner is running; False when it is no longer ours
+        (recovered by the janitor after a lost lease, or finished elsewhere)."""
         with self._sessions.begin() as session:
             result = session.execute(
                 update(TranscriptionTask)
@@ -229,22 +230,16 @@ class TaskStore:
                     TranscriptionTask.owner == owner,
                     TranscriptionTask.status == RUNNING,
                 )
-                .values(lease_until=utcnow() + lease)
+                .values(**values)
             )
             return result.rowcount == 1  # type: ignore[attr-defined]
 
+    def renew(self, task_id: str, owner: str, lease: timedelta) -> bool:
+        """Extend the lease; False when the task is no longer ours (it was recovered)."""
+        return self._update_running(task_id, owner, lease_until=utcnow() + lease)
+
     def save_progress(self, task_id: str, owner: str, subtasks: Sequence[Subtask | None]) -> bool:
-        with self._sessions.begin() as session:
-            result = session.execute(
-                update(TranscriptionTask)
-                .where(
-                    TranscriptionTask.id == task_id,
-                    TranscriptionTask.owner == owner,
-                    TranscriptionTask.status == RUNNING,
-                )
-                .values(subtasks=_subtask_dicts(subtasks))
-            )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+        return self._update_running(task_id, owner, subtasks=_subtask_dicts(subtasks))
 
     def finish(
         self,
@@ -256,44 +251,28 @@ class TaskStore:
         ttl: timedelta,
     ) -> bool:
         now = utcnow()
-        with self._sessions.begin() as session:
-            result = session.execute(
-                update(TranscriptionTask)
-                .where(
-                    TranscriptionTask.id == task_id,
-                    TranscriptionTask.owner == owner,
-                    TranscriptionTask.status == RUNNING,
-                )
-                .values(
-                    status=status,
-                    subtasks=_subtask_dicts(subtasks),
-                    usage_seconds=usage_seconds,
-                    end_time=now,
-                    expires_at=now + ttl,
-                    lease_until=None,
-                )
-            )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+        return self._update_running(
+            task_id,
+            owner,
+            status=status,
+            subtasks=_subtask_dicts(subtasks),
+            usage_seconds=usage_seconds,
+            end_time=now,
+            expires_at=now + ttl,
+            lease_until=None,
+        )
 
     def release(self, task_id: str, owner: str) -> bool:
         """Give a RUNNING task back (graceful shutdown): PENDING again, the attempt not counted."""
-        with self._sessions.begin() as session:
-            result = session.execute(
-                update(TranscriptionTask)
-                .where(
-                    TranscriptionTask.id == task_id,
-                    TranscriptionTask.owner == owner,
-                    TranscriptionTask.status == RUNNING,
-                )
-                .values(
-                    status=PENDING,
-                    owner=None,
-                    lease_until=None,
-                    attempts=TranscriptionTask.attempts - 1,
-                    dispatched_at=utcnow(),
-                )
-            )
-            return result.rowcount == 1  # type: ignore[attr-defined]
+        return self._update_running(
+            task_id,
+            owner,
+            status=PENDING,
+            owner=None,  # a column value: the task is nobody's again
+            lease_until=None,
+            attempts=TranscriptionTask.attempts - 1,
+            dispatched_at=utcnow(),
+        )
 
     # -- janitor ----------------------------------------------------------------------------
 
