@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -50,9 +49,11 @@ def text_rule_violation(text: str) -> str | None:
     """Why `text` (already normalized) breaks the length rules, or None when it is fine."""
     if not text:
         return "text must not be empty"
-    if any(unicodedata.category(c) in ("Cc", "Cf") for c in text):
-        return "text must not contain control characters"
-    if any(ord(c) > 127 for c in text):
+    # After whitespace folding, only control, format (zero-width), private-use and unassigned
+    # characters are unprintable: none belongs in a word. (C-level checks: a list has 500 terms.)
+    if not text.isprintable():
+        return "text must not contain control or invisible characters"
+    if not text.isascii():
         if len(text) > MAX_NON_ASCII_CHARS:
             return (
                 f"text with non-ASCII characters may have at most {MAX_NON_ASCII_CHARS} characters, "
@@ -84,28 +85,29 @@ def _describe(index: int, item: Any) -> str:
 
 def parse_hotword(index: int, item: Any, allowed_langs: frozenset[str]) -> Hotword:
     """Validate one wire item `{"text", "weight", "lang"?}` into a Hotword."""
-    where = _describe(index, item)
+
+    def error(problem: str) -> HotwordError:
+        return HotwordError(f"{_describe(index, item)}: {problem}")
+
     if not isinstance(item, dict):
-        raise HotwordError(f"{where}: must be an object with text and weight, got {type(item).__name__}")
+        raise error(f"must be an object with text and weight, got {type(item).__name__}")
     raw_text = item.get("text")
     if not isinstance(raw_text, str):
-        raise HotwordError(f"{where}: text is required and must be a string")
+        raise error("text is required and must be a string")
     text = normalize_text(raw_text)
     problem = text_rule_violation(text)
     if problem:
-        raise HotwordError(f"{where}: {problem}")
+        raise error(problem)
     weight = item.get("weight")
     # bool is an int subclass in Python; JSON true must not pass as weight 1.
     if isinstance(weight, bool) or not isinstance(weight, int):
-        raise HotwordError(
-            f"{where}: weight must be an integer from {MIN_WEIGHT} to {MAX_WEIGHT}, got {show(weight)}"
-        )
+        raise error(f"weight must be an integer from {MIN_WEIGHT} to {MAX_WEIGHT}, got {show(weight)}")
     if not MIN_WEIGHT <= weight <= MAX_WEIGHT:
-        raise HotwordError(f"{where}: weight must be from {MIN_WEIGHT} to {MAX_WEIGHT}, got {weight}")
+        raise error(f"weight must be from {MIN_WEIGHT} to {MAX_WEIGHT}, got {weight}")
     lang = item.get("lang")
     if lang is not None and (not isinstance(lang, str) or lang not in allowed_langs):
         allowed = ", ".join(sorted(allowed_langs)) or "none"
-        raise HotwordError(f"{where}: lang {show(lang)} is not supported by this model family (allowed: {allowed})")
+        raise error(f"lang {show(lang)} is not supported by this model family (allowed: {allowed})")
     return Hotword(text=text, weight=weight, lang=lang)
 
 

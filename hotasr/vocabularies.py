@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotasr.catalog import HOTWORD_MODELS, MODELS
 from hotasr.config import Settings
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show, validate_prefix
+from hotasr.storage.db import write_lock
 from hotasr.storage.tables import Account, Vocabulary, utcnow
 
 Status = Literal["OK", "UNDEPLOYED"]
@@ -81,6 +82,7 @@ class VocabularyService:
     def __init__(self, sessions: sessionmaker[Session], settings: Settings) -> None:
         self._sessions = sessions
         self._settings = settings
+        self._write_lock = write_lock(sessions)
 
     def status(self, record: VocabularyRecord) -> Status:
         return "OK" if self._settings.is_served(record.target_model) else "UNDEPLOYED"
@@ -100,7 +102,7 @@ class VocabularyService:
         limit = self._settings.max_vocabularies_per_account
         now = utcnow()
         vocabulary_id = f"vocab-{valid_prefix}-{uuid.uuid4().hex}"
-        with self._sessions.begin() as session:
+        with self._write_lock, self._sessions.begin() as session:
             # Lock first, count second: concurrent creates on one account queue up here.
             session.execute(
                 update(Account)
@@ -163,7 +165,7 @@ class VocabularyService:
         record = self.get(account_id, vocabulary_id)
         # Validate fully before touching the row: a rejected update leaves the old list intact.
         parsed = self._parse_items(items, record.target_model)
-        with self._sessions.begin() as session:
+        with self._write_lock, self._sessions.begin() as session:
             result = session.execute(
                 update(Vocabulary)
                 .where(Vocabulary.id == record.vocabulary_id, Vocabulary.account_id == account_id)
@@ -174,7 +176,7 @@ class VocabularyService:
 
     def delete(self, account_id: int, vocabulary_id: Any) -> None:
         vid = self._check_id(vocabulary_id)
-        with self._sessions.begin() as session:
+        with self._write_lock, self._sessions.begin() as session:
             result = session.execute(
                 delete(Vocabulary).where(Vocabulary.id == vid, Vocabulary.account_id == account_id)
             )

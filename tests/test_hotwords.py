@@ -32,6 +32,8 @@ FUN = MODELS["fun-asr"].hotword_langs
         ("a b c d e f g h", False),
         ("", False),
         ("tab\u0007bell", False),
+        ("zero\u200bwidth", False),
+        ("ideographic\u3000space", True),  # folded to a plain space first
     ],
 )
 def test_documented_length_rules(text: str, ok: bool) -> None:

@@ -18,22 +18,26 @@ def bearer_token(connection: HTTPConnection) -> str | None:
     return token.strip()
 
 
-async def identify(connection: HTTPConnection, token: str | None) -> tuple[int, str]:
-    """(account id, key id) for a token, or ApiError 401 InvalidApiKey."""
+def check_key(connection: HTTPConnection) -> int:
+    """The caller's account id; 401 InvalidApiKey for a bad key, 429 Throttling.RateQuota past its rate.
+
+    Blocking (a database look-up): call it from a worker thread.
+    """
+    token = bearer_token(connection)
     if token is None:
         raise ApiError(401, "InvalidApiKey", "No API-key provided: send 'Authorization: Bearer <key>'.")
     accounts: AccountService = connection.app.state.accounts
-    found = await run_in_threadpool(accounts.identify, token)
+    found = accounts.identify(token)
     if found is None:
         raise ApiError(401, "InvalidApiKey", "Invalid API-key provided.")
-    return found
-
-
-async def authenticate(connection: HTTPConnection) -> int:
-    """The caller's account id; 401 InvalidApiKey for a bad key, 429 Throttling.RateQuota past its rate."""
-    account_id, key_id = await identify(connection, bearer_token(connection))
+    account_id, key_id = found
     limiter: RateLimiter = connection.app.state.rate_limiter
     if not limiter.allow(key_id):
         raise ApiError(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.")
     connection.state.api_key_id = key_id
     return account_id
+
+
+async def authenticate(connection: HTTPConnection) -> int:
+    """`check_key` off the event loop."""
+    return await run_in_threadpool(check_key, connection)

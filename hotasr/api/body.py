@@ -11,6 +11,11 @@ from hotasr.api.errors import ApiError
 
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+    return parse_json_object(await read_body(request, limit))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "BadRequest.TooLarge", f"Payload Too Large: the body may be at most {limit} bytes.")
@@ -21,7 +26,10 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
         if size > limit:
             raise ApiError(413, "BadRequest.TooLarge", f"Payload Too Large: the body may be at most {limit} bytes.")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
         raise ApiError(400, "BadRequest.EmptyInput", "Required input parameter missing from request: empty body.")
     try:

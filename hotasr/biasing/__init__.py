@@ -65,8 +65,9 @@ class BiasedGenerator:
     """Stands in for a ctranslate2.models.Whisper: `generate` decodes with the hotword graph,
     every other attribute is the real model's."""
 
-    def __init__(self, inner: Any, weights: DecoderWeights, special: SpecialTokens, graph: HotwordGraph,
-                 id_to_token: Any) -> None:
+    def __init__(
+        self, inner: Any, weights: DecoderWeights, special: SpecialTokens, graph: HotwordGraph, id_to_token: Any
+    ) -> None:
         self._inner = inner
         self._weights = weights
         self._special = special
@@ -109,8 +110,16 @@ class BiasedGenerator:
         results: list[GenerationResult] = []
         for i, prompt in enumerate(prompts):
             if sampling and temperature > 0:
-                res = sample(self._weights, self._special, enc[i], list(prompt), self._graph, opts,
-                             num_hypotheses=int(kw.get("num_hypotheses", 1)), temperature=temperature)
+                res = sample(
+                    self._weights,
+                    self._special,
+                    enc[i],
+                    list(prompt),
+                    self._graph,
+                    opts,
+                    num_hypotheses=int(kw.get("num_hypotheses", 1)),
+                    temperature=temperature,
+                )
             else:
                 res = generate(self._weights, self._special, enc[i], list(prompt), self._graph, opts)
             res.sequences = [[self._id_to_token(t) or "" for t in seq] for seq in res.sequences_ids]

@@ -84,9 +84,7 @@ class DecoderWeights:
         self.embeddings = f32("embeddings/weight")  # (V, D); also the output projection (tied)
         proj = v.get("decoder/projection/weight")
         self.projection = (
-            self.embeddings
-            if proj is None or proj is v["decoder/embeddings/weight"]
-            else proj.astype(np.float32)
+            self.embeddings if proj is None or proj is v["decoder/embeddings/weight"] else proj.astype(np.float32)
         )
         self.positions = f32("position_encodings/encodings")
         self.ln_g = f32("layer_norm/gamma")

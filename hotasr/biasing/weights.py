@@ -64,8 +64,9 @@ def read_model_bin(path: str | os.PathLike[str], prefix: str = "") -> tuple[str,
             dtype = _DTYPES[dtype_id] if dtype_id < len(_DTYPES) else None
             if dtype is None:
                 raise WeightsError(f"{path}: variable {name} has unsupported dtype id {dtype_id}")
-            variables[name] = np.frombuffer(data, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize,
-                                            offset=pos).reshape(shape)
+            variables[name] = np.frombuffer(
+                data, dtype=dtype, count=nbytes // np.dtype(dtype).itemsize, offset=pos
+            ).reshape(shape)
         pos += nbytes
     (n_alias,) = struct.unpack_from("<I", buf, pos)
     pos += 4

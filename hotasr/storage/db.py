@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,22 @@ def make_engine(url: str) -> Engine:
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+_SQLITE_WRITE_LOCKS: dict[str, threading.Lock] = {}
+
+
+def write_lock(sessions: sessionmaker[Session]) -> AbstractContextManager[object]:
+    """Serialize this process's write transactions on SQLite (one writer at a time anyway).
+
+    Without it, concurrent writers meet SQLite's busy handler, which polls with growing sleeps:
+    under 16 concurrent creates the p99 reached 1.6 s. Queued on a lock they wake in turn.
+    PostgreSQL has row locks and needs nothing here.
+    """
+    engine: Engine = sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    return _SQLITE_WRITE_LOCKS.setdefault(str(engine.url), threading.Lock())
 
 
 def migrate(engine: Engine) -> None:
