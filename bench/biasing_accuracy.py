@@ -92,8 +92,13 @@ def load_ls() -> list[dict]:
         for line in (d / "biasing_100.tsv").read_text().splitlines():
             uid, ref, rare, bias = line.split("\t")
             items.append(
-                {"id": uid, "path": str(d / files[uid].strip()), "ref": ref, "rare": json.loads(rare),
-                 "bias100": json.loads(bias)}
+                {
+                    "id": uid,
+                    "path": str(d / files[uid].strip()),
+                    "ref": ref,
+                    "rare": json.loads(rare),
+                    "bias100": json.loads(bias),
+                }
             )
     return items
 
@@ -140,7 +145,8 @@ def run_en(args: argparse.Namespace, wm: WhisperModel) -> None:
                     tc = time.time()
                     graph = compile_hotwords(
                         [Hotword(w, args.weight) for w in words] if mode == "hotasr" else [],
-                        wm.hf_tokenizer, multilingual=True,
+                        wm.hf_tokenizer,
+                        multilingual=True,
                     )
                     t_compile += time.time() - tc
                     model = biased_whisper(wm, graph, model_dir=args.model)
@@ -153,8 +159,11 @@ def run_en(args: argparse.Namespace, wm: WhisperModel) -> None:
             sc["RTF"] = t_proc / t_audio
             sc["compile_ms_per_list"] = 1000 * t_compile / len(items)
             results[f"{mode}@{n}"] = sc
-            print(f"N={n:<4} {mode:<7} " + "  ".join(f"{k} {v:.3f}" if k == "RTF" else f"{k} {v:.1f}"
-                                                       for k, v in sc.items()), flush=True)
+            print(
+                f"N={n:<4} {mode:<7} "
+                + "  ".join(f"{k} {v:.3f}" if k == "RTF" else f"{k} {v:.1f}" for k, v in sc.items()),
+                flush=True,
+            )
             (OUT / f"en_{mode}_{n}_{args.tag}.json").write_text(json.dumps(hyps, indent=1))
     (OUT / f"en_summary_{args.tag}.json").write_text(json.dumps(results, indent=1))
 
@@ -219,8 +228,11 @@ def run_zh(args: argparse.Namespace, wm: WhisperModel) -> None:
             nref += len(r)
         rec = tp / max(tp + fn, 1)
         prec = tp / max(tp + fp, 1)
-        print(f"zh {mode:<7} recall {100 * rec:.1f}  precision {100 * prec:.1f}  CER {100 * ed / nref:.1f}  "
-              f"RTF {t_proc / t_audio:.3f}", flush=True)
+        print(
+            f"zh {mode:<7} recall {100 * rec:.1f}  precision {100 * prec:.1f}  CER {100 * ed / nref:.1f}  "
+            f"RTF {t_proc / t_audio:.3f}",
+            flush=True,
+        )
         (OUT / f"zh_{mode}_{args.tag}.json").write_text(json.dumps(hyps, ensure_ascii=False, indent=1))
 
 

@@ -35,8 +35,7 @@ for it in items:
     audio = decode_audio(it["path"])
     audio_s += len(audio) / 16000
     t = time.time()
-    graph = compile_hotwords([Hotword(w, 4) for w in bias_list(it, args.n, pool)], wm.hf_tokenizer,
-                             multilingual=True)
+    graph = compile_hotwords([Hotword(w, 4) for w in bias_list(it, args.n, pool)], wm.hf_tokenizer, multilingual=True)
     tot["compile"] += time.time() - t
     full = biased_whisper(wm, graph, model_dir=args.model)
     for name, model in (("stock", wm), ("numpy-empty", empty), (f"numpy-{args.n}", full)):

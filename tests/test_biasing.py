@@ -15,6 +15,7 @@ from hotasr.biasing.graph import MAX_TERM_BONUS_FACTOR
 from hotasr.biasing.search import SpecialTokens
 from hotasr.biasing.weights import read_model_bin
 from hotasr.hotwords import Hotword
+from tests.servers import SHARED
 
 
 def _tiny_en_dir() -> Path:
@@ -24,7 +25,7 @@ def _tiny_en_dir() -> Path:
 
 
 TINY_EN = _tiny_en_dir()
-LIBRISPEECH = Path("/work/shared/data/librispeech_test_subset")
+LIBRISPEECH = SHARED / "data" / "librispeech_test_subset"
 
 
 @pytest.fixture(scope="module")
@@ -89,14 +90,11 @@ def test_long_term_bonus_is_capped(tok: tokenizers.Tokenizer) -> None:
 
 
 def test_vectorised_transitions_match_scalar_step(tok: tokenizers.Tokenizer) -> None:
-    g = compile_hotwords(
-        [Hotword("Dashwood", 5), Hotword("Dash", 2), Hotword("woodland", 3)], tok, multilingual=False
-    )
+    g = compile_hotwords([Hotword("Dashwood", 5), Hotword("Dash", 2), Hotword("woodland", 3)], tok, multilingual=False)
     probe = sorted({*ids(tok, " Dashwood woodland Dash wood the"), 13, 262})
     for state in range(g.num_states):
         tr = g.transitions(state)
-        table = dict(zip(tr.tokens.tolist(), zip(tr.next_states.tolist(), tr.bonus.tolist(), strict=True),
-                         strict=True))
+        table = dict(zip(tr.tokens.tolist(), zip(tr.next_states.tolist(), tr.bonus.tolist(), strict=True), strict=True))
         for t in probe:
             expect = g.step(state, t)
             got = table.get(t, (g.root, tr.default_bonus))
