@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from hotasr.audio import SAMPLE_RATE
 from hotasr.streaming.vad import WINDOW
 
+PAUSE_MS = 250
+
 
 @dataclass(frozen=True, slots=True)
 class SegmenterConfig:
@@ -78,6 +80,12 @@ class Segmenter:
                 self.start = self.position  # speech goes on: the next sentence starts here
                 self._speech = 0
         return finished
+
+    @property
+    def in_pause(self) -> bool:
+        """The speaker has been quiet for a while (a sentence may be about to end); shorter dips
+        between words do not count."""
+        return self._silence >= _samples(PAUSE_MS)
 
     def flush(self) -> Segment | None:
         """End of stream: close the sentence being spoken."""

@@ -162,7 +162,9 @@ class RealtimeSession:
         seg = self._segmenter
         if seg.start is not None:
             interval_s = max(self.options.interim_interval_ms / 1000, 2 * self._interim_cost_s)
-            idle = not self._pending and self._busy_from is None and self._pool_idle()
+            # No refresh while the speaker pauses: nothing new was said, and a decode started now
+            # would hold up the final that the pause may be about to trigger.
+            idle = not self._pending and self._busy_from is None and self._pool_idle() and not seg.in_pause
             if idle and seg.position - max(self._interim_at, seg.start) >= interval_s * SAMPLE_RATE:
                 self._interim_at = seg.position
                 self._enqueue(False, Segment(seg.start, seg.position))
