@@ -111,6 +111,31 @@ def _apply_timestamp_rules(
         logits[force, :tb] = _NEG
 
 
+def _run_prompt(st: DecoderState, prompt: list[int], sp: SpecialTokens) -> tuple[np.ndarray, float]:
+    """Feed the prompt; return the logits at the SOT and last positions, and the no-speech probability
+    (read at SOT, as CTranslate2 does)."""
+    sot_pos = prompt.index(sp.sot) if sp.sot in prompt else len(prompt) - 1
+    all_logits = st.forward(np.asarray([prompt], np.int64), positions=[sot_pos, len(prompt) - 1])[0]
+    no_speech_prob = 0.0
+    if sp.no_speech is not None and sp.sot in prompt:
+        row = all_logits[0]
+        p = np.exp(row - row.max())
+        no_speech_prob = float(p[sp.no_speech] / p.sum())
+    return all_logits, no_speech_prob
+
+
+def _static_mask(vocab_size: int, opts: SearchOptions, sp: SpecialTokens, use_ts: bool) -> np.ndarray:
+    """Tokens never allowed in this generation (suppressed, and timestamps when they are off)."""
+    mask = np.zeros(vocab_size, bool)
+    for t in (*opts.suppress_tokens, *sp.always_suppressed):
+        if 0 <= t < vocab_size:
+            mask[t] = True
+    if not use_ts:
+        mask[sp.timestamp_begin :] = True
+    mask[sp.no_timestamps] = True
+    return mask
+
+
 def generate(
     w: DecoderWeights,
     sp: SpecialTokens,
@@ -126,22 +151,10 @@ def generate(
     use_ts = sp.no_timestamps not in prompt
     rows = beam + (max(0, opts.reserve_slots) if graph is not None and not graph.empty else 0)
     st = DecoderState(w, encoder_out, rows, max_len)
-    sot_pos = prompt.index(sp.sot) if sp.sot in prompt else len(prompt) - 1
-    all_logits = st.forward(np.asarray([prompt], np.int64), positions=[sot_pos, len(prompt) - 1])[0]
-    no_speech_prob = 0.0
-    if sp.no_speech is not None and sp.sot in prompt:
-        row = all_logits[0]
-        p = np.exp(row - row.max())
-        no_speech_prob = float(p[sp.no_speech] / p.sum())
+    all_logits, no_speech_prob = _run_prompt(st, prompt, sp)
     logits = all_logits[-1:].copy()
 
-    static_mask = np.zeros(w.vocab_size, bool)
-    for t in (*opts.suppress_tokens, *sp.always_suppressed):
-        if 0 <= t < w.vocab_size:
-            static_mask[t] = True
-    if not use_ts:
-        static_mask[sp.timestamp_begin :] = True
-    static_mask[sp.no_timestamps] = True
+    static_mask = _static_mask(w.vocab_size, opts, sp, use_ts)
 
     biased = graph is not None and not graph.empty
     seqs: list[list[int]] = [[]]
@@ -294,22 +307,10 @@ def sample(
     max_len = min(opts.max_length, w.max_positions)
     use_ts = sp.no_timestamps not in prompt
     st = DecoderState(w, encoder_out, n, max_len)
-    sot_pos = prompt.index(sp.sot) if sp.sot in prompt else len(prompt) - 1
-    all_logits = st.forward(np.asarray([prompt], np.int64), positions=[sot_pos, len(prompt) - 1])[0]
-    no_speech_prob = 0.0
-    if sp.no_speech is not None and sp.sot in prompt:
-        row = all_logits[0]
-        p = np.exp(row - row.max())
-        no_speech_prob = float(p[sp.no_speech] / p.sum())
+    all_logits, no_speech_prob = _run_prompt(st, prompt, sp)
     logits = np.repeat(all_logits[-1:], n, axis=0)
     st.reorder(np.zeros(n, np.int64))
-    static_mask = np.zeros(w.vocab_size, bool)
-    for t in (*opts.suppress_tokens, *sp.always_suppressed):
-        if 0 <= t < w.vocab_size:
-            static_mask[t] = True
-    if not use_ts:
-        static_mask[sp.timestamp_begin :] = True
-    static_mask[sp.no_timestamps] = True
+    static_mask = _static_mask(w.vocab_size, opts, sp, use_ts)
     biased = graph is not None and not graph.empty
     seqs: list[list[int]] = [[] for _ in range(n)]
     lp = np.zeros(n)
