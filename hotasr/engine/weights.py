@@ -22,6 +22,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 log = logging.getLogger(__name__)
 
@@ -157,57 +158,47 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_join(parts: list[Path], dest: Path, expected_size: int) -> str:
-    h = hashlib.sha256()
-    size = 0
+@contextlib.contextmanager
+def _replacing(dest: Path) -> Iterator[BinaryIO]:
+    """Write `dest` through a temp file beside it, renamed into place only if the block succeeds:
+    a crash or a concurrent reader never sees a half-written file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as f:
-                    while chunk := f.read(_CHUNK):
-                        h.update(chunk)
-                        out.write(chunk)
-                        size += len(chunk)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; a shared cache must be readable by other users
-        if size != expected_size:
-            raise WeightsError(f"joined whisper-base model.bin has {size} bytes, expected {expected_size}")
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _atomic_join(parts: list[Path], dest: Path, expected_size: int) -> str:
+    h = hashlib.sha256()
+    size = 0
+    with _replacing(dest) as out:
+        for part in parts:
+            with part.open("rb") as f:
+                while chunk := f.read(_CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+                    size += len(chunk)
+        if size != expected_size:
+            raise WeightsError(f"joined whisper-base model.bin has {size} bytes, expected {expected_size}")
     return h.hexdigest()
 
 
 def _atomic_copy(src: Path, dest: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _replacing(dest) as out, src.open("rb") as f:
+        shutil.copyfileobj(f, out, _CHUNK)
 
 
 def _atomic_write(dest: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _replacing(dest) as out:
+        out.write(data)
 
 
 _thread_lock = threading.Lock()
