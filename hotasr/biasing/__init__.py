@@ -6,7 +6,7 @@
 `compile_hotwords` turns a list into an immutable token-level graph (cache it per list).
 `biased_whisper` returns a shallow copy of the faster-whisper model whose CTranslate2 handle is
 wrapped: encoding, language detection and word alignment still run in CTranslate2; only
-`generate` (the beam search) runs the numpy decoder with the graph's per-token bonus.
+`generate` (the beam search) runs our decoder (ONNX Runtime) with the graph's per-token bonus.
 faster-whisper's VAD, segmentation, timestamps, fallback and word timestamps are untouched.
 
 The decoder needs the model directory (to read `model.bin` once per process).  It is taken from the
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hotasr.biasing.decoder import DecoderWeights, load_decoder
+from hotasr.biasing.decoder import Decoder, load_decoder
 from hotasr.biasing.graph import TOKEN_BONUS, HotwordGraph, compile_hotwords
 from hotasr.biasing.search import GenerationResult, SearchOptions, SpecialTokens, generate, sample
 
@@ -66,7 +66,7 @@ class BiasedGenerator:
     every other attribute is the real model's."""
 
     def __init__(
-        self, inner: Any, weights: DecoderWeights, special: SpecialTokens, graph: HotwordGraph, id_to_token: Any
+        self, inner: Any, weights: Decoder, special: SpecialTokens, graph: HotwordGraph, id_to_token: Any
     ) -> None:
         self._inner = inner
         self._weights = weights
@@ -79,7 +79,7 @@ class BiasedGenerator:
 
     def generate(self, features: Any, prompts: list[list[int]], **kw: Any) -> list[Any]:
         # Sampling is biased too (faster-whisper's temperature fallback: beam_size=1, sampling_topk=0,
-        # num_hypotheses=best_of).  Penalties and top-k sampling are not implemented in the numpy
+        # num_hypotheses=best_of).  Penalties and top-k sampling are not implemented in our
         # search: those calls go to CTranslate2 unchanged, i.e. without hotword bias.
         temperature = float(kw.get("sampling_temperature", 1.0))
         sampling = kw.get("sampling_topk", 1) == 0 and int(kw.get("beam_size", 2)) == 1
@@ -135,7 +135,9 @@ def biased_whisper(whisper: Any, graph: HotwordGraph, *, model_dir: str | os.Pat
     Cheap: the decoder weights are loaded once per model directory and shared; call it per request.
     """
     directory = str(model_dir) if model_dir is not None else _model_dir_of(whisper)
-    weights = load_decoder(directory)
+    # Same precision as CTranslate2 runs the rest of the model: int8 weights or float32.
+    int8 = str(getattr(whisper.model, "compute_type", "")).startswith("int8")
+    weights = load_decoder(directory, int8=int8)
     special = SpecialTokens.from_tokenizer(whisper.hf_tokenizer)
     clone = copy.copy(whisper)
     clone.model = BiasedGenerator(whisper.model, weights, special, graph, whisper.hf_tokenizer.id_to_token)

@@ -1,4 +1,4 @@
-"""Beam search over the numpy Whisper decoder, with the hotword context graph applied per step.
+"""Beam search over our Whisper decoder (ONNX Runtime), with the hotword context graph applied per step.
 
 Reproduces the decoding rules CTranslate2 / OpenAI Whisper use so faster-whisper's segmentation keeps
 working: suppressed tokens, suppress-blank on the first step, the timestamp rules (timestamps come in
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import tokenizers
 
-from hotasr.biasing.decoder import DecoderState, DecoderWeights
+from hotasr.biasing.decoder import Decoder, DecoderState
 from hotasr.biasing.graph import HotwordGraph
 
 _NEG = np.float32(-np.inf)
@@ -137,7 +137,7 @@ def _static_mask(vocab_size: int, opts: SearchOptions, sp: SpecialTokens, use_ts
 
 
 def generate(
-    w: DecoderWeights,
+    w: Decoder,
     sp: SpecialTokens,
     encoder_out: np.ndarray,
     prompt: list[int],
@@ -288,7 +288,7 @@ def generate(
 
 
 def sample(
-    w: DecoderWeights,
+    w: Decoder,
     sp: SpecialTokens,
     encoder_out: np.ndarray,
     prompt: list[int],
