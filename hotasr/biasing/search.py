@@ -239,11 +239,11 @@ def generate(
                     break
         if biased and reserve:
             assert graph is not None
-            # Hypotheses that merely *start* hotwords can crowd the correct one out of the beam
-            # before the take-back happens.  Keep `reserve` extra slots for the best continuations
-            # ranked without any pending (not yet earned) bonus.
-            pending = np.asarray([graph.node_score[s] - graph.keep[s] for s in states], np.float32)
-            plain = logprobs + (cum_lp + cum_bonus - pending)[:, None].astype(np.float32)
+            # Hypotheses with hotword bonus can crowd the model's own best path out of the beam:
+            # those that merely *start* a term before the take-back, and those that earn a term
+            # early by skipping the audio before it.  Keep `reserve` extra slots for the best
+            # continuations by the model's score alone.
+            plain = logprobs + cum_lp[:, None].astype(np.float32)
             plain[:, sp.eot] = _NEG
             kk = reserve + 1
             pidx = np.argpartition(-plain, kk - 1, axis=1)[:, :kk]
@@ -266,9 +266,10 @@ def generate(
                 chosen.add((i, t))
                 added += 1
         for f in sorted(newly_finished, key=lambda f: -f[0]):
-            if len(finished) < max_cand:
+            if len(finished) < max_cand or biased:
                 finished.append(f)
-        if len(finished) >= max_cand or not new_seqs or st.length >= max_len:
+        enough = len(finished) >= max_cand and not (biased and _model_prefers_live(finished, new_lp, new_seqs))
+        if enough or not new_seqs or st.length >= max_len:
             break
         seqs = new_seqs
         cum_lp = np.asarray(new_lp)
@@ -285,6 +286,18 @@ def generate(
     _score, best, lp = max(finished, key=lambda f: f[0])
     score = lp / (max(len(best), 1) ** opts.length_penalty)
     return GenerationResult(sequences_ids=[list(best)], scores=[score], no_speech_prob=no_speech_prob)
+
+
+def _model_prefers_live(
+    finished: list[tuple[float, list[int], float]], live_lp: list[float], live_seqs: list[list[int]]
+) -> bool:
+    """Whether to decode on although enough hypotheses have finished.  A hypothesis that earned
+    hotword bonus early can finish long before the model's own best path: e.g. one that skips the
+    first half of the audio to reach a hotword said later, and ends early.  While a live hypothesis
+    is better per token than every finished one by the model's score alone, it may still finish
+    and win (with the bonus it earns on the way), so the search goes on."""
+    best_done = max(lp / max(len(seq), 1) for _rank, seq, lp in finished)
+    return any(lp / max(len(seq), 1) > best_done for lp, seq in zip(live_lp, live_seqs, strict=True))
 
 
 def sample(
