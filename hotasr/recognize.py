@@ -98,8 +98,18 @@ def recognize(
         draft=draft,
         progress=progress,
     )
+    if terms and biasing == "hotasr" and transcript.language in _HOMOPHONE_LANGS:
+        from hotasr.biasing.homophones import HomophoneCorrector
+
+        corrector = HomophoneCorrector(terms)
+        if corrector:
+            corrector.correct(transcript)
     transcript.warnings[:0] = warnings
     return transcript
+
+
+# Transcripts in Han characters, where a hotword can be heard right and spelled wrong.
+_HOMOPHONE_LANGS = frozenset({"zh", "yue"})
 
 
 def _warn(warnings: list[str], message: str) -> None:

@@ -14,7 +14,9 @@ from hotasr.biasing import TOKEN_BONUS, biased_whisper, compile_hotwords
 from hotasr.biasing.graph import MAX_TERM_BONUS_FACTOR
 from hotasr.biasing.search import SpecialTokens
 from hotasr.biasing.weights import read_model_bin
+from hotasr.config import Settings
 from hotasr.hotwords import Hotword
+from tests.engine_fixtures import base_settings
 from tests.servers import SHARED
 
 
@@ -25,6 +27,7 @@ def _tiny_en_dir() -> Path:
 
 
 TINY_EN = _tiny_en_dir()
+__all__ = ["base_settings"]  # a fixture, imported for pytest
 LIBRISPEECH = SHARED / "data" / "librispeech_test_subset"
 
 
@@ -174,3 +177,27 @@ def test_numpy_decoder_reproduces_ctranslate2_beam_search() -> None:
     biased = biased_whisper(wm, empty, model_dir=TINY_EN)
     got = [(s.start, s.end, s.text) for s in biased.transcribe(str(clip), **kw)[0]]
     assert got == ref
+
+
+@pytest.mark.model
+def test_a_hotword_said_late_does_not_make_the_decoder_skip_the_audio_before_it(base_settings: Settings) -> None:
+    """Regression: with this utterance's 500-term list, hypotheses that skipped the first sentence
+    earned the bonus for "patient's" (said at 7 s) early, finished first and won; the search must
+    keep the model's own best path alive until it can compete."""
+    import json
+
+    from hotasr.audio import decode_audio
+    from hotasr.recognize import recognize
+
+    utterance = "1998-15444-0000"
+    clip = LIBRISPEECH / "test-other" / f"{utterance}.flac"
+    if not clip.exists():
+        pytest.skip("LibriSpeech subset not present")
+    sets = Path(__file__).resolve().parents[1] / "bench" / "sets" / "librispeech_n500.jsonl"
+    row = next(json.loads(line) for line in sets.read_text().splitlines() if utterance in line)
+    hotwords = [Hotword(h["text"], h.get("weight", 4)) for h in row["hotwords"]]
+    assert len(hotwords) == 500
+    transcript = recognize(decode_audio(clip).samples, model="fun-asr", settings=base_settings,
+                           hotwords=hotwords, language_hints=["en"])
+    words = transcript.text.lower()
+    assert "poisoning" in words and "duties to perform" in words and "patient's life" in words, words
