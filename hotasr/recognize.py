@@ -53,9 +53,14 @@ def recognize(
     hotwords_key: Hashable | None = None,
     biasing: BiasingMode = "hotasr",
     draft: bool = False,
+    language: str | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Transcript:
-    """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would."""
+    """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would.
+
+    `language` is one already known for this audio (e.g. detected earlier in the same stream):
+    decoding starts in it, skipping detection; unlike `language_hints` it filters no hotwords.
+    """
     check_served(model, settings)
     info = get_model(model)
     assert info is not None  # checked above
@@ -88,7 +93,7 @@ def recognize(
     engine = load_engine(route, settings)
     # DashScope's hints may list several languages; Whisper decodes one, so the first one leads.
     # The engine warns (and detects instead) when the model does not know that language.
-    language = hints[0] if hints else None
+    language = hints[0] if hints else language
     transcript = engine.transcribe(
         samples,
         language=language,

@@ -61,13 +61,15 @@ class RealtimeHub:
     def has_idle_worker(self) -> bool:
         return self._decoding < self.settings.realtime_workers
 
-    def timed_decode(self, recognize_fn: Callable[..., Transcript], samples: np.ndarray, draft: bool) -> Transcript:
+    def timed_decode(
+        self, recognize_fn: Callable[..., Transcript], samples: np.ndarray, draft: bool, language: str | None
+    ) -> Transcript:
         """Runs on a pool thread: counts busy workers (interims wait for an idle one) and decode time."""
         with self._lock:
             self._decoding += 1
         started = time.perf_counter()
         try:
-            return recognize_fn(samples, draft=draft)
+            return recognize_fn(samples, draft=draft, language=language)
         finally:
             with self._lock:
                 self._decoding -= 1
