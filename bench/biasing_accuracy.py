@@ -246,7 +246,7 @@ def main() -> None:
     ap.add_argument("--zh", action="store_true")
     ap.add_argument("--tag", default="run")
     # "default" = what WhisperModel does by default (float32 on a CPU for these fp16 models), so
-    # "none" and "hotasr" differ only by the biasing (the numpy decoder is float32).
+    # "none" and "hotasr" differ only by the biasing (our decoder follows the compute type).
     ap.add_argument("--compute-type", default="default")
     args = ap.parse_args()
     args.modes = args.modes.split(",")

@@ -1,4 +1,4 @@
-"""Check the numpy decoder against CTranslate2: greedy tokens must match token for token."""
+"""Check our decoder against CTranslate2: greedy tokens must match token for token."""
 
 from __future__ import annotations
 

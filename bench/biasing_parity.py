@@ -1,4 +1,4 @@
-"""Parity + speed: faster-whisper with CTranslate2's decoder vs the numpy decoder (empty graph)."""
+"""Parity + speed: faster-whisper with CTranslate2's decoder vs our ONNX Runtime decoder (empty graph)."""
 
 from __future__ import annotations
 
@@ -28,4 +28,4 @@ for wav in wavs:
     same += ref == out
     if ref != out:
         print(Path(wav).name, "\n  ct2:", ref, "\n  np :", out)
-print(f"identical {same}/{len(wavs)}  ct2 {t_ref:.1f}s  numpy {t_np:.1f}s")
+print(f"identical {same}/{len(wavs)}  ct2 {t_ref:.1f}s  ours {t_np:.1f}s")

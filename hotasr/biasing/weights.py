@@ -1,8 +1,8 @@
 """Read a CTranslate2 Whisper `model.bin` into numpy arrays (the decoder half only is used).
 
 CTranslate2 offers no per-step logits hook for Whisper, so the biased decoder runs the Whisper
-decoder itself in numpy.  The weights come straight from the CTranslate2 file, so the exact model the
-service already ships is reused: no second copy of the weights, no torch.
+decoder itself (`decoder.py` builds it as an ONNX Runtime graph).  The weights come straight from the
+CTranslate2 file, so the exact model the service already ships is reused: no torch, no download.
 
 File format (ctranslate2/specs/model_spec.py `_serialize`, binary version >= 5), little-endian:
   u32 binary_version, str spec_name, u32 spec_revision, u32 n_variables,
@@ -25,7 +25,7 @@ _DTYPES: tuple[str | None, ...] = ("float32", "int8", "int16", "int32", "float16
 
 
 class WeightsError(RuntimeError):
-    """The model.bin cannot be read by the numpy decoder."""
+    """The model.bin cannot be read for the biased decoder."""
 
 
 def _read_str(buf: memoryview, pos: int) -> tuple[str, int]:
