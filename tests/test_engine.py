@@ -271,3 +271,14 @@ def test_sentences_split_at_sentence_final_punctuation() -> None:
 def test_model_cache_dir_is_ignored_by_git() -> None:
     result = subprocess.run(["git", "check-ignore", "-q", str(MODEL_CACHE)], cwd=REPO, check=False)
     assert result.returncode == 0
+
+
+@pytest.mark.model
+def test_warm_up_builds_the_biased_decoder_before_any_request(tiny: Engine) -> None:
+    from hotasr.biasing.weights import _cache
+
+    model_bin = str(Path(tiny.model.model_path).resolve() / "model.bin")  # type: ignore[attr-defined]
+    for key in [k for k in _cache if k.startswith(model_bin + "|")]:
+        del _cache[key]  # built by an earlier test, maybe: this one must see warm_up build it
+    tiny.warm_up()  # type: ignore[attr-defined]
+    assert any(key.startswith(model_bin + "|int8|") for key in _cache)

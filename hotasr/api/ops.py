@@ -98,7 +98,10 @@ class ModelWarmup:
                 seen.add(key)
                 started = time.perf_counter()
                 try:
-                    load_engine(route, self.settings)
+                    engine = load_engine(route, self.settings)
+                    warm_up = getattr(engine, "warm_up", None)
+                    if warm_up is not None:
+                        warm_up()
                 except Exception as exc:  # reported by /ready; requests for it fail with their own error
                     self.errors[name] = str(exc)
                     log.error("could not load the model for %s: %s", name, exc)

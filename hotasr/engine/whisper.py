@@ -110,6 +110,16 @@ class WhisperEngine:
 
     # -- public API -------------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Build the biased decoder now (a few seconds, once per process) rather than in the
+        first request that carries hotwords.  The server calls this at start."""
+        try:
+            from hotasr.biasing import biased_whisper, compile_hotwords
+
+            biased_whisper(self.model, compile_hotwords([], self.model.hf_tokenizer, multilingual=self.multilingual))
+        except Exception as exc:  # the first biased request will report it properly
+            log.warning("could not prepare hotword biasing for %s: %s", self.name, exc)
+
     def transcribe(
         self,
         audio: np.ndarray,
