@@ -104,9 +104,9 @@ def recognize(
         progress=progress,
     )
     if terms and biasing == "hotasr" and transcript.language in _HOMOPHONE_LANGS:
-        from hotasr.biasing.homophones import HomophoneCorrector
+        from hotasr.biasing.homophones import corrector_for
 
-        corrector = HomophoneCorrector(terms)
+        corrector = corrector_for(tuple(terms))
         if corrector:
             corrector.correct(transcript)
     transcript.warnings[:0] = warnings

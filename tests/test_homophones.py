@@ -66,3 +66,11 @@ def test_transcript_words_are_respelled_and_keep_their_times() -> None:
     assert [(w.begin_ms, w.end_ms, w.text) for w in sentence.words] == [
         (0, 300, "记者"), (300, 500, "张"), (500, 900, "雨霏"), (900, 1200, "报道")
     ]
+
+
+def test_a_list_builds_its_corrector_once() -> None:
+    from hotasr.biasing.homophones import corrector_for
+
+    terms = (Hotword("张雨霏", 4), Hotword("樊振东", 5))
+    assert corrector_for(terms) is corrector_for(tuple(list(terms)))
+    assert corrector_for(terms) is not corrector_for(terms[:1])
