@@ -52,7 +52,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hotasr.audio import decode_audio
 from tests.servers import REPO, SHARED, PostgresCluster, Server, create_database, free_port
-from tests.task_fixtures import RedisServer
+from tests.task_fixtures import RedisServer, Worker
 
 LIBRISPEECH = SHARED / "data" / "librispeech_test_subset"
 SAMPLE_RATE = 16000
@@ -176,26 +176,8 @@ def stop_process(process: subprocess.Popen[str] | None, grace: float) -> None:
         process.wait(timeout=30)
 
 
-class WorkerProcess:
-    """`hotasr worker --concurrency 1`, exactly as the README starts it."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.output: list[str] = []
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self) -> WorkerProcess:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hotasr", "worker", "--concurrency", "1"],
-            env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )
-        threading.Thread(target=self._pump, args=(self.process,), daemon=True).start()
-        return self
-
-    def _pump(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.output.append(line)
+class WorkerProcess(Worker):
+    """The tests' `hotasr worker --concurrency 1`, with what the benchmark reads from its log."""
 
     def text(self) -> str:
         return "".join(self.output)
@@ -212,9 +194,6 @@ class WorkerProcess:
 
     def tasks_run(self) -> int:
         return self.text().count("succeeded in")
-
-    def stop(self) -> None:
-        stop_process(self.process, grace=20)
 
 
 def stop_server(server: Server) -> None:

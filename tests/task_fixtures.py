@@ -130,7 +130,7 @@ class RedisServer:
 
 
 class Worker:
-    """`hotasr worker` in a subprocess (started through its function until the CLI registers it)."""
+    """`hotasr worker --concurrency 1` in a subprocess, exactly as the README starts it."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -138,9 +138,10 @@ class Worker:
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> Worker:
-        code = "from hotasr.cli.worker import worker_command; worker_command(concurrency=1, loglevel='INFO')"
-        self.process = subprocess.Popen([sys.executable, "-c", code], env=self.env, cwd=REPO,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "hotasr", "worker", "--concurrency", "1"],
+            env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
         threading.Thread(target=self._pump, daemon=True).start()
         return self
 
