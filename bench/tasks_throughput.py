@@ -12,12 +12,15 @@ For each deployment, on real LibriSpeech speech served over loopback HTTP:
 Every task must SUCCEED; the others are counted as failures.
 
     .venv/bin/python bench/tasks_throughput.py [--files 200] [--long-seconds 1800] \
-        [--deployments embedded,celery1,celery2] [--model fun-asr] [--weights whisper-tiny.en]
+        [--deployments embedded,celery1,celery2] [--model fun-asr] [--weights whisper-tiny.en] \
+        [--worker-threads auto|default|N]
 
 Deployments: `embedded` = `hotasr serve` on SQLite with its in-process pool (task_workers threads);
 `celeryN` = `hotasr serve` on PostgreSQL with a Redis queue and N `hotasr worker --concurrency 1`
-processes. Starts all of it itself (a private PostgreSQL cluster and redis-server like the tests)
-on loopback ports, and stops it again, also on Ctrl-C and errors.
+processes, each with `--threads` from --worker-threads (`auto`: cores ÷ N, as the README advises);
+`celeryN:T` = the same with `--threads T`, e.g. `celery1:1` for one worker sized to one core.
+Starts all of it itself (a private PostgreSQL cluster and redis-server like the tests) on loopback
+ports, and stops it again, also on Ctrl-C and errors.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import json
 import math
 import os
 import platform
+import re
 import signal
 import statistics
 import subprocess
@@ -60,7 +64,7 @@ GAP_S = 0.4  # silence between utterances in the long file
 OVERHEAD_TASKS = 20
 OVERHEAD_POLL_S = 0.05
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN")
-DEPLOYMENTS = {"embedded": 0, "celery1": 1, "celery2": 2}  # name -> Celery worker processes
+DEPLOYMENT = re.compile(r"embedded|celery([1-9][0-9]?)(?::([1-9][0-9]?))?")  # celeryN or celeryN:T
 
 
 # -- audio -----------------------------------------------------------------------------------------
@@ -255,11 +259,12 @@ class Api:
 
 def failure(output: dict[str, Any]) -> str | None:
     """None when the task SUCCEEDED with every file; what went wrong otherwise."""
-    if output.get("task_status") != "SUCCEEDED":
-        return f"{output.get('task_status')}: {output.get('code')} {output.get('message')}"
     bad = [r for r in output.get("results", []) if r.get("subtask_status") != "SUCCEEDED"]
+    files = f" ({', '.join(str(r.get('file_url', '?')).rsplit('/', 1)[-1] for r in bad)})" if bad else ""
+    if output.get("task_status") != "SUCCEEDED":
+        return f"{output.get('task_status')}: {output.get('code')} {output.get('message')}{files}"
     if bad or output.get("task_metrics", {}).get("FAILED"):
-        return f"file failed: {bad[0].get('code') if bad else ''} {bad[0].get('message') if bad else ''}"
+        return f"file failed: {bad[0].get('code') if bad else ''} {bad[0].get('message') if bad else ''}{files}"
     return None
 
 
@@ -406,10 +411,11 @@ def measure_long(api: Api, url: str, seconds: float, result: Result) -> None:
 
 @contextmanager
 def deployment(
-    name: str, base_env: dict[str, str], work: Path, postgres: Callable[[], str], redis: Callable[[], str]
+    name: str, base_env: dict[str, str], work: Path, postgres: Callable[[], str], redis: Callable[[], str],
+    worker_threads: int | None = None,
 ) -> Iterator[tuple[Server, list[WorkerProcess]]]:
     """The API server (and its workers) of one deployment, stopped on the way out whatever happens."""
-    n_workers = DEPLOYMENTS[name]
+    n_workers, _ = parse_deployment(name, "default")
     env = dict(base_env)
     database_url = None
     if n_workers:
@@ -424,7 +430,8 @@ def deployment(
     try:
         server.start(timeout=120)
         for i in range(n_workers):
-            workers.append(WorkerProcess({**server.env, "HOTASR_DATA_DIR": str(work / name / f"worker{i}")}).start())
+            worker_env = {**server.env, "HOTASR_DATA_DIR": str(work / name / f"worker{i}")}
+            workers.append(WorkerProcess(worker_env, threads=worker_threads).start())
         for worker in workers:
             worker.wait_ready()
         yield server, workers
@@ -440,16 +447,35 @@ def deployment(
         stop_server(server)
 
 
+def parse_deployment(name: str, worker_threads: str) -> tuple[int, int | None]:
+    """`embedded` -> (0, None); `celeryN` -> (N, threads from --worker-threads); `celeryN:T` -> (N, T)."""
+    match = DEPLOYMENT.fullmatch(name)
+    if match is None:
+        raise ValueError(f"unknown deployment {name!r}: use embedded, celeryN or celeryN:T")
+    if name == "embedded":
+        return 0, None
+    n_workers = int(match.group(1))
+    if match.group(2):
+        return n_workers, int(match.group(2))
+    if worker_threads == "default":
+        return n_workers, None
+    if worker_threads == "auto":
+        return n_workers, max(1, (os.cpu_count() or 1) // n_workers)
+    return n_workers, int(worker_threads)
+
+
 def run_deployment(
     name: str, args: argparse.Namespace, base_env: dict[str, str], work: Path, files: FileServer,
     clips: list[Clip], long: Clip, one: Clip, postgres: Callable[[], str], redis: Callable[[], str],
 ) -> Result:
-    n_workers = DEPLOYMENTS[name]
+    n_workers, worker_threads = parse_deployment(name, args.worker_threads)
     threads = args.embedded_threads
-    label = f"{n_workers} × concurrency 1" if n_workers else f"{threads} thread{'s' if threads > 1 else ''}"
+    label = f"{threads} thread{'s' if threads > 1 else ''}"
+    if n_workers:
+        label = f"{n_workers} × concurrency 1" + (f", --threads {worker_threads}" if worker_threads else "")
     result = Result(name, label)
     print(f"\n## {name} ({label})", flush=True)
-    with deployment(name, base_env, work, postgres, redis) as (server, workers):
+    with deployment(name, base_env, work, postgres, redis, worker_threads) as (server, workers):
         api = Api(server.url, server.create_key(f"bench-{name}"), args.model)
         try:
             t0 = time.monotonic()
@@ -516,13 +542,17 @@ def main() -> None:
                         help="weights for --model (e.g. whisper-tiny.en); default: the server's (Whisper base)")
     parser.add_argument("--task-workers", type=int, default=None,
                         help="threads of the embedded pool; default: the server's (half the cores, 1-4)")
+    parser.add_argument("--worker-threads", default="auto",
+                        help="`hotasr worker --threads` of each worker: a number, `auto` (cores ÷ workers, "
+                             "as the README advises) or `default` (the worker's own: up to 4)")
     parser.add_argument("--overhead-tasks", type=int, default=OVERHEAD_TASKS)
     parser.add_argument("--out", type=Path, default=Path("bench/out/tasks_throughput.json"))
     args = parser.parse_args()
     names = [n.strip() for n in args.deployments.split(",") if n.strip()]
-    unknown = [n for n in names if n not in DEPLOYMENTS]
+    unknown = [n for n in names if not DEPLOYMENT.fullmatch(n)]
     if unknown or not names:
-        parser.error(f"--deployments: choose from {', '.join(DEPLOYMENTS)} (got {args.deployments!r})")
+        parser.error(f"--deployments: embedded, celeryN or celeryN:T (N workers, T threads each); "
+                     f"got {args.deployments!r}")
     if args.files < 1 or args.long_seconds < 1:
         parser.error("--files and --long-seconds must be positive")
 

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # DashScope model name -> engine. Names left out are "not served": vocabularies that target
     # them report status UNDEPLOYED and recognition requests for them fail with ModelNotFound.
     models: dict[str, ModelRoute] = Field(default_factory=_default_models)
+    # CPU threads each loaded model computes with (0: min(4, cores)). Several `hotasr worker`
+    # processes on one machine: cores / workers, so they do not fight over the cores.
+    engine_threads: int = Field(default=0, ge=0)
 
     log_json: bool = False  # JSON log lines (with the request id) instead of plain text
     log_level: str = "INFO"
@@ -79,6 +82,7 @@ class Settings(BaseSettings):
     realtime_workers: int = 2  # decode threads shared by all streams
     realtime_max_streams: int = 8  # more concurrent streams get task-failed "Throttling"
     realtime_interim_interval_ms: int = 800  # how often interim text is refreshed while someone speaks
+    realtime_first_interim_ms: int = 400  # the first interim of a sentence after this much of it
     realtime_max_lag_s: float = 30.0  # finals later than this behind real time: task-failed "Throttling"
     realtime_audio_timeout_s: float = 23.0  # no audio for this long fails the task (DashScope: 23 s)
     realtime_idle_close_s: float = 60.0  # a connection with no task for this long is closed

@@ -132,14 +132,16 @@ class RedisServer:
 class Worker:
     """`hotasr worker --concurrency 1` in a subprocess, exactly as the README starts it."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], threads: int | None = None) -> None:
         self.env = env
+        self.threads = threads  # `--threads`: the model's CPU threads (default: the worker's own)
         self.output: list[str] = []
         self.process: subprocess.Popen[str] | None = None
 
     def start(self) -> Worker:
+        extra = ["--threads", str(self.threads)] if self.threads else []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "hotasr", "worker", "--concurrency", "1"],
+            [sys.executable, "-m", "hotasr", "worker", "--concurrency", "1", *extra],
             env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         threading.Thread(target=self._pump, daemon=True).start()

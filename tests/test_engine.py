@@ -131,6 +131,17 @@ def test_load_engine_is_cached_and_thread_safe(tiny_settings: Settings) -> None:
         load_engine(ModelRoute(weights="./no/such/model"), tiny_settings)
 
 
+def test_engine_threads_setting_sizes_the_model_unless_the_route_says(tiny_settings: Settings) -> None:
+    one = tiny_settings.model_copy(update={"engine_threads": 1})
+    route = ModelRoute(weights="whisper-tiny.en", options={"beam_size": 3})
+    engine = load_engine(route, one)
+    assert engine.options.cpu_threads == 1  # type: ignore[attr-defined]
+    default = tiny_settings.model_copy(update={"engine_threads": 0})
+    assert load_engine(route, default) is not engine  # another thread count: another engine
+    own = load_engine(ModelRoute(weights="whisper-tiny.en", options={"beam_size": 3, "cpu_threads": 2}), one)
+    assert own.options.cpu_threads == 2  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="module")
 def tiny(tiny_settings: Settings) -> Engine:
     return load_engine(ModelRoute(weights="whisper-tiny.en"), tiny_settings)
@@ -164,6 +175,32 @@ def test_jfk_on_tiny_en_with_words_sentences_and_progress(tiny: Engine, jfk_samp
     assert words[-1].text == "country" and words[-1].punctuation == "."
     starts = [w.begin_ms for w in words]
     assert starts == sorted(starts)
+
+
+def test_fitted_encoder_window_covers_the_audio_with_a_margin() -> None:
+    from hotasr.engine.whisper import fitted_frames
+
+    assert fitted_frames(16000) == 600  # 1 s of audio, 5 s of margin
+    assert fitted_frames(int(6.5 * 16000)) == 1200  # 650 frames + 500 of margin, up to 2 s steps
+    assert fitted_frames(int(7.0 * 16000)) == 1200
+    assert fitted_frames(int(7.01 * 16000)) == 1400
+    assert fitted_frames(25 * 16000) == fitted_frames(120 * 16000) == 3000  # never past Whisper's 30 s
+
+
+def test_drafts_decode_a_fitted_window_to_the_same_words(tiny: Engine, jfk_samples: np.ndarray) -> None:
+    from hotasr.engine import whisper
+
+    seen: list[int] = []
+    encode = tiny.model.encode  # type: ignore[attr-defined]
+    tiny.model.encode = lambda features: seen.append(features.shape[-1]) or encode(features)  # type: ignore[attr-defined]
+    try:
+        full = tiny.transcribe(jfk_samples, biasing="none", word_timestamps=False, draft=True)
+    finally:
+        del tiny.model.encode  # type: ignore[attr-defined]
+    assert seen == [whisper.fitted_frames(len(jfk_samples))] == [1600]  # 11 s + 5 s, not 30 s
+    reference = tiny.transcribe(jfk_samples, biasing="none", word_timestamps=False)
+    assert normalized(full.text) == normalized(reference.text)
+    assert JFK_PHRASE in normalized(full.text)
 
 
 def test_word_timestamps_off_still_gives_sentences(tiny: Engine, jfk_samples: np.ndarray) -> None:

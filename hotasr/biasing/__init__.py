@@ -129,15 +129,18 @@ class BiasedGenerator:
         return results
 
 
-def biased_whisper(whisper: Any, graph: HotwordGraph, *, model_dir: str | os.PathLike[str] | None = None) -> Any:
+def biased_whisper(
+    whisper: Any, graph: HotwordGraph, *, model_dir: str | os.PathLike[str] | None = None, threads: int = 0
+) -> Any:
     """A copy of `whisper` (faster_whisper.WhisperModel) that applies `graph` while decoding.
 
     Cheap: the decoder weights are loaded once per model directory and shared; call it per request.
+    `threads`: CPU threads of the decoder (0: min(4, cores)); pass the engine's own count.
     """
     directory = str(model_dir) if model_dir is not None else _model_dir_of(whisper)
     # Same precision as CTranslate2 runs the rest of the model: int8 weights or float32.
     int8 = str(getattr(whisper.model, "compute_type", "")).startswith("int8")
-    weights = load_decoder(directory, int8=int8)
+    weights = load_decoder(directory, int8=int8, threads=threads)
     special = SpecialTokens.from_tokenizer(whisper.hf_tokenizer)
     clone = copy.copy(whisper)
     clone.model = BiasedGenerator(whisper.model, weights, special, graph, whisper.hf_tokenizer.id_to_token)

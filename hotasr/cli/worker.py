@@ -6,6 +6,7 @@ the results directory (HOTASR_RESULTS_DIR) and the queue.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from typing import Annotated
 
@@ -19,9 +20,20 @@ def worker_command(
     concurrency: Annotated[
         int | None, typer.Option(help="Tasks run at once (threads sharing one model). Default: task_workers.")
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="CPU threads of the model (default: engine_threads, else up to 4). "
+            "Several workers on one machine: cores / workers.",
+        ),
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
 ) -> None:
     """Run transcription tasks sent by `hotasr serve` through the queue."""
+    if threads is not None:
+        # The task runner builds its Settings from the environment inside Celery's task.
+        os.environ["HOTASR_ENGINE_THREADS"] = str(threads)
     settings = Settings()
     if not settings.queue_url:
         fail("no queue configured: set HOTASR_QUEUE_URL (e.g. redis://127.0.0.1:6379/0) for the API and the workers")

@@ -11,8 +11,9 @@ from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, Engine, 
 
 __all__ = ["BIASING_MODES", "SAMPLE_RATE", "BiasingMode", "Engine", "EngineError", "load_engine"]
 
-_engines: dict[tuple[str, str, str], Engine] = {}
-_key_locks: dict[tuple[str, str, str], threading.Lock] = {}
+_EngineKey = tuple[str, str, str, int]
+_engines: dict[_EngineKey, Engine] = {}
+_key_locks: dict[_EngineKey, threading.Lock] = {}
 _lock = threading.Lock()
 
 
@@ -26,12 +27,12 @@ _FACTORIES: dict[str, Callable[[ModelRoute, Settings], Engine]] = {"whisper": _b
 
 
 def load_engine(route: ModelRoute, settings: Settings) -> Engine:
-    """The engine for `route`, built once per (engine, weights, options) and shared by all callers."""
+    """The engine for `route`, built once per (engine, weights, options, threads) and shared by all callers."""
     factory = _FACTORIES.get(route.engine)
     if factory is None:
         known = ", ".join(sorted(_FACTORIES))
         raise EngineError(f"unknown engine {route.engine!r} (known: {known})")
-    key = (route.engine, route.weights, json.dumps(route.options, sort_keys=True, default=str))
+    key = (route.engine, route.weights, json.dumps(route.options, sort_keys=True, default=str), settings.engine_threads)
     with _lock:
         engine = _engines.get(key)
         if engine is not None:
