@@ -7,7 +7,8 @@ in 100 ms PCM frames. Reported per N:
 - first-interim latency: from the first frame of an utterance to the first result for it;
 - RTF: server decode seconds / audio seconds (from /metrics), and errors (task-failed, lost results).
 
-    .venv/bin/python bench/realtime_load.py --streams 1,2,3 [--model fun-asr-realtime] [--silence-ms 500]
+    .venv/bin/python bench/realtime_load.py --streams 1,2,3 [--model fun-asr-realtime] [--silence-ms 500] \
+        [--utterances 3]
 
 Starts its own server with the default configuration (Whisper base) on a loopback port.
 """
@@ -38,11 +39,14 @@ from tests.servers import SHARED, Server
 
 FRAME_S = 0.1
 GAP_S = 1.5
-UTTERANCES = [
-    SHARED / "data/librispeech_test_subset/test-clean/1089-134686-0002.wav",
-    SHARED / "data/librispeech_test_subset/test-clean/1221-135766-0002.wav",
-    SHARED / "data/librispeech_test_subset/test-clean/1995-1837-0001.wav",
-]
+TEST_CLEAN = SHARED / "data/librispeech_test_subset/test-clean"
+UTTERANCES = [TEST_CLEAN / f"{name}.wav" for name in ("1089-134686-0002", "1221-135766-0002", "1995-1837-0001")]
+
+
+def utterances(count: int) -> list[Path]:
+    """The three above first (earlier editions used only them), then the rest of test-clean in order."""
+    rest = sorted(p for p in TEST_CLEAN.iterdir() if p.suffix in (".wav", ".flac") and p not in UTTERANCES)
+    return [*UTTERANCES, *rest][:count]
 
 
 @dataclass
@@ -141,9 +145,10 @@ def main() -> None:
     parser.add_argument("--streams", default="1,2,3")
     parser.add_argument("--model", default="fun-asr-realtime")
     parser.add_argument("--silence-ms", type=int, default=500)
+    parser.add_argument("--utterances", type=int, default=3, help="per stream, played one after another (at most 13)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/realtime_load.json"))
     args = parser.parse_args()
-    clips = [decode_audio(path).samples for path in UTTERANCES]
+    clips = [decode_audio(path).samples for path in utterances(args.utterances)]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp), env={"HOTASR_REALTIME_MAX_STREAMS": "64"}).start()

@@ -291,6 +291,7 @@ class _Connection:
         options = StreamOptions(
             segmenter=SegmenterConfig(max_sentence_silence_ms=silence),
             interim_interval_ms=self.settings.realtime_interim_interval_ms,
+            first_interim_ms=self.settings.realtime_first_interim_ms,
             max_lag_s=self.settings.realtime_max_lag_s,
             heartbeat=params.get("heartbeat") is True,
             disfluency_removal=params.get("disfluency_removal_enabled") is True,

@@ -1,11 +1,12 @@
 """One real-time recognition task: audio in, interim and final sentences out.
 
 Voice activity cuts the stream into sentences. While one is spoken, the growing sentence is
-decoded every `interim_interval_ms` for interim text; when it ends it is decoded once more for the
-final text. Decodes of one stream run in order, one at a time, on a pool shared by all streams;
-an interim is skipped rather than queued when the stream already has work waiting, so a busy
-server drops refreshes, not finals. When finals fall further behind real time than `max_lag_s`,
-the task fails with a throttling error instead of falling behind silently.
+decoded for interim text (first after `first_interim_ms`, then every `interim_interval_ms`); when
+it ends it is decoded once more for the final text. Decodes of one stream run in order, one at a
+time, on a pool shared by all streams; an interim is skipped rather than queued when the stream
+already has work waiting, so a busy server drops refreshes, not finals. When finals fall further
+behind real time than `max_lag_s`, the task fails with a throttling error instead of falling
+behind silently.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class StreamFailed(Exception):
 class StreamOptions:
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     interim_interval_ms: int = 800
+    first_interim_ms: int = 400  # of sentence audio (its 200 ms lead-in included) before the first interim
     max_lag_s: float = 30.0
     heartbeat: bool = False
     silence_limit_s: float = 60.0  # without heartbeat, this much silence ends the task
@@ -165,11 +167,12 @@ class RealtimeSession:
     async def _after_audio(self) -> None:
         seg = self._segmenter
         if seg.start is not None:
-            # The first refresh of a sentence comes after the configured interval; later ones are
-            # spaced by twice their cost too, so that interims leave the pool room for finals.
-            interval_s = self.options.interim_interval_ms / 1000
+            # The first refresh of a sentence comes soon (the caller wants to see they are heard);
+            # later ones follow the interval, spaced by twice their cost too, so that interims
+            # leave the pool room for finals.
+            interval_s = self.options.first_interim_ms / 1000
             if self._interim_at > seg.start:
-                interval_s = max(interval_s, 2 * self._interim_cost_s)
+                interval_s = max(self.options.interim_interval_ms / 1000, 2 * self._interim_cost_s)
             # No refresh while the speaker pauses: nothing new was said, and a decode started now
             # would hold up the final that the pause may be about to trigger.
             idle = not self._pending and self._busy_from is None and self._pool_idle() and not seg.in_pause

@@ -1,0 +1,61 @@
+"""When a real-time session asks for interim decodes: real speech through the real voice-activity
+detector, with a recognizer that records what it is asked to decode (the scheduling is under test
+here; the real model's part is covered end to end in test_realtime.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from hotasr.audio import SAMPLE_RATE
+from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
+from hotasr.transcript import Transcript
+from tests.engine_fixtures import jfk_samples  # noqa: F401  (fixture)
+
+FRAME = SAMPLE_RATE // 10  # 100 ms, as clients send it
+
+
+def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[int], list[int]]:
+    """(length of each draft decode, length of each final decode), in samples."""
+    drafts: list[int] = []
+    finals: list[int] = []
+
+    def recognize(audio: np.ndarray, draft: bool, language: str | None) -> Transcript:
+        (drafts if draft else finals).append(len(audio))
+        return Transcript([], "en", len(audio) * 1000 // SAMPLE_RATE, [])
+
+    async def emit(event: SentenceEvent | StreamFailed) -> None:
+        pass
+
+    async def stream() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            session = RealtimeSession(options, recognize, pool, emit)
+            for offset in range(0, len(samples), FRAME):
+                await session.feed(samples[offset : offset + FRAME])
+                await asyncio.sleep(0.02)  # lets the instant "decode" finish, so the stream is idle
+            await session.finish()
+
+    asyncio.run(stream())
+    return drafts, finals
+
+
+def test_first_interim_comes_early_and_later_ones_at_the_interval(jfk_samples: np.ndarray) -> None:  # noqa: F811
+    speech = jfk_samples[: 6 * SAMPLE_RATE]  # "And so, my fellow Americans, ask not ...": three sentences
+    drafts, finals = drafts_requested(speech, StreamOptions(first_interim_ms=400, interim_interval_ms=800))
+    ms = [n * 1000 // SAMPLE_RATE for n in drafts]
+    assert len(finals) == 3
+    # Each sentence's drafts grow from its start; a shorter one begins the next sentence.
+    firsts = [m for i, m in enumerate(ms) if i == 0 or m < ms[i - 1]]
+    assert len(firsts) == 3
+    # 400 ms of sentence audio, give or take a frame and a VAD window.
+    assert all(400 <= m < 400 + 100 + 32 + 1 for m in firsts)
+    gaps = [b - a for a, b in itertools.pairwise(ms) if b > a]
+    assert gaps and all(gap >= 800 for gap in gaps)
+
+
+def test_first_interim_waits_longer_when_configured(jfk_samples: np.ndarray) -> None:  # noqa: F811
+    drafts, _ = drafts_requested(jfk_samples[: 6 * SAMPLE_RATE], StreamOptions(first_interim_ms=1200))
+    assert drafts and drafts[0] * 1000 // SAMPLE_RATE >= 1200
