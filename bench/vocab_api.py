@@ -3,7 +3,10 @@
 Measures create / query / update of 500-term lists: latency p50/p99 and requests per second, both
 paced (query at a fixed 200 req/s offered load, the goal's condition) and flat out.
 
-    .venv/bin/python bench/vocab_api.py [--requests 800] [--out bench/out/vocab_api.json]
+    .venv/bin/python bench/vocab_api.py [--requests 800] [--pin] [--out bench/out/vocab_api.json]
+
+--pin (Linux) puts the API server on core 0 and the client threads on core 1, a stand-in for
+clients on another machine: without it the 16 client threads compete with the server for cores.
 
 Starts its own servers (a private PostgreSQL cluster like the tests) on loopback ports.
 """
@@ -143,9 +146,18 @@ def bench_backend(label: str, server: Server, total: int) -> list[dict[str, obje
     return results
 
 
+def pin(server: Server) -> None:
+    """Server (all its threads) on core 0, this process (the clients) on core 1."""
+    assert server.process is not None
+    for thread in os.listdir(f"/proc/{server.process.pid}/task"):
+        os.sched_setaffinity(int(thread), {0})
+    os.sched_setaffinity(0, {1})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=800)
+    parser.add_argument("--pin", action="store_true", help="server on core 0, clients on core 1 (Linux)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/vocab_api.json"))
     args = parser.parse_args()
     env = {
@@ -159,6 +171,8 @@ def main() -> None:
         try:
             for label, db_url in (("sqlite", None), ("postgresql", pg_url)):
                 server = Server(Path(tmp) / label, db_url, env=env).start()
+                if args.pin:
+                    pin(server)
                 try:
                     results += bench_backend(label, server, args.requests)
                 finally:
@@ -166,7 +180,8 @@ def main() -> None:
         finally:
             cluster.stop()
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    print(f"machine: {machine}; {CLIENTS} concurrent clients on the same machine\n")
+    where = "pinned: server on core 0, clients on core 1" if args.pin else "sharing both cores"
+    print(f"machine: {machine}; {CLIENTS} concurrent clients on the same machine ({where})\n")
     print("| backend | phase | requests | errors | client p50 ms | client p99 ms | server p50 ms | "
           "server p99 ms | req/s |")
     print("|---|---|---|---|---|---|---|---|---|")
