@@ -36,6 +36,6 @@ class Engine(Protocol):
         biasing: BiasingMode = "hotasr",
         hotwords_key: Hashable | None = None,
         word_timestamps: bool = True,
-        draft: bool = False,  # a quick pass for interim results: greedy, no word alignment
+        draft: bool = False,  # a quick pass for interim results: greedy, no word alignment, may be shorter
         progress: Callable[[float], None] | None = None,
     ) -> Transcript: ...
