@@ -323,9 +323,9 @@ class WhisperEngine:
 _FRAMES_PER_SECOND = 100  # Whisper's log-mel hop: 10 ms
 _FULL_WINDOW = 3000  # 30 s: what faster-whisper pads every segment to
 _WINDOW_STEP = 200  # fitted windows come in 2 s steps (few distinct shapes) ...
-_WINDOW_MARGIN = 500  # ... with at least 5 s of silence after the audio (1 s: hallucination loops)
-
-
+# ... with at least 5 s of silence after the audio (1 s: hallucination loops). It also keeps the
+# encoder output well clear of 80 positions, which CTranslate2 would take for mel features.
+_WINDOW_MARGIN = 500
 _DRAFT_TOKENS_PER_SECOND = 12  # well above speech (English ~4, Chinese ~8 with timestamps)
 
 
@@ -334,12 +334,9 @@ def _draft_token_limit(duration_ms: int) -> int:
 
 
 def fitted_frames(samples: int) -> int:
-    """Encoder frames for `samples` of audio: the audio plus a margin, rounded up to a step.
-
-    Never 160 frames: CTranslate2 would take an 80-position encoder output for mel features.
-    """
+    """Encoder frames for `samples` of audio: the audio plus a margin, rounded up to a step."""
     frames = math.ceil(samples * _FRAMES_PER_SECOND / SAMPLE_RATE) + _WINDOW_MARGIN
-    return min(_FULL_WINDOW, max(2 * _WINDOW_STEP, math.ceil(frames / _WINDOW_STEP) * _WINDOW_STEP))
+    return min(_FULL_WINDOW, math.ceil(frames / _WINDOW_STEP) * _WINDOW_STEP)
 
 
 def _fitted(runner: Any, samples: int) -> Any:
@@ -350,7 +347,7 @@ def _fitted(runner: Any, samples: int) -> Any:
     fast. The positions kept are the first ones, so timestamps and alignment stay as they were.
     The margin of silence matters: with 1 s of it, decoding sometimes ran on past the end of
     speech into a hallucination loop. Finals keep the full window: even with 5 s, biased beam
-    search fell into hotword-repeating loops on 4 of 68 LibriSpeech utterances.
+    search fell into repetition loops on 4 of 68 LibriSpeech utterances (BENCHMARKS.md §3).
     """
     frames = fitted_frames(samples)
     if frames >= _FULL_WINDOW:
