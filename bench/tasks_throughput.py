@@ -411,11 +411,10 @@ def measure_long(api: Api, url: str, seconds: float, result: Result) -> None:
 
 @contextmanager
 def deployment(
-    name: str, base_env: dict[str, str], work: Path, postgres: Callable[[], str], redis: Callable[[], str],
-    worker_threads: int | None = None,
+    name: str, n_workers: int, worker_threads: int | None, base_env: dict[str, str], work: Path,
+    postgres: Callable[[], str], redis: Callable[[], str],
 ) -> Iterator[tuple[Server, list[WorkerProcess]]]:
     """The API server (and its workers) of one deployment, stopped on the way out whatever happens."""
-    n_workers, _ = parse_deployment(name, "default")
     env = dict(base_env)
     database_url = None
     if n_workers:
@@ -475,7 +474,7 @@ def run_deployment(
         label = f"{n_workers} × concurrency 1" + (f", --threads {worker_threads}" if worker_threads else "")
     result = Result(name, label)
     print(f"\n## {name} ({label})", flush=True)
-    with deployment(name, base_env, work, postgres, redis, worker_threads) as (server, workers):
+    with deployment(name, n_workers, worker_threads, base_env, work, postgres, redis) as (server, workers):
         api = Api(server.url, server.create_key(f"bench-{name}"), args.model)
         try:
             t0 = time.monotonic()
