@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from hotasr.accounts import AccountService
+from hotasr.api.database import run_database_work
 from hotasr.api.errors import ApiError
 from hotasr.api.limits import RateLimiter
 
@@ -21,7 +21,7 @@ def bearer_token(connection: HTTPConnection) -> str | None:
 def check_key(connection: HTTPConnection) -> int:
     """The caller's account id; 401 InvalidApiKey for a bad key, 429 Throttling.RateQuota past its rate.
 
-    Blocking (a database look-up): call it from a worker thread.
+    Blocking (a database look-up): call it through `run_database_work`.
     """
     token = bearer_token(connection)
     if token is None:
@@ -39,5 +39,5 @@ def check_key(connection: HTTPConnection) -> int:
 
 
 async def authenticate(connection: HTTPConnection) -> int:
-    """`check_key` off the event loop."""
-    return await run_in_threadpool(check_key, connection)
+    """`check_key`, off the event loop unless the database is SQLite (see `runs_inline`)."""
+    return await run_database_work(connection.app, check_key, connection)

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from hotasr.api.auth import check_key
 from hotasr.api.body import parse_json_object, read_body
+from hotasr.api.database import run_database_work
 from hotasr.api.errors import ApiError, request_id
+from hotasr.api.responses import JSONResponse
 from hotasr.hotwords import show
 from hotasr.vocabularies import VocabularyRecord, VocabularyService
 
@@ -90,8 +90,8 @@ ACTIONS: dict[str, Callable[[VocabularyService, int, dict[str, Any]], dict[str, 
 @router.post("/api/v1/services/audio/asr/customization")
 async def customization(request: Request) -> JSONResponse:
     raw = await read_body(request, request.app.state.settings.max_request_bytes)
-    # Key check, parsing and the database work in one worker-thread hop: half the hand-offs.
-    output = await run_in_threadpool(_handle, request, raw)
+    # Key check, parsing and the database work in one go: on a worker thread, one hop instead of two.
+    output = await run_database_work(request.app, _handle, request, raw)
     return JSONResponse({"request_id": request_id(request), "output": output, "usage": {"count": 1}})
 
 

@@ -12,10 +12,10 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotasr.accounts import AccountError
+from hotasr.api.responses import JSONResponse
 from hotasr.hotwords import HotwordError
 from hotasr.vocabularies import VocabularyNotFound, VocabularyQuotaExceeded
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotasr.api.auth import authenticate
 from hotasr.api.errors import ApiError, request_id
+from hotasr.api.responses import JSONResponse
 from hotasr.audio import AudioError, decode_audio
 from hotasr.catalog import HOTWORD_LANGS, MODELS, get_model
 from hotasr.config import Settings

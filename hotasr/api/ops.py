@@ -14,11 +14,12 @@ import uuid
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hotasr.api.responses import JSONResponse
 from hotasr.config import Settings
 from hotasr.engine import load_engine
 from hotasr.logs import request_id_var

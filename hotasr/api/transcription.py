@@ -16,12 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from hotasr.api.auth import authenticate
 from hotasr.api.body import read_json_object
 from hotasr.api.errors import ApiError, request_id
+from hotasr.api.responses import JSONResponse
 from hotasr.tasks.models import FAILED, FINISHED, SUCCEEDED, UNKNOWN, TaskRecord, TaskRequestError
 from hotasr.tasks.service import TaskService
 from hotasr.tasks.signing import load_secret, sign_path, verify_path
