@@ -11,8 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
+from hotasr.streaming.segmenter import SegmenterConfig
 from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
-from hotasr.transcript import Transcript
+from hotasr.transcript import Sentence, Transcript
 from tests.engine_fixtures import jfk_samples  # noqa: F401  (fixture)
 
 FRAME = SAMPLE_RATE // 10  # 100 ms, as clients send it
@@ -59,3 +60,43 @@ def test_first_interim_comes_early_and_later_ones_at_the_interval(jfk_samples: n
 def test_first_interim_waits_longer_when_configured(jfk_samples: np.ndarray) -> None:  # noqa: F811
     drafts, _ = drafts_requested(jfk_samples[: 6 * SAMPLE_RATE], StreamOptions(first_interim_ms=1200))
     assert drafts and drafts[0] * 1000 // SAMPLE_RATE >= 1200
+
+
+def test_final_is_decoded_during_the_pause_that_ends_the_sentence(jfk_samples: np.ndarray) -> None:  # noqa: F811
+    """The final's decode starts once the speaker pauses, not when the pause has lasted long enough
+    to end the sentence; its result is the final, and the audio is not decoded a second time."""
+    options = StreamOptions(segmenter=SegmenterConfig(max_sentence_silence_ms=1500), first_interim_ms=10_000)
+    fed_ms = 0
+    decodes: list[tuple[int, int]] = []  # (audio ms, stream ms fed when the decode was asked for)
+    finals: list[SentenceEvent] = []
+
+    def recognize(audio: np.ndarray, draft: bool, language: str | None) -> Transcript:
+        length = len(audio) * 1000 // SAMPLE_RATE
+        decodes.append((length, fed_ms))
+        return Transcript([Sentence(0, length, f"decode {len(decodes)}")], "en", length, [])
+
+    async def emit(event: SentenceEvent | StreamFailed) -> None:
+        if isinstance(event, SentenceEvent) and event.final:
+            finals.append(event)
+
+    async def stream() -> None:
+        nonlocal fed_ms
+        speech = np.concatenate([jfk_samples[: 6 * SAMPLE_RATE], np.zeros(2 * SAMPLE_RATE, np.float32)])
+        with ThreadPoolExecutor(1) as pool:
+            session = RealtimeSession(options, recognize, pool, emit)
+            for offset in range(0, len(speech), FRAME):
+                fed_ms += 100
+                await session.feed(speech[offset : offset + FRAME])
+                await asyncio.sleep(0.02)
+            await session.finish()
+
+    asyncio.run(stream())
+    assert finals
+    for final in finals:
+        number = int(final.text.split()[-1])
+        length, asked_at = decodes[number - 1]
+        assert length == final.end_ms - final.begin_ms
+        # Asked for before the 1.5 s of silence that closes the sentence were in (the last 200 ms
+        # of the sentence are padding after its speech).
+        assert asked_at < final.end_ms - 200 + 1500
+        assert [d for d in decodes if d[0] == length] == [(length, asked_at)]  # decoded once

@@ -87,6 +87,20 @@ class Segmenter:
         between words do not count."""
         return self._silence >= _samples(PAUSE_MS)
 
+    @property
+    def ending(self) -> Segment | None:
+        """The sentence as it will close if the pause in progress lasts: known before it closes.
+
+        Its audio is all here once the silence covers the padding, and it stays the same while
+        the silence goes on (the end is the last speech plus padding), so a decode started now
+        is the final's decode."""
+        if self.start is None or not self.in_pause or self._silence < _samples(self.config.pad_ms):
+            return None
+        if ms(self._speech) < self.config.min_speech_ms:
+            return None
+        end = self.position - self._silence + _samples(self.config.pad_ms)
+        return Segment(self.start, min(max(end, self.start), self.position))  # as _close computes it
+
     def flush(self) -> Segment | None:
         """End of stream: close the sentence being spoken."""
         if self.start is None:

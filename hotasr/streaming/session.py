@@ -2,9 +2,12 @@
 
 Voice activity cuts the stream into sentences. While one is spoken, the growing sentence is
 decoded for interim text (first after `first_interim_ms`, then every `interim_interval_ms`); when
-it ends it is decoded once more for the final text. Decodes of one stream run in order, one at a
-time, on a pool shared by all streams; an interim is skipped rather than queued when the stream
-already has work waiting, so a busy server drops refreshes, not finals. When finals fall further
+it ends it is decoded once more for the final text. That final decode starts early, as soon as
+the speaker pauses (a speculative final): if the pause lasts until the sentence ends, its result
+is the final, out a pause-length sooner; if the speaker goes on, it is dropped. Decodes of one
+stream run in order, one at a time, on a pool shared by all streams; interims and speculative
+finals are skipped rather than queued when the stream already has work waiting or the pool has
+no idle worker, so a busy server drops refreshes and head starts, not finals. When finals fall further
 behind real time than `max_lag_s`, the task fails with a throttling error instead of falling
 behind silently.
 """
@@ -72,6 +75,7 @@ class _Job:
     final: bool
     segment: Segment
     due: float  # monotonic time by which a final must be out to keep pace with real time
+    speculative: bool = False  # a final decoded during a pause, kept until the sentence ends
 
 
 Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
@@ -99,6 +103,8 @@ class RealtimeSession:
         self._closing = False
         self._busy_from: int | None = None  # start of the segment being decoded, if any
         self._interim_at = 0
+        self._speculated: Segment | None = None  # the ending last decoded (or queued) speculatively
+        self._speculation: tuple[Segment, Transcript] | None = None
         # Whisper finds the language with an extra encoder pass per decode (~0.4 s of a ~1.3 s
         # decode with base on two cores).  A stream speaks one language: the first final's is used
         # for every decode after it.
@@ -158,15 +164,24 @@ class RealtimeSession:
         if self.failure is not None:
             raise self.failure
 
-    def _enqueue(self, final: bool, segment: Segment) -> None:
+    def _enqueue(self, final: bool, segment: Segment, speculative: bool = False) -> None:
         assert self._started is not None
         due = self._started + segment.end / SAMPLE_RATE + self.options.max_lag_s
-        self._pending.append(_Job(final, segment, due))
+        self._pending.append(_Job(final, segment, due, speculative))
         self._wake.set()
 
     async def _after_audio(self) -> None:
         seg = self._segmenter
+        idle = not self._pending and self._busy_from is None and self._pool_idle()
         if seg.start is not None:
+            ending = seg.ending
+            if ending is None and self._speculated is not None and self._speculated.start == seg.start:
+                # The speaker went on: the head start is void (an earlier sentence's is not).
+                self._pending = deque(j for j in self._pending if not (j.speculative and j.segment.start == seg.start))
+                self._speculated = self._speculation = None
+            if ending is not None and ending != self._speculated and idle:
+                self._speculated = ending
+                self._enqueue(True, ending, speculative=True)
             # The first refresh of a sentence comes soon (the caller wants to see they are heard);
             # later ones follow the interval, spaced by twice their cost too, so that interims
             # leave the pool room for finals.
@@ -175,8 +190,8 @@ class RealtimeSession:
                 interval_s = max(self.options.interim_interval_ms / 1000, 2 * self._interim_cost_s)
             # No refresh while the speaker pauses: nothing new was said, and a decode started now
             # would hold up the final that the pause may be about to trigger.
-            idle = not self._pending and self._busy_from is None and self._pool_idle() and not seg.in_pause
-            if idle and seg.position - max(self._interim_at, seg.start) >= interval_s * SAMPLE_RATE:
+            heard = seg.position - max(self._interim_at, seg.start)
+            if idle and not seg.in_pause and heard >= interval_s * SAMPLE_RATE:
                 self._interim_at = seg.position
                 self._enqueue(False, Segment(seg.start, seg.position))
             return
@@ -223,6 +238,13 @@ class RealtimeSession:
                 continue
             if not job.final and (self._pending or not self._pool_idle()):
                 continue  # stale (newer work waits) or the server is busy: finals first, skip the refresh
+            if job.speculative and not self._pool_idle():
+                continue  # a head start only: on a busy server the final decodes when it is due
+            if job.final and not job.speculative and self._speculation and self._speculation[0] == job.segment:
+                transcript = self._speculation[1]  # decoded during the pause that ended the sentence
+                self._speculation = None
+                await self._emit_final(job, transcript)
+                continue
             if job.final and time.monotonic() > job.due:
                 await self._report(StreamFailed(
                     "Throttling",
@@ -245,10 +267,21 @@ class RealtimeSession:
                 self._busy_from = None
                 if not job.final:
                     self._interim_cost_s = time.monotonic() - started
-            if job.final and self._language is None and transcript.sentences:
-                self._language = transcript.language
+            if job.speculative:
+                if self._speculated == seg:  # still the pause it was started for
+                    self._speculation = (seg, transcript)
+                continue
+            if job.final:
+                await self._emit_final(job, transcript)
+                continue
             for event in self._events(job, transcript):
                 await self._emit(event)
+
+    async def _emit_final(self, job: _Job, transcript: Transcript) -> None:
+        if self._language is None and transcript.sentences:
+            self._language = transcript.language
+        for event in self._events(job, transcript):
+            await self._emit(event)
 
     async def _report(self, failure: StreamFailed) -> None:
         self.failure = failure
