@@ -5,7 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Languages written without spaces between words.
-_UNSPACED_LANGS = frozenset({"zh", "ja", "yue", "th", "lo", "my", "km", "bo"})
+UNSPACED_LANGS = frozenset({"zh", "ja", "yue", "th", "lo", "my", "km", "bo"})
+SENTENCE_END = frozenset(".?!。？！…")
+
+
+def word_joiner(language: str | None) -> str:
+    """What goes between two words (or two pieces of a sentence) in this language."""
+    return "" if language in UNSPACED_LANGS else " "
 
 
 @dataclass(slots=True)
@@ -34,5 +40,5 @@ class Transcript:
 
     @property
     def text(self) -> str:
-        joiner = "" if self.language in _UNSPACED_LANGS else " "
-        return joiner.join(s.text.strip() for s in self.sentences if s.text.strip())
+        return word_joiner(self.language).join(s.text.strip() for s in self.sentences if s.text.strip())
+

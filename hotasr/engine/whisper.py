@@ -31,11 +31,10 @@ from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, EngineError
 from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.hotwords import Hotword
-from hotasr.transcript import Sentence, Transcript, Word
+from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Transcript, Word
 
 log = logging.getLogger(__name__)
 
-SENTENCE_END = frozenset(".?!。？！…")
 # Scripts the English-only model never learned to write (Cyrillic, Hebrew/Arabic, Thai/Lao, CJK, kana,
 # Hangul): a term in them cannot come out of its decoder, biased or not.
 _NON_LATIN = re.compile(
@@ -369,7 +368,7 @@ def _fitted(runner: Any, samples: int) -> Any:
 
 def _segment_sentences(segment: Any, language: str | None, simplify: bool) -> list[Sentence]:
     convert = _to_simplified if simplify else _identity
-    spaced = language not in _UNSPACED
+    spaced = language not in UNSPACED_LANGS
     words = segment.words or []
     if not words:
         text = convert(segment.text.strip())
@@ -432,9 +431,6 @@ def _to_simplified(text: str) -> str:
 
 def _identity(text: str) -> str:
     return text
-
-
-_UNSPACED = frozenset({"zh", "ja", "yue", "th", "lo", "my", "km", "bo"})
 
 
 def _count(items: Sequence[object], noun: str) -> str:

@@ -28,7 +28,7 @@ from hotasr.audio import SAMPLE_RATE
 from hotasr.postprocess import apply_text_options
 from hotasr.streaming.segmenter import Segment, Segmenter, SegmenterConfig, ms
 from hotasr.streaming.vad import StreamingVad
-from hotasr.transcript import Sentence, Transcript, Word
+from hotasr.transcript import Sentence, Transcript, Word, word_joiner
 
 HEARTBEAT_EVERY_S = 10
 
@@ -179,7 +179,9 @@ class RealtimeSession:
                 # The speaker went on: the head start is void (an earlier sentence's is not).
                 self._pending = deque(j for j in self._pending if not (j.speculative and j.segment.start == seg.start))
                 self._speculated = self._speculation = None
-            if ending is not None and ending != self._speculated and idle:
+            # Queued behind this stream's own decode if one runs (an interim of the speech before
+            # the pause); whether the pool can spare a worker is judged when its turn comes.
+            if ending is not None and ending != self._speculated and not self._pending:
                 self._speculated = ending
                 self._enqueue(True, ending, speculative=True)
             # The first refresh of a sentence comes soon (the caller wants to see they are heard);
@@ -303,7 +305,7 @@ class RealtimeSession:
         if not job.final:
             if not sentences:
                 return []
-            text = (" " if transcript.language not in ("zh", "ja", "yue") else "").join(s.text for s in sentences)
+            text = word_joiner(transcript.language).join(s.text for s in sentences)
             words = [w for s in sentences for w in s.words]
             return [SentenceEvent(self._next_id, sentences[0].begin_ms, None, text, words, self.audio_seconds,
                                   warnings=warnings)]
