@@ -208,27 +208,6 @@ def test_unbiased_decodes_use_a_fitted_window_and_find_the_same_words(tiny: Engi
     assert words and words[-1].end_ms <= len(jfk_samples) * 1000 // SAMPLE_RATE + 100
 
 
-@pytest.mark.parametrize("looks_like_a_loop", [False, True])
-def test_biased_finals_try_the_fitted_window_and_fall_back_to_30_s(
-    tiny: Engine, jfk_samples: np.ndarray, looks_like_a_loop: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from hotasr.engine import whisper
-
-    monkeypatch.setattr(whisper, "_needs_retry", lambda segment: looks_like_a_loop)
-    seen: list[int] = []
-    encode = tiny.model.encode  # type: ignore[attr-defined]
-    # An instance attribute: the biased runner, a copy of the model, records through it too.
-    tiny.model.encode = lambda features: seen.append(features.shape[-1]) or encode(features)  # type: ignore[attr-defined]
-    try:
-        transcript = tiny.transcribe(jfk_samples, hotwords=[Hotword("Americans", 4, "en")], biasing="hotasr")
-    finally:
-        del tiny.model.encode  # type: ignore[attr-defined]
-    assert not transcript.warnings
-    assert seen[0] == 1600  # the fitted window first
-    assert (3000 in seen) is looks_like_a_loop  # the 30 s window only when the first pass looked wrong
-    assert JFK_PHRASE in normalized(transcript.text)
-
-
 def test_word_timestamps_off_still_gives_sentences(tiny: Engine, jfk_samples: np.ndarray) -> None:
     transcript = tiny.transcribe(jfk_samples, biasing="none", word_timestamps=False)
     assert JFK_PHRASE in normalized(transcript.text)

@@ -171,11 +171,13 @@ class WhisperEngine:
                 runner = self.model
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
+        if draft or mode == "none":
+            runner = _fitted(runner, len(samples))
 
         if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
             return self._finish(Transcript([], language, duration_ms, warnings), progress)
         try:
-            sentences, detected = self._decode(runner, mode, draft, samples, kwargs, duration_ms, progress)
+            sentences, detected = self._run(runner, samples, kwargs, duration_ms, progress)
         except NotImplementedError as exc:
             if mode != "hotasr":
                 raise
@@ -282,38 +284,6 @@ class WhisperEngine:
             return duration_ms > self.options.vad_min_seconds * 1000
         return bool(vad)
 
-    def _decode(
-        self,
-        runner: Any,
-        mode: BiasingMode,
-        draft: bool,
-        samples: np.ndarray,
-        kwargs: dict[str, Any],
-        duration_ms: int,
-        progress: Callable[[float], None] | None,
-    ) -> tuple[list[Sentence], str | None]:
-        """Decode over an encoder window fitted to the audio where that is safe (see `_fitted`).
-
-        Drafts and unbiased decodes always use it. A biased final tries it once, at temperature 0,
-        and keeps the result unless a segment shows what would make faster-whisper retry (a
-        repetition loop: text that compresses too well, or a low likelihood): then it decodes again
-        over the 30 s window, with the usual retries.
-        """
-        if draft or mode == "none":
-            return self._run(_fitted(runner, len(samples)), samples, kwargs, duration_ms, progress)
-        if mode == "hotasr" and fitted_frames(len(samples)) < _FULL_WINDOW:
-            fitted = _fitted(runner, len(samples))
-            segments, info = fitted.transcribe(samples, **{**kwargs, "temperature": 0.0})
-            segments = list(segments)
-            if not any(_needs_retry(segment) for segment in segments):
-                return self._sentences(segments, info.language), info.language
-            log.debug("biased decode on the fitted window looks like a loop: decoding over 30 s")
-        return self._run(runner, samples, kwargs, duration_ms, progress)
-
-    def _sentences(self, segments: Iterable[Any], language: str | None) -> list[Sentence]:
-        simplify = self.options.simplified_chinese and language == "zh"
-        return [sentence for segment in segments for sentence in _segment_sentences(segment, language, simplify)]
-
     def _run(
         self,
         runner: Any,
@@ -324,10 +294,11 @@ class WhisperEngine:
     ) -> tuple[list[Sentence], str | None]:
         segments, info = runner.transcribe(samples, **kwargs)
         language = info.language
+        simplify = self.options.simplified_chinese and language == "zh"
         sentences: list[Sentence] = []
         done = 0.0
         for segment in segments:
-            sentences.extend(self._sentences([segment], language))
+            sentences.extend(_segment_sentences(segment, language, simplify))
             if progress is not None and duration_ms:
                 fraction = min(1.0, segment.end * 1000 / duration_ms)
                 if fraction > done:
@@ -354,19 +325,7 @@ _WINDOW_STEP = 200  # fitted windows come in 2 s steps (few distinct shapes) ...
 # ... with at least 5 s of silence after the audio (1 s: hallucination loops). It also keeps the
 # encoder output well clear of 80 positions, which CTranslate2 would take for mel features.
 _WINDOW_MARGIN = 500
-# faster-whisper's defaults for retrying a segment, applied to the fitted window's single pass.
-COMPRESSION_RATIO_LIMIT = 2.4
-LOG_PROB_LIMIT = -1.0
-NO_SPEECH_LIMIT = 0.6
 _DRAFT_TOKENS_PER_SECOND = 12  # well above speech (English ~4, Chinese ~8 with timestamps)
-
-
-def _needs_retry(segment: Any) -> bool:
-    """faster-whisper's own test for retrying a segment at a higher temperature (its defaults)."""
-    return bool(
-        segment.compression_ratio > COMPRESSION_RATIO_LIMIT
-        or (segment.avg_logprob < LOG_PROB_LIMIT and segment.no_speech_prob <= NO_SPEECH_LIMIT)
-    )
 
 
 def _draft_token_limit(duration_ms: int) -> int:
@@ -382,13 +341,14 @@ def fitted_frames(samples: int) -> int:
 def _fitted(runner: Any, samples: int) -> Any:
     """A copy of a faster-whisper model whose encoder sees a window fitted to the audio.
 
+    Used for drafts (real-time interims) and for every decode without hotword biasing.
     The encoder's cost grows with its window (attention is quadratic) and so does every decoding
     step's cross-attention: a 6 s sentence in a 12 s window instead of 30 s decodes about twice as
     fast, and unbiased it is as accurate (LibriSpeech N=100: WER 9.75 vs 9.82). The positions kept
     are the first ones, so timestamps and alignment stay as they were. The margin of silence
     matters: with 1 s of it, decoding sometimes ran on past the end of speech into a hallucination
-    loop. Even with 5 s, biased beam search fell into repetition loops on 4 of 68 LibriSpeech
-    utterances, which is why biased finals check the result (`WhisperEngine._decode`).
+    loop. Biased finals keep the full window: even with 5 s, biased beam search fell into
+    repetition loops on 4 of 68 LibriSpeech utterances (BENCHMARKS.md §3).
     """
     frames = fitted_frames(samples)
     if frames >= _FULL_WINDOW:
