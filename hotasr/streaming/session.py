@@ -7,9 +7,9 @@ the speaker pauses (a speculative final): if the pause lasts until the sentence 
 is the final, out a pause-length sooner; if the speaker goes on, it is dropped. Decodes of one
 stream run in order, one at a time, on a pool shared by all streams; interims and speculative
 finals are skipped rather than queued when the stream already has work waiting or the pool has
-no idle worker, so a busy server drops refreshes and head starts, not finals. When finals fall further
-behind real time than `max_lag_s`, the task fails with a throttling error instead of falling
-behind silently.
+no idle worker, so a busy server drops refreshes and head starts, not finals. When finals fall
+further behind real time than `max_lag_s`, the task fails with a throttling error instead of
+falling behind silently.
 """
 
 from __future__ import annotations
