@@ -70,7 +70,7 @@ class Segmenter:
                 self._silence = 0
                 self.silent_for = 0
             if self._silence >= _samples(cfg.max_sentence_silence_ms):
-                segment = self._close(self.position - self._silence + _samples(cfg.pad_ms))
+                segment = self._close(self._pause_end())
                 if segment:
                     finished.append(segment)
             elif self.position - self.start >= _samples(cfg.max_sentence_ms):
@@ -98,8 +98,15 @@ class Segmenter:
             return None
         if ms(self._speech) < self.config.min_speech_ms:
             return None
-        end = self.position - self._silence + _samples(self.config.pad_ms)
-        return Segment(self.start, min(max(end, self.start), self.position))  # as _close computes it
+        return Segment(self.start, self._clamped(self._pause_end()))
+
+    def _pause_end(self) -> int:
+        """Where the sentence ends if the pause in progress ends it: its last speech plus padding."""
+        return self.position - self._silence + _samples(self.config.pad_ms)
+
+    def _clamped(self, end: int) -> int:
+        assert self.start is not None
+        return min(max(end, self.start), self.position)
 
     def flush(self) -> Segment | None:
         """End of stream: close the sentence being spoken."""
@@ -109,10 +116,9 @@ class Segmenter:
 
     def _close(self, end: int) -> Segment | None:
         assert self.start is not None
-        start, speech = self.start, self._speech
+        start, speech, end = self.start, self._speech, self._clamped(end)
         self.start = None
         self._silence = 0
-        end = min(max(end, start), self.position)
         self._last_end = end
         if ms(speech) < self.config.min_speech_ms:
             return None

@@ -104,7 +104,7 @@ class RealtimeSession:
         self._busy_from: int | None = None  # start of the segment being decoded, if any
         self._interim_at = 0
         self._speculated: Segment | None = None  # the ending last decoded (or queued) speculatively
-        self._speculation: tuple[Segment, Transcript] | None = None
+        self._speculation: Transcript | None = None  # its result, once decoded
         # Whisper finds the language with an extra encoder pass per decode (~0.4 s of a ~1.3 s
         # decode with base on two cores).  A stream speaks one language: the first final's is used
         # for every decode after it.
@@ -182,7 +182,7 @@ class RealtimeSession:
             # Queued behind this stream's own decode if one runs (an interim of the speech before
             # the pause); whether the pool can spare a worker is judged when its turn comes.
             if ending is not None and ending != self._speculated and not self._pending:
-                self._speculated = ending
+                self._speculated, self._speculation = ending, None
                 self._enqueue(True, ending, speculative=True)
             # The first refresh of a sentence comes soon (the caller wants to see they are heard);
             # later ones follow the interval, spaced by twice their cost too, so that interims
@@ -242,8 +242,8 @@ class RealtimeSession:
                 continue  # stale (newer work waits) or the server is busy: finals first, skip the refresh
             if job.speculative and not self._pool_idle():
                 continue  # a head start only: on a busy server the final decodes when it is due
-            if job.final and not job.speculative and self._speculation and self._speculation[0] == job.segment:
-                transcript = self._speculation[1]  # decoded during the pause that ended the sentence
+            if job.final and not job.speculative and self._speculation is not None and self._speculated == job.segment:
+                transcript = self._speculation  # decoded during the pause that ended the sentence
                 self._speculation = None
                 await self._emit_final(job, transcript)
                 continue
@@ -271,7 +271,7 @@ class RealtimeSession:
                     self._interim_cost_s = time.monotonic() - started
             if job.speculative:
                 if self._speculated == seg:  # still the pause it was started for
-                    self._speculation = (seg, transcript)
+                    self._speculation = transcript
                 continue
             if job.final:
                 await self._emit_final(job, transcript)
