@@ -460,6 +460,8 @@ def parse_deployment(name: str, worker_threads: str) -> tuple[int, int | None]:
         return n_workers, None
     if worker_threads == "auto":
         return n_workers, max(1, (os.cpu_count() or 1) // n_workers)
+    if not worker_threads.isdigit() or int(worker_threads) < 1:
+        raise ValueError(f"--worker-threads: a number of threads, auto or default; got {worker_threads!r}")
     return n_workers, int(worker_threads)
 
 
@@ -548,10 +550,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/tasks_throughput.json"))
     args = parser.parse_args()
     names = [n.strip() for n in args.deployments.split(",") if n.strip()]
-    unknown = [n for n in names if not DEPLOYMENT.fullmatch(n)]
-    if unknown or not names:
-        parser.error(f"--deployments: embedded, celeryN or celeryN:T (N workers, T threads each); "
-                     f"got {args.deployments!r}")
+    if not names:
+        parser.error("--deployments: embedded, celeryN or celeryN:T (N workers, T threads each)")
+    try:  # checked before the minutes of set-up, not when the deployment's turn comes
+        for name in names:
+            parse_deployment(name, args.worker_threads)
+    except ValueError as exc:
+        parser.error(str(exc))
     if args.files < 1 or args.long_seconds < 1:
         parser.error("--files and --long-seconds must be positive")
 
