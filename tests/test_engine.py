@@ -286,6 +286,24 @@ def test_chinese_on_base_is_simplified_with_character_words(base: Engine) -> Non
     assert "".join(w.text + w.punctuation for w in words) == transcript.text
 
 
+def test_language_detection_shares_the_decodes_encoder_pass(base: Engine) -> None:
+    audio = decode_audio(need(ZH_DAMO)).samples
+    seen: list[int] = []
+    encode = base.model.encode  # type: ignore[attr-defined]
+    base.model.encode = lambda features: seen.append(features.shape[-1]) or encode(features)  # type: ignore[attr-defined]
+    try:
+        detected = base.transcribe(audio, biasing="none")
+        detect_passes = len(seen)
+        seen.clear()
+        told = base.transcribe(audio, language="zh", biasing="none")
+    finally:
+        del base.model.encode  # type: ignore[attr-defined]
+    assert detected.language == "zh"
+    # Detection's encoding of the first window is the decode's: no pass more than with the language given.
+    assert detect_passes == len(seen) >= 1
+    assert detected.text == told.text and detected.sentences == told.sentences
+
+
 def test_hotasr_biasing_on_base_recovers_a_chinese_place_name(base: Engine) -> None:
     audio = decode_audio(need(ZH_GUANGZHOU)).samples
     terms = [Hotword("广州市", 5, "zh"), Hotword("房地产", 4, "zh")]

@@ -173,6 +173,8 @@ class WhisperEngine:
             kwargs["hotwords"] = self._prompt(usable, warnings)
         if draft or mode == "none":
             runner = _fitted(runner, len(samples))
+        if language is None and self.multilingual:
+            runner = _one_encoding_for_detection(runner)
 
         if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
             return self._finish(Transcript([], language, duration_ms, warnings), progress)
@@ -361,6 +363,39 @@ def _fitted(runner: Any, samples: int) -> Any:
 
     fitted.encode = encode  # faster-whisper calls self.encode(segment) with the 30 s segment
     return fitted
+
+
+def _one_encoding_for_detection(runner: Any) -> Any:
+    """A copy of a faster-whisper model that encodes the first window once, not twice, when it
+    detects the language.
+
+    faster-whisper encodes the first 30 s to detect the language, then encodes that window again
+    to decode it: for a short file the second pass was a quarter of the whole decode. Detection
+    here looks at exactly the window the decode will encode (faster-whisper hands it one frame
+    more: the last, partial one, which the decode leaves out), and an encoding is reused only for
+    identical input, so transcripts are the same as with two passes.
+    """
+    shared = copy.copy(runner)
+    own_encode = runner.encode
+    detect = type(runner).detect_language
+    last: list[tuple[np.ndarray, Any]] = []
+
+    def encode(features: np.ndarray) -> Any:
+        if last and np.array_equal(last[0][0], features):
+            return last[0][1]
+        output = own_encode(features)
+        last[:] = [(features, output)]
+        return output
+
+    def detect_language(*args: Any, **kwargs: Any) -> Any:
+        features = kwargs.get("features")
+        if features is not None and features.shape[-1] > 1:
+            kwargs["features"] = features[..., :-1]
+        return detect(shared, *args, **kwargs)
+
+    shared.encode = encode
+    shared.detect_language = detect_language
+    return shared
 
 
 # -- Whisper segments -> sentences and words ---------------------------------------------------
