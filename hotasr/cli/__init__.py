@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from threadpoolctl import threadpool_limits
 
 from hotasr.cli.evaluate import eval_command
 from hotasr.cli.keys import keys_app
@@ -26,4 +27,8 @@ app.command("worker")(worker_command)
 
 
 def main() -> None:
+    # The heavy work is CTranslate2's, on the threads it is given. numpy's BLAS (feature extraction,
+    # small products) keeps a thread per core spinning after each call, on the cores the decoders
+    # need: two workers on two cores decoded 16% slower for it.
+    threadpool_limits(1, user_api="blas")
     app()
