@@ -105,9 +105,8 @@ class RealtimeSession:
         self._interim_at = 0
         self._speculated: Segment | None = None  # the ending last decoded (or queued) speculatively
         self._speculation: Transcript | None = None  # its result, once decoded
-        # Whisper finds the language with an extra encoder pass per decode (~0.4 s of a ~1.3 s
-        # decode with base on two cores).  A stream speaks one language: the first final's is used
-        # for every decode after it.
+        # A stream speaks one language: the first final's is used for every decode after it, so
+        # that a short sentence or a draft of a few words is not detected as another language.
         self._language: str | None = None
         self._interim_cost_s = 0.0  # how long the last interim took: the next waits at least twice that
         self._heartbeat_at = 0
