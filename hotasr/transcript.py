@@ -41,4 +41,3 @@ class Transcript:
     @property
     def text(self) -> str:
         return word_joiner(self.language).join(s.text.strip() for s in self.sentences if s.text.strip())
-

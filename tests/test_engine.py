@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +179,18 @@ def test_jfk_on_tiny_en_with_words_sentences_and_progress(tiny: Engine, jfk_samp
     assert starts == sorted(starts)
 
 
+@contextmanager
+def encoder_windows(engine: Engine) -> Iterator[list[int]]:
+    """The window, in frames, of every encoder pass the engine's model runs inside the block."""
+    seen: list[int] = []
+    encode = engine.model.encode  # type: ignore[attr-defined]
+    engine.model.encode = lambda features: seen.append(features.shape[-1]) or encode(features)  # type: ignore[attr-defined]
+    try:
+        yield seen
+    finally:
+        del engine.model.encode  # type: ignore[attr-defined]
+
+
 def test_fitted_encoder_window_covers_the_audio_with_a_margin() -> None:
     from hotasr.engine.whisper import fitted_frames
 
@@ -190,14 +204,9 @@ def test_fitted_encoder_window_covers_the_audio_with_a_margin() -> None:
 def test_unbiased_decodes_use_a_fitted_window_and_find_the_same_words(tiny: Engine, jfk_samples: np.ndarray) -> None:
     from hotasr.engine import whisper
 
-    seen: list[int] = []
-    encode = tiny.model.encode  # type: ignore[attr-defined]
-    tiny.model.encode = lambda features: seen.append(features.shape[-1]) or encode(features)  # type: ignore[attr-defined]
-    try:
+    with encoder_windows(tiny) as seen:
         draft = tiny.transcribe(jfk_samples, biasing="none", word_timestamps=False, draft=True)
         final = tiny.transcribe(jfk_samples, biasing="none")
-    finally:
-        del tiny.model.encode  # type: ignore[attr-defined]
     # 11 s + 5 s, not 30 s; the final's word alignment reuses its encoder output.
     assert seen == [whisper.fitted_frames(len(jfk_samples))] * 2 == [1600, 1600]
     segments, _ = tiny.model.transcribe(jfk_samples, language="en", beam_size=1)  # type: ignore[attr-defined]
@@ -288,19 +297,13 @@ def test_chinese_on_base_is_simplified_with_character_words(base: Engine) -> Non
 
 def test_language_detection_shares_the_decodes_encoder_pass(base: Engine) -> None:
     audio = decode_audio(need(ZH_DAMO)).samples
-    seen: list[int] = []
-    encode = base.model.encode  # type: ignore[attr-defined]
-    base.model.encode = lambda features: seen.append(features.shape[-1]) or encode(features)  # type: ignore[attr-defined]
-    try:
+    with encoder_windows(base) as detect_passes:
         detected = base.transcribe(audio, biasing="none")
-        detect_passes = len(seen)
-        seen.clear()
+    with encoder_windows(base) as told_passes:
         told = base.transcribe(audio, language="zh", biasing="none")
-    finally:
-        del base.model.encode  # type: ignore[attr-defined]
     assert detected.language == "zh"
     # Detection's encoding of the first window is the decode's: no pass more than with the language given.
-    assert detect_passes == len(seen) >= 1
+    assert len(detect_passes) == len(told_passes) >= 1
     assert detected.text == told.text and detected.sentences == told.sentences
 
 
