@@ -182,10 +182,14 @@ def main() -> None:
                     "first_interim_p95_s": round(p(interims, 0.95), 2),
                     "rtf": round(decode / audio, 3) if audio else None,
                     "errors": len(errors), "error_samples": errors[:3],
+                    "finals_s": [round(x, 2) for x in finals],  # per utterance, streams one after another
                 })
                 print(json.dumps(rows[-1]), flush=True)
         finally:
             server.stop()
+            # HOTASR_LOG_LEVEL=DEBUG in the environment logs every decode (kind, audio span, cost).
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.with_suffix(".server.log").write_text("".join(server.output))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"\nmachine: {machine}; model {args.model} (default config: Whisper base), "
           f"max_sentence_silence {args.silence_ms} ms, frames of {FRAME_S * 1000:.0f} ms at real-time pace\n")

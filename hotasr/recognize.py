@@ -53,6 +53,7 @@ def recognize(
     hotwords_key: Hashable | None = None,
     biasing: BiasingMode = "hotasr",
     draft: bool = False,
+    beam_size: int | None = None,
     language: str | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Transcript:
@@ -101,6 +102,7 @@ def recognize(
         biasing=biasing,
         hotwords_key=hotwords_key,
         draft=draft,
+        beam_size=beam_size,
         progress=progress,
     )
     if terms and biasing == "hotasr" and transcript.language in _HOMOPHONE_LANGS:

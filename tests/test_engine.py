@@ -217,6 +217,23 @@ def test_unbiased_decodes_use_a_fitted_window_and_find_the_same_words(tiny: Engi
     assert words and words[-1].end_ms <= len(jfk_samples) * 1000 // SAMPLE_RATE + 100
 
 
+def test_a_decode_may_set_its_own_beam(tiny: Engine, jfk_samples: np.ndarray) -> None:
+    """Real-time finals without hotwords decode greedily (Settings.realtime_final_beam); drafts
+    always do; everything else keeps the route's beam."""
+    beams: list[int] = []
+    model = tiny.model  # type: ignore[attr-defined]
+    transcribe = type(model).transcribe
+    model.transcribe = lambda audio, **kwargs: beams.append(kwargs["beam_size"]) or transcribe(model, audio, **kwargs)
+    try:
+        greedy = tiny.transcribe(jfk_samples, biasing="none", beam_size=1)
+        tiny.transcribe(jfk_samples, biasing="none")
+        tiny.transcribe(jfk_samples, biasing="none", beam_size=3, draft=True)
+    finally:
+        del model.transcribe
+    assert beams == [1, 5, 1]
+    assert JFK_PHRASE in normalized(greedy.text) and greedy.sentences[0].words
+
+
 def test_word_timestamps_off_still_gives_sentences(tiny: Engine, jfk_samples: np.ndarray) -> None:
     transcript = tiny.transcribe(jfk_samples, biasing="none", word_timestamps=False)
     assert JFK_PHRASE in normalized(transcript.text)

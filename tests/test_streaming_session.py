@@ -100,3 +100,33 @@ def test_final_is_decoded_during_the_pause_that_ends_the_sentence(jfk_samples: n
         # of the sentence are padding after its speech).
         assert asked_at < final.end_ms - 200 + 1500
         assert [d for d in decodes if d[0] == length] == [(length, asked_at)]  # decoded once
+
+
+def test_no_interim_once_the_speaker_goes_quiet(jfk_samples: np.ndarray) -> None:  # noqa: F811
+    """A refresh asked for as a sentence ends would hold up its final (decodes of a stream run one
+    at a time): none is asked once the speaker has been quiet for about a tenth of a second."""
+    quiet_when_asked: list[int] = []
+    session: RealtimeSession | None = None
+
+    def recognize(audio: np.ndarray, draft: bool, language: str | None) -> Transcript:
+        assert session is not None
+        if draft:  # runs before the next frame is fed: the segmenter is as it was when asked
+            quiet_when_asked.append(session._segmenter.quiet_ms)
+        return Transcript([], "en", len(audio) * 1000 // SAMPLE_RATE, [])
+
+    async def emit(event: SentenceEvent | StreamFailed) -> None:
+        pass
+
+    async def stream() -> None:
+        nonlocal session
+        with ThreadPoolExecutor(1) as pool:
+            every_frame = StreamOptions(first_interim_ms=100, interim_interval_ms=100)  # unless held back
+            session = RealtimeSession(every_frame, recognize, pool, emit)
+            for offset in range(0, 8 * SAMPLE_RATE, FRAME):
+                await session.feed(jfk_samples[offset : offset + FRAME])
+                await asyncio.sleep(0.02)
+            await session.finish()
+
+    asyncio.run(stream())
+    assert len(quiet_when_asked) > 20
+    assert max(quiet_when_asked) < 100

@@ -37,5 +37,6 @@ class Engine(Protocol):
         hotwords_key: Hashable | None = None,
         word_timestamps: bool = True,
         draft: bool = False,  # a quick pass for interim results: greedy, no word alignment, may be shorter
+        beam_size: int | None = None,  # None: the engine's own (route options); drafts ignore it
         progress: Callable[[float], None] | None = None,
     ) -> Transcript: ...

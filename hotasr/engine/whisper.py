@@ -137,8 +137,10 @@ class WhisperEngine:
         hotwords_key: Hashable | None = None,
         word_timestamps: bool = True,
         draft: bool = False,
+        beam_size: int | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> Transcript:
+        """`beam_size` overrides the route's beam for this decode (drafts are always greedy)."""
         if biasing not in BIASING_MODES:
             raise EngineError(f"biasing must be one of {', '.join(BIASING_MODES)}, got {biasing!r}")
         samples = np.asarray(audio, dtype=np.float32)
@@ -152,7 +154,7 @@ class WhisperEngine:
         kwargs: dict[str, Any] = {
             "language": language,
             # Drafts (real-time interims) are superseded within a second: greedy and unaligned is enough.
-            "beam_size": 1 if draft else self.options.beam_size,
+            "beam_size": 1 if draft else beam_size or self.options.beam_size,
             "word_timestamps": word_timestamps and not draft,
             "vad_filter": self._use_vad(duration_ms),
         }

@@ -82,6 +82,11 @@ class Segmenter:
         return finished
 
     @property
+    def quiet_ms(self) -> int:
+        """How long the speaker of the sentence in progress has been quiet (0 while speaking)."""
+        return ms(self._silence)
+
+    @property
     def in_pause(self) -> bool:
         """The speaker has been quiet for a while (a sentence may be about to end); shorter dips
         between words do not count."""

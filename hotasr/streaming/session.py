@@ -15,6 +15,7 @@ falling behind silently.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -31,6 +32,9 @@ from hotasr.streaming.vad import StreamingVad
 from hotasr.transcript import Sentence, Transcript, Word, word_joiner
 
 HEARTBEAT_EVERY_S = 10
+REFRESH_QUIET_MS = 96  # three VAD windows of silence: the speaker may be ending the sentence
+
+log = logging.getLogger(__name__)
 
 
 class StreamFailed(Exception):
@@ -189,10 +193,11 @@ class RealtimeSession:
             interval_s = self.options.first_interim_ms / 1000
             if self._interim_at > seg.start:
                 interval_s = max(self.options.interim_interval_ms / 1000, 2 * self._interim_cost_s)
-            # No refresh while the speaker pauses: nothing new was said, and a decode started now
-            # would hold up the final that the pause may be about to trigger.
+            # No refresh once the speaker has gone quiet: nothing new was said, and a decode started
+            # now would hold up the final that the pause may be about to trigger (a refresh of a
+            # long sentence costs as much as its final, and a decode cannot be stopped midway).
             heard = seg.position - max(self._interim_at, seg.start)
-            if idle and not seg.in_pause and heard >= interval_s * SAMPLE_RATE:
+            if idle and seg.quiet_ms < REFRESH_QUIET_MS and heard >= interval_s * SAMPLE_RATE:
                 self._interim_at = seg.position
                 self._enqueue(False, Segment(seg.start, seg.position))
             return
@@ -266,8 +271,12 @@ class RealtimeSession:
                 continue
             finally:
                 self._busy_from = None
+                cost = time.monotonic() - started
                 if not job.final:
-                    self._interim_cost_s = time.monotonic() - started
+                    self._interim_cost_s = cost
+                log.debug("decoded %s of %.2f-%.2f s in %.2f s (stream at %.2f s)",
+                          "speculative final" if job.speculative else "final" if job.final else "interim",
+                          seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, cost, self._segmenter.position / SAMPLE_RATE)
             if job.speculative:
                 if self._speculated == seg:  # still the pause it was started for
                     self._speculation = transcript
