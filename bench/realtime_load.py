@@ -183,6 +183,7 @@ def main() -> None:
                     "rtf": round(decode / audio, 3) if audio else None,
                     "errors": len(errors), "error_samples": errors[:3],
                     "finals_s": [round(x, 2) for x in finals],  # per utterance, streams one after another
+                    "first_interims_s": [round(x, 2) for x in interims],
                 })
                 print(json.dumps(rows[-1]), flush=True)
         finally:
