@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     realtime_interim_interval_ms: int = 800  # how often interim text is refreshed while someone speaks
     realtime_first_interim_ms: int = 400  # the first interim of a sentence after this much of it
     # Beam of real-time finals without hotwords: greedy decodes a long sentence in half the time of
-    # beam 5 for +0.4 WER. Finals with a vocabulary keep the engine's beam: biasing needs it (BENCHMARKS §3).
+    # beam 5 for +0.14 WER. Finals with a vocabulary keep the engine's beam: biasing needs it (BENCHMARKS §3).
     realtime_final_beam: int = Field(default=1, ge=1, le=10)
     realtime_max_lag_s: float = 30.0  # finals later than this behind real time: task-failed "Throttling"
     realtime_audio_timeout_s: float = 23.0  # no audio for this long fails the task (DashScope: 23 s)
