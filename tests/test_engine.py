@@ -7,9 +7,10 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -180,15 +181,22 @@ def test_jfk_on_tiny_en_with_words_sentences_and_progress(tiny: Engine, jfk_samp
 
 
 @contextmanager
-def encoder_windows(engine: Engine) -> Iterator[list[int]]:
-    """The window, in frames, of every encoder pass the engine's model runs inside the block."""
-    seen: list[int] = []
-    encode = engine.model.encode  # type: ignore[attr-defined]
-    engine.model.encode = lambda features: seen.append(features.shape[-1]) or encode(features)  # type: ignore[attr-defined]
+def recorded_calls(engine: Engine, method: str, pick: Callable[..., Any]) -> Iterator[list[Any]]:
+    """`pick(*args, **kwargs)` of every call the engine's faster-whisper model gets to `method`
+    inside the block; the calls themselves go through unchanged."""
+    seen: list[Any] = []
+    model = engine.model  # type: ignore[attr-defined]
+    original = getattr(model, method)
+    setattr(model, method, lambda *args, **kwargs: seen.append(pick(*args, **kwargs)) or original(*args, **kwargs))
     try:
         yield seen
     finally:
-        del engine.model.encode  # type: ignore[attr-defined]
+        delattr(model, method)
+
+
+def encoder_windows(engine: Engine) -> AbstractContextManager[list[int]]:
+    """The window, in frames, of every encoder pass the engine's model runs inside the block."""
+    return recorded_calls(engine, "encode", lambda features: features.shape[-1])
 
 
 def test_fitted_encoder_window_covers_the_audio_with_a_margin() -> None:
@@ -220,16 +228,10 @@ def test_unbiased_decodes_use_a_fitted_window_and_find_the_same_words(tiny: Engi
 def test_a_decode_may_set_its_own_beam(tiny: Engine, jfk_samples: np.ndarray) -> None:
     """Real-time finals without hotwords decode greedily (Settings.realtime_final_beam); drafts
     always do; everything else keeps the route's beam."""
-    beams: list[int] = []
-    model = tiny.model  # type: ignore[attr-defined]
-    transcribe = type(model).transcribe
-    model.transcribe = lambda audio, **kwargs: beams.append(kwargs["beam_size"]) or transcribe(model, audio, **kwargs)
-    try:
+    with recorded_calls(tiny, "transcribe", lambda audio, **kwargs: kwargs["beam_size"]) as beams:
         greedy = tiny.transcribe(jfk_samples, biasing="none", beam_size=1)
         tiny.transcribe(jfk_samples, biasing="none")
         tiny.transcribe(jfk_samples, biasing="none", beam_size=3, draft=True)
-    finally:
-        del model.transcribe
     assert beams == [1, 5, 1]
     assert JFK_PHRASE in normalized(greedy.text) and greedy.sentences[0].words
 
