@@ -3,7 +3,8 @@
 Measures create / query / update of 500-term lists: latency p50/p99 and requests per second, both
 paced (query at a fixed 200 req/s offered load, the goal's condition) and flat out.
 
-    .venv/bin/python bench/vocab_api.py [--requests 800] [--pin] [--out bench/out/vocab_api.json]
+    .venv/bin/python bench/vocab_api.py [--requests 800] [--pin] [--backends sqlite,postgresql]
+                                        [--out bench/out/vocab_api.json]
 
 --pin (Linux) puts the API server on core 0 and the client threads on core 1, a stand-in for
 clients on another machine: without it the 16 client threads compete with the server for cores.
@@ -211,8 +212,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=800)
     parser.add_argument("--pin", action="store_true", help="server on core 0, clients on core 1 (Linux)")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated, in this order")
     parser.add_argument("--out", type=Path, default=Path("bench/out/vocab_api.json"))
     args = parser.parse_args()
+    backends = args.backends.split(",")
     env = {
         "HOTASR_MAX_VOCABULARIES_PER_ACCOUNT": "100000",  # the bench creates hundreds of lists
         "HOTASR_KEY_REQUESTS_PER_SECOND": "0",  # measure the server, not the per-key rate limit
@@ -223,7 +226,8 @@ def main() -> None:
         cluster = PostgresCluster()
         pg_url = create_database(cluster.start())
         try:
-            for label, db_url in (("sqlite", None), ("postgresql", pg_url)):
+            for label in backends:
+                db_url = {"sqlite": None, "postgresql": pg_url}[label]
                 server = Server(Path(tmp) / label, db_url, env=env).start()
                 if args.pin:
                     pin(server)

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotasr.storage.db import reading
 from hotasr.storage.tables import Account, ApiKey, utcnow
 
 KEY_PREFIX = "sk-"
@@ -92,7 +93,7 @@ class AccountService:
         """(account id, key id) of a live key, or None."""
         if not secret.startswith(KEY_PREFIX):
             return None
-        with self._sessions() as session:
+        with reading(self._sessions) as session:
             row = session.execute(
                 select(ApiKey.account_id, ApiKey.id).where(
                     ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)

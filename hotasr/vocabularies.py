@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotasr.catalog import HOTWORD_MODELS, MODELS
 from hotasr.config import Settings
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show, validate_prefix
-from hotasr.storage.db import write_lock
+from hotasr.storage.db import reading, write_lock
 from hotasr.storage.tables import Account, Vocabulary, utcnow
 
 Status = Literal["OK", "UNDEPLOYED"]
@@ -148,12 +148,12 @@ class VocabularyService:
             query = query.where(Vocabulary.prefix == prefix)
         query = query.order_by(Vocabulary.created_at, Vocabulary.id)
         query = query.offset(page_index * page_size).limit(page_size)
-        with self._sessions() as session:
+        with reading(self._sessions) as session:
             return [VocabularyRecord(*row) for row in session.execute(query)]
 
     def get(self, account_id: int, vocabulary_id: Any) -> VocabularyRecord:
         vid = self._check_id(vocabulary_id)
-        with self._sessions() as session:
+        with reading(self._sessions) as session:
             row = session.scalar(
                 select(Vocabulary).where(Vocabulary.id == vid, Vocabulary.account_id == account_id)
             )

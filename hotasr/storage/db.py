@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import pydantic_core
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -28,6 +31,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _json_text(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
+# Hotword lists are stored as JSON documents of up to 500 terms, read on every query and every
+# recognition with a vocabulary and written on every create and update. pydantic-core (already
+# here for FastAPI) writes such a list in 0.10 ms against the json module's 0.37, and reads it in
+# 0.15 against 0.23 (keys cached: the same three keys repeat in every term).
+_JSON_CODEC: dict[str, Any] = {
+    "json_serializer": _json_text,
+    "json_deserializer": functools.partial(pydantic_core.from_json, cache_strings="keys"),
+}
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -41,14 +58,30 @@ def make_engine(url: str) -> Engine:
             # new connection and run the pragmas, ~1 ms of CPU, and close it again.
             pool_size=48,
             max_overflow=16,
+            **_JSON_CODEC,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **_JSON_CODEC)
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for one read statement, run outside a transaction.
+
+    A plain session wraps even a single SELECT in BEGIN ... ROLLBACK: on PostgreSQL two more
+    network round trips, each a wake-up of a server process. A hotword-list query (key check plus
+    list) took eight round trips, now four. SQLite opens no transaction for a SELECT anyway.
+    Not for several statements that must see one snapshot, nor for writes.
+    """
+    with sessions() as session:
+        if session.get_bind().dialect.name != "sqlite":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
 
 
 _SQLITE_WRITE_LOCKS: dict[str, threading.Lock] = {}

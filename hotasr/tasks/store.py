@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotasr.storage.db import reading
 from hotasr.storage.tables import TranscriptionTask, utcnow
 from hotasr.tasks.models import (
     CANCELED,
@@ -129,7 +130,7 @@ class TaskStore:
 
     def get(self, task_id: str, account_id: int | None = None) -> TaskRecord | None:
         """The task, or None when it does not exist or (with account_id) belongs to another account."""
-        with self._sessions() as session:
+        with reading(self._sessions) as session:
             row = session.get(TranscriptionTask, task_id)
             if row is None or (account_id is not None and row.account_id != account_id):
                 return None
