@@ -43,6 +43,11 @@ _JSON_CODEC: dict[str, Any] = {
     "json_serializer": _json_text,
     "json_deserializer": functools.partial(pydantic_core.from_json, cache_strings="keys"),
 }
+# Keep a connection for every thread that may hold one (the server's 40 request threads, task
+# workers, the janitor). Past the pool size each checkout opens a new connection and closes it
+# again: on SQLite ~1 ms of CPU for the pragmas, on PostgreSQL a new server process each time
+# (with a pool of 10, 16 concurrent hotword-list queries kept forking them).
+_POOL: dict[str, Any] = {"pool_size": 48, "max_overflow": 16}
 
 
 def make_engine(url: str) -> Engine:
@@ -53,16 +58,12 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
-            # Keep a connection for every thread that may hold one (the server's 40 request
-            # threads, task workers, the janitor): past the pool size each checkout would open a
-            # new connection and run the pragmas, ~1 ms of CPU, and close it again.
-            pool_size=48,
-            max_overflow=16,
+            **_POOL,
             **_JSON_CODEC,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **_JSON_CODEC)
+    return create_engine(url, pool_pre_ping=True, **_POOL, **_JSON_CODEC)
 
 
 def make_sessions(engine: Engine) -> sessionmaker[Session]:
