@@ -55,6 +55,7 @@ def recognize(
     draft: bool = False,
     beam_size: int | None = None,
     language: str | None = None,
+    prefix: str | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would.
@@ -103,6 +104,7 @@ def recognize(
         hotwords_key=hotwords_key,
         draft=draft,
         beam_size=beam_size,
+        prefix=prefix,
         progress=progress,
     )
     if terms and biasing == "hotasr" and transcript.language in _HOMOPHONE_LANGS:

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
+from hotasr.streaming.agreement import settled_prefix
 from hotasr.streaming.segmenter import SegmenterConfig
 from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
 from hotasr.transcript import Sentence, Transcript
@@ -24,7 +26,7 @@ def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[
     drafts: list[int] = []
     finals: list[int] = []
 
-    def recognize(audio: np.ndarray, draft: bool, language: str | None) -> Transcript:
+    def recognize(audio: np.ndarray, draft: bool, language: str | None, prefix: str | None) -> Transcript:
         (drafts if draft else finals).append(len(audio))
         return Transcript([], "en", len(audio) * 1000 // SAMPLE_RATE, [])
 
@@ -70,7 +72,7 @@ def test_final_is_decoded_during_the_pause_that_ends_the_sentence(jfk_samples: n
     decodes: list[tuple[int, int]] = []  # (audio ms, stream ms fed when the decode was asked for)
     finals: list[SentenceEvent] = []
 
-    def recognize(audio: np.ndarray, draft: bool, language: str | None) -> Transcript:
+    def recognize(audio: np.ndarray, draft: bool, language: str | None, prefix: str | None) -> Transcript:
         length = len(audio) * 1000 // SAMPLE_RATE
         decodes.append((length, fed_ms))
         return Transcript([Sentence(0, length, f"decode {len(decodes)}")], "en", length, [])
@@ -108,7 +110,7 @@ def test_no_interim_once_the_speaker_goes_quiet(jfk_samples: np.ndarray) -> None
     quiet_when_asked: list[int] = []
     session: RealtimeSession | None = None
 
-    def recognize(audio: np.ndarray, draft: bool, language: str | None) -> Transcript:
+    def recognize(audio: np.ndarray, draft: bool, language: str | None, prefix: str | None) -> Transcript:
         assert session is not None
         if draft:  # runs before the next frame is fed: the segmenter is as it was when asked
             quiet_when_asked.append(session._segmenter.quiet_ms)
@@ -130,3 +132,63 @@ def test_no_interim_once_the_speaker_goes_quiet(jfk_samples: np.ndarray) -> None
     asyncio.run(stream())
     assert len(quiet_when_asked) > 20
     assert max(quiet_when_asked) < 100
+
+
+def finals_and_their_drafts(samples: np.ndarray, options: StreamOptions) -> list[tuple[str | None, list[str]]]:
+    """(prefix a final was given, the texts of its sentence's drafts before it), per final decode.
+
+    Drafts read one made-up word per 250 ms of audio, and a ragged last word (as a draft cut in the
+    middle of a word would); a draft shorter than the one before starts a new sentence."""
+    finals: list[tuple[str | None, list[str]]] = []
+    drafts: list[tuple[int, str]] = []
+
+    def recognize(audio: np.ndarray, draft: bool, language: str | None, prefix: str | None) -> Transcript:
+        length = len(audio) * 1000 // SAMPLE_RATE
+        text = " ".join(f"w{i}" for i in range(1, length // 250 + 1))
+        if draft:
+            text += " ragg-"
+            if drafts and len(audio) < drafts[-1][0]:
+                drafts.clear()
+            drafts.append((len(audio), text))
+        else:
+            finals.append((prefix, [d for _, d in drafts]))
+        return Transcript([Sentence(0, length, text)], "en", length, [])
+
+    async def emit(event: SentenceEvent | StreamFailed) -> None:
+        pass
+
+    async def stream() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            session = RealtimeSession(options, recognize, pool, emit)
+            for offset in range(0, len(samples), FRAME):
+                await session.feed(samples[offset : offset + FRAME])
+                await asyncio.sleep(0.02)
+            await session.finish()
+
+    asyncio.run(stream())
+    return finals
+
+
+def test_a_final_reads_what_its_last_two_interims_agree_on(jfk_samples: np.ndarray) -> None:  # noqa: F811
+    often = StreamOptions(first_interim_ms=200, interim_interval_ms=300)
+    finals = finals_and_their_drafts(jfk_samples, often)
+    with_prefix = [(prefix, drafts) for prefix, drafts in finals if prefix]
+    assert len(with_prefix) >= 2
+    for prefix, drafts in finals:
+        if len(drafts) < 2:
+            assert prefix is None
+            continue
+        # The earlier draft's words less its ragged last one: the later draft has all of them.
+        assert prefix == drafts[-2].removesuffix(" ragg-")
+    # Off by configuration: every final decodes from scratch.
+    off = finals_and_their_drafts(jfk_samples, replace(often, settled_prefix=False))
+    assert off and all(prefix is None for prefix, _ in off)
+
+
+def test_settled_words_are_those_two_drafts_share_before_the_earlier_ones_cut() -> None:
+    assert settled_prefix("the cat sa", "the cat sat on the") == "the cat"
+    assert settled_prefix("the cat sat on", "the hat sat on the mat") == "the"
+    assert settled_prefix("the cat, sat on", "the cat sat on the mat") == "the"  # punctuation counts
+    assert settled_prefix("the cat sat on the", "the cat sat") == "the cat sat"
+    assert settled_prefix("hello", "hello world") == ""
+    assert settled_prefix("", "hello world") == ""

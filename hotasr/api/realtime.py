@@ -62,14 +62,15 @@ class RealtimeHub:
         return self._decoding < self.settings.realtime_workers
 
     def timed_decode(
-        self, recognize_fn: Callable[..., Transcript], samples: np.ndarray, draft: bool, language: str | None
+        self, recognize_fn: Callable[..., Transcript], samples: np.ndarray, draft: bool, language: str | None,
+        prefix: str | None,
     ) -> Transcript:
         """Runs on a pool thread: counts busy workers (interims wait for an idle one) and decode time."""
         with self._lock:
             self._decoding += 1
         started = time.perf_counter()
         try:
-            return recognize_fn(samples, draft=draft, language=language)
+            return recognize_fn(samples, draft=draft, language=language, prefix=prefix)
         finally:
             with self._lock:
                 self._decoding -= 1
@@ -297,6 +298,7 @@ class _Connection:
             heartbeat=params.get("heartbeat") is True,
             disfluency_removal=params.get("disfluency_removal_enabled") is True,
             punctuation=params.get("punctuation_prediction_enabled", True) is not False,
+            settled_prefix=self.settings.realtime_settled_prefix,
         )
         session = RealtimeSession(options, functools.partial(self.hub.timed_decode, bound), self.hub.pool,
                                   functools.partial(self._on_event, task_id), self.hub.has_idle_worker)

@@ -124,6 +124,22 @@ def _run_prompt(st: DecoderState, prompt: list[int], sp: SpecialTokens) -> tuple
     return all_logits, no_speech_prob
 
 
+def forced_prefix(prompt: list[int], sp: SpecialTokens) -> list[int]:
+    """The prompt's tokens after the start-of-transcript header (language, task, notimestamps).
+
+    faster-whisper puts its `prefix` there (after a `<|0.00|>` when timestamps are on). They are
+    decoded as if already generated: the search continues them, the timestamp rules see them, and
+    the result includes them, so that faster-whisper's segments and word alignment cover the whole
+    text (its segments are built from the result's tokens alone).
+    """
+    if sp.sot not in prompt:
+        return []
+    end = prompt.index(sp.sot) + 1
+    while end < len(prompt) and sp.eot < prompt[end] <= sp.no_timestamps:
+        end += 1
+    return prompt[end:]
+
+
 def _static_mask(vocab_size: int, opts: SearchOptions, sp: SpecialTokens, use_ts: bool) -> np.ndarray:
     """Tokens never allowed in this generation (suppressed, and timestamps when they are off)."""
     mask = np.zeros(vocab_size, bool)
@@ -157,7 +173,8 @@ def generate(
     static_mask = _static_mask(w.vocab_size, opts, sp, use_ts)
 
     biased = graph is not None and not graph.empty
-    seqs: list[list[int]] = [[]]
+    forced = forced_prefix(prompt, sp)
+    seqs: list[list[int]] = [forced]
     cum_lp = np.zeros(1, np.float64)  # the model's own log-probability
     cum_bonus = np.zeros(1, np.float64)  # hotword bonus earned so far
     states = [0]
@@ -170,7 +187,7 @@ def generate(
         return (lp + bonus) / (max(n, 1) ** opts.length_penalty)
 
     for step in range(max_len - sample_begin):
-        first = step == 0
+        first = step == 0 and not forced
         logits[:, static_mask] = _NEG
         if first and opts.suppress_blank:
             logits[:, list(sp.blank)] = _NEG
@@ -325,18 +342,20 @@ def sample(
     st.reorder(np.zeros(n, np.int64))
     static_mask = _static_mask(w.vocab_size, opts, sp, use_ts)
     biased = graph is not None and not graph.empty
-    seqs: list[list[int]] = [[] for _ in range(n)]
+    forced = forced_prefix(prompt, sp)
+    seqs: list[list[int]] = [list(forced) for _ in range(n)]
     lp = np.zeros(n)
     bonus = np.zeros(n)
     states = [0] * n
     done = np.zeros(n, bool)
     for step in range(max_len - len(prompt)):
+        first = step == 0 and not forced
         logits[:, static_mask] = _NEG
-        if step == 0 and opts.suppress_blank:
+        if first and opts.suppress_blank:
             logits[:, list(sp.blank)] = _NEG
             logits[:, sp.eot] = _NEG
         if use_ts:
-            _apply_timestamp_rules(logits, seqs, sp, step == 0, opts.max_initial_timestamp_index)
+            _apply_timestamp_rules(logits, seqs, sp, first, opts.max_initial_timestamp_index)
         logprobs = _log_softmax(logits)
         for i in range(n):
             if done[i]:

@@ -38,5 +38,6 @@ class Engine(Protocol):
         word_timestamps: bool = True,
         draft: bool = False,  # a quick pass for interim results: greedy, no word alignment, may be shorter
         beam_size: int | None = None,  # None: the engine's own (route options); drafts ignore it
+        prefix: str | None = None,  # text known to open the audio; an engine may ignore it
         progress: Callable[[float], None] | None = None,
     ) -> Transcript: ...

@@ -138,9 +138,15 @@ class WhisperEngine:
         word_timestamps: bool = True,
         draft: bool = False,
         beam_size: int | None = None,
+        prefix: str | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> Transcript:
-        """`beam_size` overrides the route's beam for this decode (drafts are always greedy)."""
+        """`beam_size` overrides the route's beam for this decode (drafts are always greedy).
+
+        `prefix`: text already known to open the audio (a real-time sentence's settled interims);
+        the decoder reads it in one pass and generates only the rest. Honoured without hotwords and
+        within one 30 s window; otherwise ignored.
+        """
         if biasing not in BIASING_MODES:
             raise EngineError(f"biasing must be one of {', '.join(BIASING_MODES)}, got {biasing!r}")
         samples = np.asarray(audio, dtype=np.float32)
@@ -166,6 +172,15 @@ class WhisperEngine:
             kwargs["max_new_tokens"] = min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)
         runner: Any = self.model
         mode = biasing if usable else "none"
+        if prefix and mode == "none" and not draft and duration_ms <= _PREFIX_MAX_MS:
+            # CTranslate2 feeds a forced prefix one step per token (no faster than generating
+            # it): hotasr's own decoder, with an empty hotword graph, reads it in one pass.
+            runner = self._biased_runner((), None, warnings) or self.model
+            if runner is not self.model:
+                kwargs["prefix"] = prefix
+                # One pass, bounded like a draft: the temperature fallback would sample afresh.
+                kwargs["temperature"] = 0.0
+                kwargs["max_new_tokens"] = min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)
         if mode == "hotasr":
             runner = self._biased_runner(usable, hotwords_key, warnings)
             if runner is None:
@@ -330,6 +345,7 @@ _WINDOW_STEP = 200  # fitted windows come in 2 s steps (few distinct shapes) ...
 # encoder output well clear of 80 positions, which CTranslate2 would take for mel features.
 _WINDOW_MARGIN = 500
 _DRAFT_TOKENS_PER_SECOND = 12  # well above speech (English ~4, Chinese ~8 with timestamps)
+_PREFIX_MAX_MS = 28_000  # faster-whisper applies a prefix to the first 30 s window only
 
 
 def _draft_token_limit(duration_ms: int) -> int:

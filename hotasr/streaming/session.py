@@ -4,7 +4,9 @@ Voice activity cuts the stream into sentences. While one is spoken, the growing 
 decoded for interim text (first after `first_interim_ms`, then every `interim_interval_ms`); when
 it ends it is decoded once more for the final text. That final decode starts early, as soon as
 the speaker pauses (a speculative final): if the pause lasts until the sentence ends, its result
-is the final, out a pause-length sooner; if the speaker goes on, it is dropped. Decodes of one
+is the final, out a pause-length sooner; if the speaker goes on, it is dropped. A final reads the
+words its sentence's last two interims agree on as a prefix and generates only the rest
+(agreement.py): a long sentence's final costs a fraction of a full decode. Decodes of one
 stream run in order, one at a time, on a pool shared by all streams; interims and speculative
 finals are skipped rather than queued when the stream already has work waiting or the pool has
 no idle worker, so a busy server drops refreshes and head starts, not finals. When finals fall
@@ -27,6 +29,7 @@ import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
 from hotasr.postprocess import apply_text_options
+from hotasr.streaming.agreement import SentenceDrafts
 from hotasr.streaming.segmenter import Segment, Segmenter, SegmenterConfig, ms
 from hotasr.streaming.vad import StreamingVad
 from hotasr.transcript import Sentence, Transcript, Word, word_joiner
@@ -56,6 +59,8 @@ class StreamOptions:
     silence_limit_s: float = 60.0  # without heartbeat, this much silence ends the task
     disfluency_removal: bool = False
     punctuation: bool = True
+    # Finals read the words their sentence's last two interims agree on as a prefix (agreement.py).
+    settled_prefix: bool = True
 
 
 @dataclass(slots=True)
@@ -83,7 +88,8 @@ class _Job:
 
 
 Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
-Recognize = Callable[[np.ndarray, bool, "str | None"], Transcript]  # (samples, draft, language) -> transcript
+# (samples, draft, language, prefix) -> transcript; prefix: the sentence's settled opening words
+Recognize = Callable[[np.ndarray, bool, "str | None", "str | None"], Transcript]
 
 
 class RealtimeSession:
@@ -113,6 +119,7 @@ class RealtimeSession:
         # that a short sentence or a draft of a few words is not detected as another language.
         self._language: str | None = None
         self._interim_cost_s = 0.0  # how long the last interim took: the next waits at least twice that
+        self._drafts = SentenceDrafts()  # interim texts of the sentence being spoken
         self._heartbeat_at = 0
         self._next_id = 1
         self._warned_final: set[str] = set()
@@ -260,11 +267,12 @@ class RealtimeSession:
                 continue
             seg = job.segment
             samples = self._audio[seg.start - self._base : seg.end - self._base]
+            prefix = self._drafts.prefix_for(seg.start) if job.final and self.options.settled_prefix else None
             self._busy_from = seg.start
             started = time.monotonic()
             try:
                 transcript = await loop.run_in_executor(
-                    self._pool, self._recognize, samples, not job.final, self._language
+                    self._pool, self._recognize, samples, not job.final, self._language, prefix
                 )
             except Exception as exc:  # a decode error ends this task, not the server
                 await self._report(StreamFailed("InternalError", f"recognition failed: {exc}"))
@@ -274,9 +282,10 @@ class RealtimeSession:
                 cost = time.monotonic() - started
                 if not job.final:
                     self._interim_cost_s = cost
-                log.debug("decoded %s of %.2f-%.2f s in %.2f s (stream at %.2f s)",
+                log.debug("decoded %s of %.2f-%.2f s in %.2f s (stream at %.2f s, prefix of %d words)",
                           "speculative final" if job.speculative else "final" if job.final else "interim",
-                          seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, cost, self._segmenter.position / SAMPLE_RATE)
+                          seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, cost, self._segmenter.position / SAMPLE_RATE,
+                          len(prefix.split()) if prefix else 0)
             if job.speculative:
                 if self._speculated == seg:  # still the pause it was started for
                     self._speculation = transcript
@@ -284,6 +293,7 @@ class RealtimeSession:
             if job.final:
                 await self._emit_final(job, transcript)
                 continue
+            self._drafts.add(seg.start, " ".join(s.text for s in transcript.sentences))
             for event in self._events(job, transcript):
                 await self._emit(event)
 
