@@ -145,7 +145,7 @@ class WhisperEngine:
 
         `prefix`: text already known to open the audio (a real-time sentence's settled interims);
         the decoder reads it in one pass and generates only the rest. Honoured without hotwords and
-        within one 30 s window; otherwise ignored.
+        within one 30 s window (drafts included); otherwise ignored.
         """
         if biasing not in BIASING_MODES:
             raise EngineError(f"biasing must be one of {', '.join(BIASING_MODES)}, got {biasing!r}")
@@ -172,7 +172,7 @@ class WhisperEngine:
             kwargs["max_new_tokens"] = min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)
         runner: Any = self.model
         mode = biasing if usable else "none"
-        if prefix and mode == "none" and not draft and duration_ms <= _PREFIX_MAX_MS:
+        if prefix and mode == "none" and duration_ms <= _PREFIX_MAX_MS:
             # CTranslate2 feeds a forced prefix one step per token (no faster than generating
             # it): hotasr's own decoder, with an empty hotword graph, reads it in one pass.
             runner = self._biased_runner((), None, warnings) or self.model
