@@ -3,10 +3,16 @@
 Runs `hotasr.evaluation.evaluate` twice in one process on one manifest: once through
 `hotasr.recognize` (the recorded-file path, model `fun-asr`), once through a server's real-time
 WebSocket API (model `fun-asr-realtime`), where each utterance's list is created as a vocabulary,
-the audio is streamed in 100 ms frames (as fast as the server takes them), the final sentences are
-joined, and the vocabulary is deleted. Both models are Whisper base in the default configuration.
+the audio is streamed in 100 ms frames (as fast as the server takes them, or at real-time pace with
+`--pace`), the final sentences are joined, and the vocabulary is deleted. Both models are Whisper
+base in the default configuration.
 
     .venv/bin/python bench/realtime_accuracy.py [--manifest bench/sets/librispeech_n100.jsonl] [--limit N]
+        [--modes none,hotasr] [--pace]
+
+At full speed a stream's decodes queue behind its audio and interims are mostly skipped; `--pace`
+streams as a microphone would, so interims (and the words they settle for later decodes) come as
+they do in use.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,9 +46,10 @@ TAIL_S = 1.5  # silence after the speech, so the last sentence ends by voice act
 class RealtimeRecognizer:
     """The evaluation runner's recognizer, done over the real-time API of a running server."""
 
-    def __init__(self, server: Server, key: str) -> None:
+    def __init__(self, server: Server, key: str, pace: bool = False) -> None:
         self.server = server
         self.key = key
+        self.pace = pace
         self.http = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=60)
 
     def __call__(
@@ -88,7 +96,10 @@ class RealtimeRecognizer:
             event = json.loads(ws.recv(timeout=120))
             if event["header"]["event"] != "task-started":
                 raise RuntimeError(event["header"].get("error_message", "no task-started"))
-            for offset in range(0, len(pcm), FRAME * 2):
+            started = time.perf_counter()
+            for number, offset in enumerate(range(0, len(pcm), FRAME * 2)):
+                if self.pace and (wait := started + number * FRAME / SAMPLE_RATE - time.perf_counter()) > 0:
+                    time.sleep(wait)
                 ws.send(pcm[offset : offset + FRAME * 2])
             ws.send(json.dumps({"header": {"streaming": "duplex", "task_id": task_id, "action": "finish-task"},
                                 "payload": {"input": {}}}))
@@ -108,14 +119,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", default="bench/sets/librispeech_n100.jsonl")
     parser.add_argument("--limit", type=int)
+    parser.add_argument("--modes", default="none,hotasr")
+    parser.add_argument("--pace", action="store_true", help="stream at real-time pace (default: as fast as taken)")
     parser.add_argument("--out", type=Path, default=Path("bench/out/realtime_accuracy"))
     args = parser.parse_args()
-    modes = ["none", "hotasr"]
+    modes = args.modes.split(",")
     files = evaluate(args.manifest, model="fun-asr", modes=modes, limit=args.limit)
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp), env={"HOTASR_PRELOAD_MODELS": "1"}).start()
         try:
-            recognizer = RealtimeRecognizer(server, server.create_key("bench"))
+            recognizer = RealtimeRecognizer(server, server.create_key("bench"), pace=args.pace)
             realtime = evaluate(args.manifest, model="fun-asr-realtime", modes=modes, limit=args.limit,
                                 recognizer=recognizer)  # type: ignore[arg-type]
         finally:
