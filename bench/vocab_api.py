@@ -56,6 +56,8 @@ def run_phase(
     waits) and by the server itself (arrival to response, from its access log: what the service
     costs, whoever calls it)."""
     log_from = len(server.output)
+    assert server.process is not None
+    cpu_from = cpu_seconds(server.process.pid)
     fork = multiprocessing.get_context("fork")  # children inherit body_for (a closure) and the pinning
     results = fork.SimpleQueue()
     start = fork.Value("d", 0.0)  # set once every client is connected: a late starter would burst
@@ -79,6 +81,7 @@ def run_phase(
     for client in clients:
         client.join()
     wall = time.perf_counter() - start.value
+    cpu = cpu_seconds(server.process.pid) - cpu_from
     time.sleep(0.5)  # let the last access-log lines arrive
     served = sorted(float(m.group(1)) for line in server.output[log_from:] if (m := ACCESS.search(line)))
     return {
@@ -89,6 +92,7 @@ def run_phase(
         "p99_ms": _p(latencies, 0.99, 1000),
         "server_p50_ms": _p(served, 0.5),
         "server_p99_ms": _p(served, 0.99),
+        "server_cpu_ms_per_request": round(cpu / total * 1000, 2),
         "req_per_s": round(total / wall, 1),
         "offered_req_per_s": rate,
     }
@@ -118,6 +122,12 @@ def _client(
             latencies.append(time.perf_counter() - t0)
             errors += response.status_code != 200
     results.put((latencies, errors))
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _p(values: list[float], q: float, scale: float = 1.0) -> float | None:
@@ -243,11 +253,12 @@ def main() -> None:
     print(f"idle machine, late wake-up of a 1 ms sleep: p50 {jitter['p50_ms']} ms, p99 {jitter['p99_ms']} ms, "
           f"max {jitter['max_ms']} ms\n")
     print("| backend | phase | requests | errors | client p50 ms | client p99 ms | server p50 ms | "
-          "server p99 ms | req/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "server p99 ms | req/s | server CPU ms/req |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['backend']} | {r['phase']} | {r['requests']} | {r['errors']} | {r['p50_ms']} | "
-              f"{r['p99_ms']} | {r['server_p50_ms']} | {r['server_p99_ms']} | {r['req_per_s']} |")
+              f"{r['p99_ms']} | {r['server_p50_ms']} | {r['server_p99_ms']} | {r['req_per_s']} | "
+              f"{r['server_cpu_ms_per_request']} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine, "scheduling_jitter": jitter, "results": results}, indent=2))
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
+
+# Whisper's own test for a decoding loop ("replied he replied he ..."): text that compresses this
+# well (faster-whisper's compression_ratio_threshold).
+LOOP_COMPRESSION_RATIO = 2.4
 
 # Languages written without spaces between words.
 UNSPACED_LANGS = frozenset({"zh", "ja", "yue", "th", "lo", "my", "km", "bo"})
 SENTENCE_END = frozenset(".?!。？！…")
+
+
+def looks_like_a_loop(text: str) -> bool:
+    data = text.encode()
+    return bool(data) and len(data) / len(zlib.compress(data)) > LOOP_COMPRESSION_RATIO
 
 
 def word_joiner(language: str | None) -> str:

@@ -254,6 +254,11 @@ def test_a_prefix_opens_the_transcript_and_the_decoder_goes_on_from_it(tiny: Eng
     assert "citizens" not in biased.text and JFK_PHRASE in normalized(biased.text)
 
 
+def test_a_decode_that_loops_on_its_prefix_is_done_again_without_it(tiny: Engine, jfk_samples: np.ndarray) -> None:
+    looping = tiny.transcribe(jfk_samples, biasing="none", beam_size=1, prefix="replied he " * 20)
+    assert "replied" not in looping.text and JFK_PHRASE in normalized(looping.text)
+
+
 def test_word_timestamps_off_still_gives_sentences(tiny: Engine, jfk_samples: np.ndarray) -> None:
     transcript = tiny.transcribe(jfk_samples, biasing="none", word_timestamps=False)
     assert JFK_PHRASE in normalized(transcript.text)

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
-from hotasr.streaming.agreement import settled_prefix
+from hotasr.streaming.agreement import MIN_SETTLING_MS, SentenceDrafts, settled_prefix
 from hotasr.streaming.segmenter import SegmenterConfig
 from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
 from hotasr.transcript import Sentence, Transcript
@@ -136,13 +136,13 @@ def test_no_interim_once_the_speaker_goes_quiet(jfk_samples: np.ndarray) -> None
 
 def prefixes_given(
     samples: np.ndarray, options: StreamOptions
-) -> tuple[list[tuple[str | None, list[str]]], list[str | None]]:
-    """(prefix a final was given, the texts of its sentence's drafts before it) per final decode,
-    and the prefix each draft decode was given.
+) -> tuple[list[tuple[str | None, list[tuple[int, str]]]], list[str | None]]:
+    """(prefix a final was given, its sentence's drafts before it as (audio ms, text)) per final
+    decode, and the prefix each draft decode was given.
 
     Drafts read one made-up word per 250 ms of audio, and a ragged last word (as a draft cut in the
     middle of a word would); a draft shorter than the one before starts a new sentence."""
-    finals: list[tuple[str | None, list[str]]] = []
+    finals: list[tuple[str | None, list[tuple[int, str]]]] = []
     drafts: list[tuple[int, str]] = []
     draft_prefixes: list[str | None] = []
 
@@ -152,11 +152,11 @@ def prefixes_given(
         if draft:
             text += " ragg-"
             draft_prefixes.append(prefix)
-            if drafts and len(audio) < drafts[-1][0]:
+            if drafts and length < drafts[-1][0]:
                 drafts.clear()
-            drafts.append((len(audio), text))
+            drafts.append((length, text))
         else:
-            finals.append((prefix, [d for _, d in drafts]))
+            finals.append((prefix, list(drafts)))
         return Transcript([Sentence(0, length, text)], "en", length, [])
 
     async def emit(event: SentenceEvent | StreamFailed) -> None:
@@ -180,11 +180,11 @@ def test_a_final_reads_what_its_last_two_interims_agree_on(jfk_samples: np.ndarr
     with_prefix = [(prefix, drafts) for prefix, drafts in finals if prefix]
     assert len(with_prefix) >= 2
     for prefix, drafts in finals:
-        if len(drafts) < 2:
+        if len(drafts) < 2 or drafts[-2][0] < MIN_SETTLING_MS:
             assert prefix is None
             continue
         # The earlier draft's words less its ragged last one: the later draft has all of them.
-        assert prefix == drafts[-2].removesuffix(" ragg-")
+        assert prefix == drafts[-2][1].removesuffix(" ragg-")
     assert any(draft_prefixes)  # interims read it too
     # Off by configuration: every decode starts from scratch.
     finals, draft_prefixes = prefixes_given(jfk_samples, replace(often, settled_prefix=False))
@@ -199,3 +199,19 @@ def test_settled_words_are_those_two_drafts_share_before_the_earlier_ones_cut() 
     assert settled_prefix("the cat sat on the", "the cat sat") == "the cat sat"
     assert settled_prefix("hello", "hello world") == ""
     assert settled_prefix("", "hello world") == ""
+
+
+def test_a_looping_draft_settles_nothing_nor_do_short_ones() -> None:
+    drafts = SentenceDrafts()
+    drafts.add(0, 2000, "replied he")
+    drafts.add(0, 3200, "replied he replied")
+    assert drafts.prefix_for(0) is None  # the earlier one heard too little
+    drafts.add(0, 4000, "replied he replied he")
+    assert drafts.prefix_for(0) == "replied he"
+    drafts.add(0, 4800, "replied he " * 20)
+    assert drafts.prefix_for(0) is None
+    drafts.add(0, 5600, "replied he said")
+    assert drafts.prefix_for(0) is None  # one sound draft is not an agreement
+    drafts.add(0, 6400, "replied he said nothing")
+    assert drafts.prefix_for(0) == "replied he"
+    assert drafts.prefix_for(16000) is None  # another sentence

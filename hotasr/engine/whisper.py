@@ -31,7 +31,7 @@ from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, EngineError
 from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.hotwords import Hotword
-from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Transcript, Word
+from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Transcript, Word, looks_like_a_loop
 
 log = logging.getLogger(__name__)
 
@@ -172,15 +172,6 @@ class WhisperEngine:
             kwargs["max_new_tokens"] = min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)
         runner: Any = self.model
         mode = biasing if usable else "none"
-        if prefix and mode == "none" and duration_ms <= _PREFIX_MAX_MS:
-            # CTranslate2 feeds a forced prefix one step per token (no faster than generating
-            # it): hotasr's own decoder, with an empty hotword graph, reads it in one pass.
-            runner = self._biased_runner((), None, warnings) or self.model
-            if runner is not self.model:
-                kwargs["prefix"] = prefix
-                # One pass, bounded like a draft: the temperature fallback would sample afresh.
-                kwargs["temperature"] = 0.0
-                kwargs["max_new_tokens"] = min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)
         if mode == "hotasr":
             runner = self._biased_runner(usable, hotwords_key, warnings)
             if runner is None:
@@ -195,8 +186,11 @@ class WhisperEngine:
 
         if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
             return self._finish(Transcript([], language, duration_ms, warnings), progress)
+        prefixed = None
+        if prefix and mode == "none" and duration_ms <= _PREFIX_MAX_MS:
+            prefixed = self._run_with_prefix(prefix, samples, kwargs, duration_ms, warnings)
         try:
-            sentences, detected = self._run(runner, samples, kwargs, duration_ms, progress)
+            sentences, detected = prefixed or self._run(runner, samples, kwargs, duration_ms, progress)
         except NotImplementedError as exc:
             if mode != "hotasr":
                 raise
@@ -323,6 +317,28 @@ class WhisperEngine:
                 if fraction > done:
                     done = fraction
                     progress(fraction)
+        return sentences, language
+
+    def _run_with_prefix(
+        self, prefix: str, samples: np.ndarray, kwargs: dict[str, Any], duration_ms: int, warnings: list[str]
+    ) -> tuple[list[Sentence], str | None] | None:
+        """The decode with `prefix` read as already said, or None (decode without it) when the
+        result looks like a loop or hotasr's decoder is not available."""
+        # CTranslate2 feeds a forced prefix one step per token (no faster than generating it):
+        # hotasr's own decoder, with an empty hotword graph, reads it in one pass.
+        generator = self._biased_runner((), None, warnings)
+        if generator is None:
+            return None
+        runner = _fitted(generator, len(samples))
+        if kwargs["language"] is None and self.multilingual:
+            runner = _one_encoding_for_detection(runner)
+        # One pass, bounded like a draft: the temperature fallback would sample afresh.
+        bounded = {**kwargs, "prefix": prefix, "temperature": 0.0,
+                   "max_new_tokens": min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)}
+        sentences, language = self._run(runner, samples, bounded, duration_ms, None)
+        if looks_like_a_loop(" ".join(s.text for s in sentences)):
+            log.debug("decode with a prefix of %d words looped; decoding without it", len(prefix.split()))
+            return None
         return sentences, language
 
     def _finish(self, transcript: Transcript, progress: Callable[[float], None] | None) -> Transcript:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hotasr.transcript import looks_like_a_loop
+
 
 def settled_prefix(earlier: str, later: str) -> str:
     """The opening words `earlier` and `later` share, leaving out `earlier`'s last word; as `later`
@@ -34,20 +36,29 @@ def _plain(word: str) -> str:
     return "".join(c for c in word.casefold() if c.isalnum())
 
 
+# Settled words stay settled, so they must come from drafts that heard enough of the sentence:
+# drafts of a second or two read its opening words wrong and alike ("Desire and they say" for
+# "There's iron they say"), and with agreement from the first drafts on, real-time finals lost
+# 1.3 points of WER (BENCHMARKS §3).
+MIN_SETTLING_MS = 3000
+
+
 @dataclass(slots=True)
 class SentenceDrafts:
-    """The texts of the interims of one sentence (by its start in the stream), newest last."""
+    """The interims of one sentence (by its start in the stream): (audio ms, text), newest last."""
 
     start: int = -1
-    texts: list[str] = field(default_factory=list)
+    drafts: list[tuple[int, str]] = field(default_factory=list)
 
-    def add(self, start: int, text: str) -> None:
+    def add(self, start: int, audio_ms: int, text: str) -> None:
         if start != self.start:
-            self.start, self.texts = start, []
-        self.texts = [*self.texts[-1:], text]
+            self.start, self.drafts = start, []
+        # A looping draft would settle its loop for every decode after it ("replied he replied
+        # he ..." grew to 221 words in one measured final): it settles nothing, nor does the next.
+        self.drafts = [] if looks_like_a_loop(text) else [*self.drafts[-1:], (audio_ms, text)]
 
     def prefix_for(self, start: int) -> str | None:
         """The settled opening of the sentence that starts at `start`, or None."""
-        if start != self.start or len(self.texts) < 2:
+        if start != self.start or len(self.drafts) < 2 or self.drafts[0][0] < MIN_SETTLING_MS:
             return None
-        return settled_prefix(*self.texts) or None
+        return settled_prefix(self.drafts[0][1], self.drafts[1][1]) or None

@@ -293,7 +293,7 @@ class RealtimeSession:
             if job.final:
                 await self._emit_final(job, transcript)
                 continue
-            self._drafts.add(seg.start, " ".join(s.text for s in transcript.sentences))
+            self._drafts.add(seg.start, ms(seg.end - seg.start), " ".join(s.text for s in transcript.sentences))
             for event in self._events(job, transcript):
                 await self._emit(event)
 
