@@ -14,7 +14,7 @@ import numpy as np
 from hotasr.audio import SAMPLE_RATE
 from hotasr.streaming.agreement import MIN_SETTLING_MS, SentenceDrafts, settled_prefix
 from hotasr.streaming.segmenter import SegmenterConfig
-from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
+from hotasr.streaming.session import RealtimeSession, Recognize, SentenceEvent, StreamFailed, StreamOptions
 from hotasr.transcript import Sentence, Transcript
 from tests.engine_fixtures import jfk_samples  # noqa: F401  (fixture)
 
@@ -30,6 +30,13 @@ def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[
         (drafts if draft else finals).append(len(audio))
         return Transcript([], "en", len(audio) * 1000 // SAMPLE_RATE, [])
 
+    play(samples, options, recognize)
+    return drafts, finals
+
+
+def play(samples: np.ndarray, options: StreamOptions, recognize: Recognize) -> None:
+    """Stream `samples` through a session in 100 ms frames, then finish it (results unseen)."""
+
     async def emit(event: SentenceEvent | StreamFailed) -> None:
         pass
 
@@ -42,7 +49,6 @@ def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[
             await session.finish()
 
     asyncio.run(stream())
-    return drafts, finals
 
 
 def test_first_interim_comes_early_and_later_ones_at_the_interval(jfk_samples: np.ndarray) -> None:  # noqa: F811
@@ -159,18 +165,7 @@ def prefixes_given(
             finals.append((prefix, list(drafts)))
         return Transcript([Sentence(0, length, text)], "en", length, [])
 
-    async def emit(event: SentenceEvent | StreamFailed) -> None:
-        pass
-
-    async def stream() -> None:
-        with ThreadPoolExecutor(1) as pool:
-            session = RealtimeSession(options, recognize, pool, emit)
-            for offset in range(0, len(samples), FRAME):
-                await session.feed(samples[offset : offset + FRAME])
-                await asyncio.sleep(0.02)
-            await session.finish()
-
-    asyncio.run(stream())
+    play(samples, options, recognize)
     return finals, draft_prefixes
 
 
