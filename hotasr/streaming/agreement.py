@@ -1,10 +1,9 @@
 """Which words of a sentence being spoken are settled: what two successive interims agree on.
 
-Each real-time decode (interim or final) reads its sentence from the start. Most of it was already
-decoded by earlier interims, and where two of them, made on different lengths of audio, read the
-same opening words, those words rarely change with more audio (the "local agreement" policy of
-streaming Whisper). The next decode takes them as a prefix and generates only the rest; once
-settled, words stay (the next agreement starts from them).
+A real-time final decodes its whole sentence again. Most of it was already decoded by the
+interims, and where two of them, made on different lengths of audio, read the same opening words,
+those words rarely change with more audio (the "local agreement" policy of streaming Whisper). The
+final takes them as a prefix and generates only the rest.
 """
 
 from __future__ import annotations
@@ -36,10 +35,8 @@ def _plain(word: str) -> str:
     return "".join(c for c in word.casefold() if c.isalnum())
 
 
-# Settled words stay settled, so they must come from drafts that heard enough of the sentence:
-# drafts of a second or two read its opening words wrong and alike ("Desire and they say" for
-# "There's iron they say"), and with agreement from the first drafts on, real-time finals lost
-# 1.3 points of WER (BENCHMARKS §3).
+# Settled words must come from drafts that heard enough of the sentence: drafts of a second or two
+# read its opening words wrong and alike ("Desire and they say" for "There's iron they say").
 MIN_SETTLING_MS = 3000
 
 

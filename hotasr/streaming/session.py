@@ -4,9 +4,9 @@ Voice activity cuts the stream into sentences. While one is spoken, the growing 
 decoded for interim text (first after `first_interim_ms`, then every `interim_interval_ms`); when
 it ends it is decoded once more for the final text. That final decode starts early, as soon as
 the speaker pauses (a speculative final): if the pause lasts until the sentence ends, its result
-is the final, out a pause-length sooner; if the speaker goes on, it is dropped. Every decode reads
-the words its sentence's last two interims agree on as a prefix and generates only the rest
-(agreement.py): a long sentence costs a fraction of a full decode, again and again. Decodes of one
+is the final, out a pause-length sooner; if the speaker goes on, it is dropped. A final reads the
+words its sentence's last two interims agree on as a prefix and generates only the rest
+(agreement.py): a long sentence's final costs its encoder pass and a few words. Decodes of one
 stream run in order, one at a time, on a pool shared by all streams; interims and speculative
 finals are skipped rather than queued when the stream already has work waiting or the pool has
 no idle worker, so a busy server drops refreshes and head starts, not finals. When finals fall
@@ -59,7 +59,7 @@ class StreamOptions:
     silence_limit_s: float = 60.0  # without heartbeat, this much silence ends the task
     disfluency_removal: bool = False
     punctuation: bool = True
-    # Decodes read the words their sentence's last two interims agree on as a prefix (agreement.py).
+    # Finals read the words their sentence's last two interims agree on as a prefix (agreement.py).
     settled_prefix: bool = True
 
 
@@ -267,7 +267,9 @@ class RealtimeSession:
                 continue
             seg = job.segment
             samples = self._audio[seg.start - self._base : seg.end - self._base]
-            prefix = self._drafts.prefix_for(seg.start) if self.options.settled_prefix else None
+            # Finals only: interims that read settled words agree with them too readily, and what
+            # they settle stays (real-time WER +1.2 to +1.5 points against +0.4 for finals only).
+            prefix = self._drafts.prefix_for(seg.start) if job.final and self.options.settled_prefix else None
             self._busy_from = seg.start
             started = time.monotonic()
             try:
