@@ -188,7 +188,7 @@ class WhisperEngine:
             return self._finish(Transcript([], language, duration_ms, warnings), progress)
         prefixed = None
         if prefix and mode == "none" and duration_ms <= _PREFIX_MAX_MS:
-            prefixed = self._run_with_prefix(prefix, samples, kwargs, duration_ms, warnings)
+            prefixed = self._run_with_prefix(prefix, samples, kwargs, duration_ms)
         try:
             sentences, detected = prefixed or self._run(runner, samples, kwargs, duration_ms, progress)
         except NotImplementedError as exc:
@@ -320,13 +320,14 @@ class WhisperEngine:
         return sentences, language
 
     def _run_with_prefix(
-        self, prefix: str, samples: np.ndarray, kwargs: dict[str, Any], duration_ms: int, warnings: list[str]
+        self, prefix: str, samples: np.ndarray, kwargs: dict[str, Any], duration_ms: int
     ) -> tuple[list[Sentence], str | None] | None:
         """The decode with `prefix` read as already said, or None (decode without it) when the
         result looks like a loop or hotasr's decoder is not available."""
         # CTranslate2 feeds a forced prefix one step per token (no faster than generating it):
-        # hotasr's own decoder, with an empty hotword graph, reads it in one pass.
-        generator = self._biased_runner((), None, warnings)
+        # hotasr's own decoder, with an empty hotword graph, reads it in one pass. Should it be
+        # unavailable, the decode is only slower: nothing for the caller to hear about.
+        generator = self._biased_runner((), None, [])
         if generator is None:
             return None
         runner = _fitted(generator, len(samples))
