@@ -165,11 +165,9 @@ class WhisperEngine:
             "vad_filter": self._use_vad(duration_ms),
         }
         if draft:
-            # A bounded single pass: a draft that loops is cut short and superseded by the next
-            # one, instead of retrying at five temperatures.
-            kwargs["temperature"] = 0.0
-            # Room is left for the longest prompt (half of Whisper's 448 positions).
-            kwargs["max_new_tokens"] = min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)
+            # A draft that loops is cut short and superseded by the next one, instead of retrying
+            # at five temperatures.
+            kwargs.update(self._single_pass(duration_ms))
         runner: Any = self.model
         mode = biasing if usable else "none"
         if mode == "hotasr":
@@ -319,6 +317,12 @@ class WhisperEngine:
                     progress(fraction)
         return sentences, language
 
+    def _single_pass(self, duration_ms: int) -> dict[str, Any]:
+        """Decoding options for one pass at temperature 0, its length bounded by the audio's."""
+        # Room is left for the longest prompt (half of Whisper's 448 positions).
+        return {"temperature": 0.0,
+                "max_new_tokens": min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)}
+
     def _run_with_prefix(
         self, prefix: str, samples: np.ndarray, kwargs: dict[str, Any], duration_ms: int
     ) -> tuple[list[Sentence], str | None] | None:
@@ -333,9 +337,8 @@ class WhisperEngine:
         runner = _fitted(generator, len(samples))
         if kwargs["language"] is None and self.multilingual:
             runner = _one_encoding_for_detection(runner)
-        # One pass, bounded like a draft: the temperature fallback would sample afresh.
-        bounded = {**kwargs, "prefix": prefix, "temperature": 0.0,
-                   "max_new_tokens": min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)}
+        # The temperature fallback would sample afresh, without the prefix's guidance.
+        bounded = {**kwargs, "prefix": prefix, **self._single_pass(duration_ms)}
         sentences, language = self._run(runner, samples, bounded, duration_ms, None)
         if looks_like_a_loop(" ".join(s.text for s in sentences)):
             log.debug("decode with a prefix of %d words looped; decoding without it", len(prefix.split()))
