@@ -57,6 +57,7 @@ def recognize(
     language: str | None = None,
     prefix: str | None = None,
     progress: Callable[[float], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> Transcript:
     """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would.
 
@@ -106,6 +107,7 @@ def recognize(
         beam_size=beam_size,
         prefix=prefix,
         progress=progress,
+        cancelled=cancelled,
     )
     if terms and biasing == "hotasr" and transcript.language in _HOMOPHONE_LANGS:
         from hotasr.biasing.homophones import corrector_for

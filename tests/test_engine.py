@@ -20,7 +20,7 @@ from faster_whisper.transcribe import Word as WhisperWord
 
 from hotasr.audio import SAMPLE_RATE, decode_audio
 from hotasr.config import ModelRoute, Settings
-from hotasr.engine import Engine, EngineError, load_engine
+from hotasr.engine import DecodeCancelled, Engine, EngineError, load_engine
 from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.engine.whisper import _segment_sentences
 from hotasr.hotwords import Hotword
@@ -257,6 +257,31 @@ def test_a_prefix_opens_the_transcript_and_the_decoder_goes_on_from_it(tiny: Eng
 def test_a_decode_that_loops_on_its_prefix_is_done_again_without_it(tiny: Engine, jfk_samples: np.ndarray) -> None:
     looping = tiny.transcribe(jfk_samples, biasing="none", beam_size=1, prefix="replied he " * 20)
     assert "replied" not in looping.text and JFK_PHRASE in normalized(looping.text)
+
+
+def test_a_draft_stops_between_decoding_steps_once_cancelled(tiny: Engine, jfk_samples: np.ndarray) -> None:
+    """Real-time interims made moot by their sentence's end are stopped: the engine polls
+    `cancelled` before the encoder and before every decoding step."""
+    polls = 0
+
+    def cancelled_after(n: int) -> Callable[[], bool]:
+        def cancelled() -> bool:
+            nonlocal polls
+            polls += 1
+            return polls > n
+
+        return cancelled
+
+    with pytest.raises(DecodeCancelled):
+        tiny.transcribe(jfk_samples, biasing="none", draft=True, cancelled=cancelled_after(0))
+    assert polls == 1  # before the encoder: nothing ran
+    polls = 0
+    with pytest.raises(DecodeCancelled):
+        tiny.transcribe(jfk_samples, biasing="none", draft=True, cancelled=cancelled_after(5))
+    assert polls == 6  # the encoder, then four steps of the ~30 the draft takes
+    polls = 0
+    draft = tiny.transcribe(jfk_samples, biasing="none", draft=True, cancelled=cancelled_after(1000))
+    assert JFK_PHRASE in normalized(draft.text) and polls > 20
 
 
 def test_word_timestamps_off_still_gives_sentences(tiny: Engine, jfk_samples: np.ndarray) -> None:

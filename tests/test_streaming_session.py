@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
+from hotasr.engine import DecodeCancelled
 from hotasr.streaming.agreement import MIN_SETTLING_MS, SentenceDrafts, settled_prefix
 from hotasr.streaming.segmenter import SegmenterConfig
 from hotasr.streaming.session import RealtimeSession, Recognize, SentenceEvent, StreamFailed, StreamOptions
@@ -26,7 +29,9 @@ def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[
     drafts: list[int] = []
     finals: list[int] = []
 
-    def recognize(audio: np.ndarray, draft: bool, language: str | None, prefix: str | None) -> Transcript:
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+    ) -> Transcript:
         (drafts if draft else finals).append(len(audio))
         return Transcript([], "en", len(audio) * 1000 // SAMPLE_RATE, [])
 
@@ -78,7 +83,9 @@ def test_final_is_decoded_during_the_pause_that_ends_the_sentence(jfk_samples: n
     decodes: list[tuple[int, int]] = []  # (audio ms, stream ms fed when the decode was asked for)
     finals: list[SentenceEvent] = []
 
-    def recognize(audio: np.ndarray, draft: bool, language: str | None, prefix: str | None) -> Transcript:
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+    ) -> Transcript:
         length = len(audio) * 1000 // SAMPLE_RATE
         decodes.append((length, fed_ms))
         return Transcript([Sentence(0, length, f"decode {len(decodes)}")], "en", length, [])
@@ -116,7 +123,9 @@ def test_no_interim_once_the_speaker_goes_quiet(jfk_samples: np.ndarray) -> None
     quiet_when_asked: list[int] = []
     session: RealtimeSession | None = None
 
-    def recognize(audio: np.ndarray, draft: bool, language: str | None, prefix: str | None) -> Transcript:
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+    ) -> Transcript:
         assert session is not None
         if draft:  # runs before the next frame is fed: the segmenter is as it was when asked
             quiet_when_asked.append(session._segmenter.quiet_ms)
@@ -140,6 +149,43 @@ def test_no_interim_once_the_speaker_goes_quiet(jfk_samples: np.ndarray) -> None
     assert max(quiet_when_asked) < 100
 
 
+def test_the_interim_running_when_its_sentence_ends_is_stopped(jfk_samples: np.ndarray) -> None:  # noqa: F811
+    """Decodes of a stream run one at a time: an interim still running when the speaker stops would
+    hold up the final. It is told to stop once the final is queued, and the final follows."""
+    drafts: list[str] = []  # how each draft decode ended
+    finals: list[SentenceEvent] = []
+
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+    ) -> Transcript:
+        length = len(audio) * 1000 // SAMPLE_RATE
+        if draft:  # a slow interim: it would run for 5 s unless stopped
+            for _ in range(500):
+                if cancelled():
+                    drafts.append("stopped")
+                    raise DecodeCancelled("stopped")
+                time.sleep(0.01)
+            drafts.append("ran to the end")
+        return Transcript([Sentence(0, length, "words")], "en", length, [])
+
+    async def emit(event: SentenceEvent | StreamFailed) -> None:
+        if isinstance(event, SentenceEvent) and event.final:
+            finals.append(event)
+
+    async def stream() -> None:
+        speech = np.concatenate([jfk_samples[: 6 * SAMPLE_RATE], np.zeros(SAMPLE_RATE, np.float32)])
+        with ThreadPoolExecutor(2) as pool:
+            session = RealtimeSession(StreamOptions(), recognize, pool, emit)
+            for offset in range(0, len(speech), FRAME):
+                await session.feed(speech[offset : offset + FRAME])
+                await asyncio.sleep(0.02)
+            await session.finish()
+
+    asyncio.run(stream())
+    assert len(finals) == 3  # "And so, my fellow Americans, ask not ...": three sentences
+    assert drafts and set(drafts) == {"stopped"}
+
+
 def prefixes_given(
     samples: np.ndarray, options: StreamOptions
 ) -> tuple[list[tuple[str | None, list[tuple[int, str]]]], list[str | None]]:
@@ -152,7 +198,9 @@ def prefixes_given(
     drafts: list[tuple[int, str]] = []
     draft_prefixes: list[str | None] = []
 
-    def recognize(audio: np.ndarray, draft: bool, language: str | None, prefix: str | None) -> Transcript:
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+    ) -> Transcript:
         length = len(audio) * 1000 // SAMPLE_RATE
         text = " ".join(f"w{i}" for i in range(1, length // 250 + 1))
         if draft:

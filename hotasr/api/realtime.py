@@ -63,14 +63,14 @@ class RealtimeHub:
 
     def timed_decode(
         self, recognize_fn: Callable[..., Transcript], samples: np.ndarray, draft: bool, language: str | None,
-        prefix: str | None,
+        prefix: str | None, cancelled: Callable[[], bool],
     ) -> Transcript:
         """Runs on a pool thread: counts busy workers (interims wait for an idle one) and decode time."""
         with self._lock:
             self._decoding += 1
         started = time.perf_counter()
         try:
-            return recognize_fn(samples, draft=draft, language=language, prefix=prefix)
+            return recognize_fn(samples, draft=draft, language=language, prefix=prefix, cancelled=cancelled)
         finally:
             with self._lock:
                 self._decoding -= 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,9 +67,11 @@ class BiasedGenerator:
     every other attribute is the real model's."""
 
     def __init__(
-        self, inner: Any, weights: Decoder, special: SpecialTokens, graph: HotwordGraph, id_to_token: Any
+        self, inner: Any, weights: Decoder, special: SpecialTokens, graph: HotwordGraph, id_to_token: Any,
+        checkpoint: Callable[[], None] | None = None,
     ) -> None:
         self._inner = inner
+        self._checkpoint = checkpoint
         self._weights = weights
         self._special = special
         self._graph = graph
@@ -119,9 +122,11 @@ class BiasedGenerator:
                     opts,
                     num_hypotheses=int(kw.get("num_hypotheses", 1)),
                     temperature=temperature,
+                    checkpoint=self._checkpoint,
                 )
             else:
-                res = generate(self._weights, self._special, enc[i], list(prompt), self._graph, opts)
+                res = generate(self._weights, self._special, enc[i], list(prompt), self._graph, opts,
+                               checkpoint=self._checkpoint)
             res.sequences = [[self._id_to_token(t) or "" for t in seq] for seq in res.sequences_ids]
             if not kw.get("return_scores", False):
                 res.scores = []
@@ -130,12 +135,14 @@ class BiasedGenerator:
 
 
 def biased_whisper(
-    whisper: Any, graph: HotwordGraph, *, model_dir: str | os.PathLike[str] | None = None, threads: int = 0
+    whisper: Any, graph: HotwordGraph, *, model_dir: str | os.PathLike[str] | None = None, threads: int = 0,
+    checkpoint: Callable[[], None] | None = None,
 ) -> Any:
     """A copy of `whisper` (faster_whisper.WhisperModel) that applies `graph` while decoding.
 
     Cheap: the decoder weights are loaded once per model directory and shared; call it per request.
     `threads`: CPU threads of the decoder (0: min(4, cores)); pass the engine's own count.
+    `checkpoint`: called before every decoding step; what it raises abandons the decode.
     """
     directory = str(model_dir) if model_dir is not None else _model_dir_of(whisper)
     # Same precision as CTranslate2 runs the rest of the model: int8 weights or float32.
@@ -143,5 +150,6 @@ def biased_whisper(
     weights = load_decoder(directory, int8=int8, threads=threads)
     special = SpecialTokens.from_tokenizer(whisper.hf_tokenizer)
     clone = copy.copy(whisper)
-    clone.model = BiasedGenerator(whisper.model, weights, special, graph, whisper.hf_tokenizer.id_to_token)
+    clone.model = BiasedGenerator(whisper.model, weights, special, graph, whisper.hf_tokenizer.id_to_token,
+                                  checkpoint)
     return clone

@@ -10,6 +10,7 @@ own log-probabilities, so faster-whisper's fallback thresholds (avg_logprob) mea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -159,8 +160,12 @@ def generate(
     prompt: list[int],
     graph: HotwordGraph | None,
     opts: SearchOptions,
+    checkpoint: Callable[[], None] | None = None,
 ) -> GenerationResult:
-    """Biased beam search for one prompt on one encoder output (T_enc, D)."""
+    """Biased beam search for one prompt on one encoder output (T_enc, D).
+
+    `checkpoint` is called before every step: it may raise to abandon the search (a real-time
+    interim that a sentence's final has made moot)."""
     beam = max(1, opts.beam_size)
     max_len = min(opts.max_length, w.max_positions)
     sample_begin = len(prompt)
@@ -187,6 +192,8 @@ def generate(
         return (lp + bonus) / (max(n, 1) ** opts.length_penalty)
 
     for step in range(max_len - sample_begin):
+        if checkpoint is not None:
+            checkpoint()
         first = step == 0 and not forced
         logits[:, static_mask] = _NEG
         if first and opts.suppress_blank:
@@ -328,6 +335,7 @@ def sample(
     num_hypotheses: int,
     temperature: float,
     seed: int | None = None,
+    checkpoint: Callable[[], None] | None = None,
 ) -> GenerationResult:
     """Temperature sampling (faster-whisper's fallback when beam search output looks wrong),
     `num_hypotheses` independent samples with the hotword bonus added to the scaled logits.
@@ -349,6 +357,8 @@ def sample(
     states = [0] * n
     done = np.zeros(n, bool)
     for step in range(max_len - len(prompt)):
+        if checkpoint is not None:
+            checkpoint()
         first = step == 0 and not forced
         logits[:, static_mask] = _NEG
         if first and opts.suppress_blank:

@@ -7,9 +7,9 @@ import threading
 from collections.abc import Callable
 
 from hotasr.config import ModelRoute, Settings
-from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, Engine, EngineError
+from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, DecodeCancelled, Engine, EngineError
 
-__all__ = ["BIASING_MODES", "SAMPLE_RATE", "BiasingMode", "Engine", "EngineError", "load_engine"]
+__all__ = ["BIASING_MODES", "SAMPLE_RATE", "BiasingMode", "DecodeCancelled", "Engine", "EngineError", "load_engine"]
 
 _EngineKey = tuple[str, str, str, int]
 _engines: dict[_EngineKey, Engine] = {}

@@ -22,6 +22,10 @@ class EngineError(RuntimeError):
     """An engine cannot be built or run; the message is meant for the operator or user."""
 
 
+class DecodeCancelled(Exception):
+    """The caller's `cancelled()` turned true during a decode, which was abandoned."""
+
+
 @runtime_checkable
 class Engine(Protocol):
     name: str
@@ -40,4 +44,6 @@ class Engine(Protocol):
         beam_size: int | None = None,  # None: the engine's own (route options); drafts ignore it
         prefix: str | None = None,  # text known to open the audio; an engine may ignore it
         progress: Callable[[float], None] | None = None,
+        # Polled while decoding; once true the engine may stop and raise DecodeCancelled.
+        cancelled: Callable[[], bool] | None = None,
     ) -> Transcript: ...

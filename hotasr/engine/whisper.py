@@ -28,7 +28,7 @@ import numpy as np
 
 from hotasr.audio import is_silent
 from hotasr.config import ModelRoute, Settings
-from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, EngineError
+from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, DecodeCancelled, EngineError
 from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.hotwords import Hotword
 from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Transcript, Word, looks_like_a_loop
@@ -140,12 +140,16 @@ class WhisperEngine:
         beam_size: int | None = None,
         prefix: str | None = None,
         progress: Callable[[float], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
     ) -> Transcript:
         """`beam_size` overrides the route's beam for this decode (drafts are always greedy).
 
         `prefix`: text already known to open the audio (a real-time sentence's settled interims);
         the decoder reads it in one pass and generates only the rest. Honoured without hotwords and
         within one 30 s window (drafts included); otherwise ignored.
+
+        `cancelled`: polled before the encoder and before every step of hotasr's decoder (drafts,
+        biased and prefixed decodes); once true the decode stops with DecodeCancelled.
         """
         if biasing not in BIASING_MODES:
             raise EngineError(f"biasing must be one of {', '.join(BIASING_MODES)}, got {biasing!r}")
@@ -168,25 +172,32 @@ class WhisperEngine:
             # A draft that loops is cut short and superseded by the next one, instead of retrying
             # at five temperatures.
             kwargs.update(self._single_pass(duration_ms))
+        checkpoint = _checkpoint(cancelled)
         runner: Any = self.model
         mode = biasing if usable else "none"
         if mode == "hotasr":
-            runner = self._biased_runner(usable, hotwords_key, warnings)
+            runner = self._biased_runner(usable, hotwords_key, warnings, checkpoint)
             if runner is None:
                 mode = "prompt"
                 runner = self.model
+        elif mode == "none" and draft:
+            # hotasr's decoder, with an empty hotword graph: its greedy steps cost a third less than
+            # CTranslate2's, and a draft made moot by its sentence's end can be stopped between them.
+            runner = self._biased_runner((), None, [], checkpoint) or self.model
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
         if draft or mode == "none":
             runner = _fitted(runner, len(samples))
         if language is None and self.multilingual:
             runner = _one_encoding_for_detection(runner)
+        if checkpoint is not None:
+            runner = _checked(runner, checkpoint)
 
         if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
             return self._finish(Transcript([], language, duration_ms, warnings), progress)
         prefixed = None
         if prefix and mode == "none" and duration_ms <= _PREFIX_MAX_MS:
-            prefixed = self._run_with_prefix(prefix, samples, kwargs, duration_ms)
+            prefixed = self._run_with_prefix(prefix, samples, kwargs, duration_ms, checkpoint)
         try:
             sentences, detected = prefixed or self._run(runner, samples, kwargs, duration_ms, progress)
         except NotImplementedError as exc:
@@ -249,7 +260,10 @@ class WhisperEngine:
             kept.append(hw.text)
         return ", ".join(kept)
 
-    def _biased_runner(self, hotwords: Sequence[Hotword], key: Hashable | None, warnings: list[str]) -> Any | None:
+    def _biased_runner(
+        self, hotwords: Sequence[Hotword], key: Hashable | None, warnings: list[str],
+        checkpoint: Callable[[], None] | None = None,
+    ) -> Any | None:
         """A biased stand-in for the WhisperModel, or None (with a warning) to fall back to the prompt."""
         try:
             from hotasr.biasing import biased_whisper, compile_hotwords
@@ -263,7 +277,7 @@ class WhisperEngine:
             if graph is None:
                 graph = compile_hotwords(terms, self.model.hf_tokenizer, multilingual=self.multilingual)
                 self._store_graph(cache_key, terms, graph)
-            runner = biased_whisper(self.model, graph, threads=self.options.cpu_threads)
+            runner = biased_whisper(self.model, graph, threads=self.options.cpu_threads, checkpoint=checkpoint)
         except NotImplementedError as exc:
             self._warn(warnings, f"hotasr biasing is not available yet ({exc}); used the Whisper prompt instead")
             return None
@@ -324,19 +338,22 @@ class WhisperEngine:
                 "max_new_tokens": min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)}
 
     def _run_with_prefix(
-        self, prefix: str, samples: np.ndarray, kwargs: dict[str, Any], duration_ms: int
+        self, prefix: str, samples: np.ndarray, kwargs: dict[str, Any], duration_ms: int,
+        checkpoint: Callable[[], None] | None,
     ) -> tuple[list[Sentence], str | None] | None:
         """The decode with `prefix` read as already said, or None (decode without it) when the
         result looks like a loop or hotasr's decoder is not available."""
         # CTranslate2 feeds a forced prefix one step per token (no faster than generating it):
         # hotasr's own decoder, with an empty hotword graph, reads it in one pass. Should it be
         # unavailable, the decode is only slower: nothing for the caller to hear about.
-        generator = self._biased_runner((), None, [])
+        generator = self._biased_runner((), None, [], checkpoint)
         if generator is None:
             return None
         runner = _fitted(generator, len(samples))
         if kwargs["language"] is None and self.multilingual:
             runner = _one_encoding_for_detection(runner)
+        if checkpoint is not None:
+            runner = _checked(runner, checkpoint)
         # The temperature fallback would sample afresh, without the prefix's guidance.
         bounded = {**kwargs, "prefix": prefix, **self._single_pass(duration_ms)}
         sentences, language = self._run(runner, samples, bounded, duration_ms, None)
@@ -401,6 +418,31 @@ def _fitted(runner: Any, samples: int) -> Any:
 
     fitted.encode = encode  # faster-whisper calls self.encode(segment) with the 30 s segment
     return fitted
+
+
+def _checkpoint(cancelled: Callable[[], bool] | None) -> Callable[[], None] | None:
+    if cancelled is None:
+        return None
+
+    def checkpoint() -> None:
+        if cancelled():
+            raise DecodeCancelled("decode cancelled by its caller")
+
+    return checkpoint
+
+
+def _checked(runner: Any, checkpoint: Callable[[], None]) -> Any:
+    """A copy of a faster-whisper model that calls `checkpoint` before each encoder pass: the
+    encoder (a third of a draft) runs in CTranslate2 and cannot be stopped once begun."""
+    checked = copy.copy(runner)
+    encode = runner.encode
+
+    def checked_encode(features: np.ndarray) -> Any:
+        checkpoint()
+        return encode(features)
+
+    checked.encode = checked_encode
+    return checked
 
 
 def _one_encoding_for_detection(runner: Any) -> Any:

@@ -9,7 +9,9 @@ words its sentence's last two interims agree on as a prefix and generates only t
 (agreement.py): a long sentence's final costs its encoder pass and a few words. Decodes of one
 stream run in order, one at a time, on a pool shared by all streams; interims and speculative
 finals are skipped rather than queued when the stream already has work waiting or the pool has
-no idle worker, so a busy server drops refreshes and head starts, not finals. When finals fall
+no idle worker, so a busy server drops refreshes and head starts, not finals. A decode made moot
+is stopped between decoding steps: the interim running when its sentence's end is in sight (a
+final is queued), the head start of a pause the speaker talks through. When finals fall
 further behind real time than `max_lag_s`, the task fails with a throttling error instead of
 falling behind silently.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
+from hotasr.engine import DecodeCancelled
 from hotasr.postprocess import apply_text_options
 from hotasr.streaming.agreement import SentenceDrafts
 from hotasr.streaming.segmenter import Segment, Segmenter, SegmenterConfig, ms
@@ -85,11 +89,13 @@ class _Job:
     segment: Segment
     due: float  # monotonic time by which a final must be out to keep pace with real time
     speculative: bool = False  # a final decoded during a pause, kept until the sentence ends
+    cancel: threading.Event = field(default_factory=threading.Event)  # set: the decode is moot, stop it
 
 
 Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
-# (samples, draft, language, prefix) -> transcript; prefix: the sentence's settled opening words
-Recognize = Callable[[np.ndarray, bool, "str | None", "str | None"], Transcript]
+# (samples, draft, language, prefix, cancelled) -> transcript; prefix: the sentence's settled
+# opening words; cancelled: polled while decoding, true once the result is moot (DecodeCancelled)
+Recognize = Callable[[np.ndarray, bool, "str | None", "str | None", Callable[[], bool]], Transcript]
 
 
 class RealtimeSession:
@@ -111,7 +117,7 @@ class RealtimeSession:
         self._pending: deque[_Job] = deque()
         self._wake = asyncio.Event()
         self._closing = False
-        self._busy_from: int | None = None  # start of the segment being decoded, if any
+        self._running: _Job | None = None  # the job being decoded, if any
         self._interim_at = 0
         self._speculated: Segment | None = None  # the ending last decoded (or queued) speculatively
         self._speculation: Transcript | None = None  # its result, once decoded
@@ -162,8 +168,10 @@ class RealtimeSession:
         self._raise_failure()
 
     def close(self) -> None:
-        """Stop, dropping whatever is pending (a running decode finishes unseen)."""
+        """Stop, dropping whatever is pending and stopping a running decode where it can be."""
         self._pending.clear()
+        if self._running is not None:
+            self._running.cancel.set()
         self._closing = True
         self._wake.set()
         if asyncio.current_task() is not self._worker:  # the worker itself may report a failure
@@ -178,16 +186,23 @@ class RealtimeSession:
         assert self._started is not None
         due = self._started + segment.end / SAMPLE_RATE + self.options.max_lag_s
         self._pending.append(_Job(final, segment, due, speculative))
+        running = self._running
+        if final and running is not None and not running.final:
+            # The sentence is ending: its interim would only delay the final queued behind it.
+            running.cancel.set()
         self._wake.set()
 
     async def _after_audio(self) -> None:
         seg = self._segmenter
-        idle = not self._pending and self._busy_from is None and self._pool_idle()
+        idle = not self._pending and self._running is None and self._pool_idle()
         if seg.start is not None:
             ending = seg.ending
             if ending is None and self._speculated is not None and self._speculated.start == seg.start:
                 # The speaker went on: the head start is void (an earlier sentence's is not).
                 self._pending = deque(j for j in self._pending if not (j.speculative and j.segment.start == seg.start))
+                running = self._running
+                if running is not None and running.speculative and running.segment.start == seg.start:
+                    running.cancel.set()
                 self._speculated = self._speculation = None
             # Queued behind this stream's own decode if one runs (an interim of the speech before
             # the pause); whether the pool can spare a worker is judged when its turn comes.
@@ -230,8 +245,8 @@ class RealtimeSession:
             keep_from = min(keep_from, self._segmenter.start)
         for job in self._pending:
             keep_from = min(keep_from, job.segment.start)
-        if self._busy_from is not None:
-            keep_from = min(keep_from, self._busy_from)
+        if self._running is not None:
+            keep_from = min(keep_from, self._running.segment.start)
         cut = keep_from - self._base
         if cut > SAMPLE_RATE:  # in whole seconds, not per frame
             self._audio = self._audio[cut:]
@@ -270,24 +285,28 @@ class RealtimeSession:
             # Finals only: interims that read settled words agree with them too readily, and what
             # they settle stays (real-time WER +1.2 to +1.5 points against +0.4 for finals only).
             prefix = self._drafts.prefix_for(seg.start) if job.final and self.options.settled_prefix else None
-            self._busy_from = seg.start
+            self._running = job
             started = time.monotonic()
+            kind = "speculative final" if job.speculative else "final" if job.final else "interim"
             try:
                 transcript = await loop.run_in_executor(
-                    self._pool, self._recognize, samples, not job.final, self._language, prefix
+                    self._pool, self._recognize, samples, not job.final, self._language, prefix, job.cancel.is_set
                 )
+            except DecodeCancelled:
+                log.debug("stopped %s of %.2f-%.2f s after %.2f s", kind, seg.start / SAMPLE_RATE,
+                          seg.end / SAMPLE_RATE, time.monotonic() - started)
+                continue
             except Exception as exc:  # a decode error ends this task, not the server
                 await self._report(StreamFailed("InternalError", f"recognition failed: {exc}"))
                 continue
             finally:
-                self._busy_from = None
-                cost = time.monotonic() - started
-                if not job.final:
-                    self._interim_cost_s = cost
-                log.debug("decoded %s of %.2f-%.2f s in %.2f s (stream at %.2f s, prefix of %d words)",
-                          "speculative final" if job.speculative else "final" if job.final else "interim",
-                          seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, cost, self._segmenter.position / SAMPLE_RATE,
-                          len(prefix.split()) if prefix else 0)
+                self._running = None
+            cost = time.monotonic() - started
+            if not job.final:
+                self._interim_cost_s = cost
+            log.debug("decoded %s of %.2f-%.2f s in %.2f s (stream at %.2f s, prefix of %d words)",
+                      kind, seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, cost,
+                      self._segmenter.position / SAMPLE_RATE, len(prefix.split()) if prefix else 0)
             if job.speculative:
                 if self._speculated == seg:  # still the pause it was started for
                     self._speculation = transcript
