@@ -25,6 +25,7 @@ from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.engine.whisper import _segment_sentences
 from hotasr.hotwords import Hotword
 from tests.engine_fixtures import (
+    DATA,
     JFK_PHRASE,
     MODEL_CACHE,
     ONE_TWO_THREE,
@@ -372,6 +373,19 @@ def test_language_detection_shares_the_decodes_encoder_pass(base: Engine) -> Non
     # Detection's encoding of the first window is the decode's: no pass more than with the language given.
     assert len(detect_passes) == len(told_passes) >= 1
     assert detected.text == told.text and detected.sentences == told.sentences
+
+
+def test_a_decode_that_loops_on_the_fitted_window_is_done_again_on_30_s(base: Engine) -> None:
+    """A short sentence can loop on a window fitted to it, at every temperature: "replied he" (1.2 s
+    of LibriSpeech) came out as the phrase over and over, greedy and at beam 5. One bounded pass on
+    the fitted window, then, failing faster-whisper's retry test, the whole decode on 30 s."""
+    audio = decode_audio(need(DATA / "librispeech_test_subset/test-other/2033-164914-0000.flac")).samples
+    replied_he = audio[int(0.31 * SAMPLE_RATE) : int(1.51 * SAMPLE_RATE)]
+    for beam in (1, 5):
+        with encoder_windows(base) as windows:
+            transcript = base.transcribe(replied_he, language="en", biasing="none", beam_size=beam)
+        assert normalized(transcript.text) == "replied he"
+        assert windows[0] < windows[-1] == 3000
 
 
 def test_hotasr_biasing_on_base_recovers_a_chinese_place_name(base: Engine) -> None:

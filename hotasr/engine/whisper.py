@@ -148,7 +148,7 @@ class WhisperEngine:
         the decoder reads it in one pass and generates only the rest. Honoured without hotwords and
         within one 30 s window (drafts included); otherwise ignored.
 
-        `cancelled`: polled before the encoder and before every step of hotasr's decoder (drafts,
+        `cancelled`: polled before the encoder and before every step of hotasr's decoder (greedy,
         biased and prefixed decodes); once true the decode stops with DecodeCancelled.
         """
         if biasing not in BIASING_MODES:
@@ -180,18 +180,16 @@ class WhisperEngine:
             if runner is None:
                 mode = "prompt"
                 runner = self.model
-        elif mode == "none" and draft:
-            # hotasr's decoder, with an empty hotword graph: its greedy steps cost a third less than
-            # CTranslate2's, and a draft made moot by its sentence's end can be stopped between them.
+        elif mode == "none" and kwargs["beam_size"] == 1:
+            # Greedy (drafts, real-time finals) on hotasr's decoder with an empty hotword graph: its
+            # steps cost a third less than CTranslate2's, and a decode made moot (an interim whose
+            # sentence has ended) can be stopped between them.
             runner = self._biased_runner((), None, [], checkpoint) or self.model
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
-        if draft or mode == "none":
-            runner = _fitted(runner, len(samples))
-        if language is None and self.multilingual:
-            runner = _one_encoding_for_detection(runner)
-        if checkpoint is not None:
-            runner = _checked(runner, checkpoint)
+        decoder = runner
+        fitted = draft or mode == "none"
+        runner = self._prepared(decoder, len(samples), language, checkpoint, fitted=fitted)
 
         if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
             return self._finish(Transcript([], language, duration_ms, warnings), progress)
@@ -199,13 +197,20 @@ class WhisperEngine:
         if prefix and mode == "none" and duration_ms <= _PREFIX_MAX_MS:
             prefixed = self._run_with_prefix(prefix, samples, kwargs, duration_ms, checkpoint)
         try:
-            sentences, detected = prefixed or self._run(runner, samples, kwargs, duration_ms, progress)
+            if prefixed is not None:
+                sentences, detected = prefixed
+            elif fitted and not draft and fitted_frames(len(samples)) < _FULL_WINDOW:
+                sentences, detected = self._run_fitted_first(
+                    decoder, samples, kwargs, duration_ms, progress, checkpoint
+                )
+            else:
+                sentences, detected, _ = self._run(runner, samples, kwargs, duration_ms, progress)
         except NotImplementedError as exc:
             if mode != "hotasr":
                 raise
             self._warn(warnings, f"hotasr biasing is not available yet ({exc}); used the Whisper prompt instead")
             kwargs["hotwords"] = self._prompt(usable, warnings)
-            sentences, detected = self._run(self.model, samples, kwargs, duration_ms, progress)
+            sentences, detected, _ = self._run(self.model, samples, kwargs, duration_ms, progress)
         return self._finish(Transcript(sentences, detected, duration_ms, warnings), progress)
 
     # -- language and hotwords ----------------------------------------------------------------
@@ -309,6 +314,17 @@ class WhisperEngine:
             return duration_ms > self.options.vad_min_seconds * 1000
         return bool(vad)
 
+    def _prepared(
+        self, decoder: Any, samples: int, language: str | None, checkpoint: Callable[[], None] | None, *,
+        fitted: bool,
+    ) -> Any:
+        """`decoder` (a faster-whisper model) with its encoder window fitted to the audio (else
+        Whisper's 30 s), one encoder pass shared with language detection, and the checkpoint."""
+        runner = _fitted(decoder, samples) if fitted else decoder
+        if language is None and self.multilingual:
+            runner = _one_encoding_for_detection(runner)
+        return runner if checkpoint is None else _checked(runner, checkpoint)
+
     def _run(
         self,
         runner: Any,
@@ -316,19 +332,53 @@ class WhisperEngine:
         kwargs: dict[str, Any],
         duration_ms: int,
         progress: Callable[[float], None] | None,
-    ) -> tuple[list[Sentence], str | None]:
+    ) -> tuple[list[Sentence], str | None, bool]:
+        """(sentences, language, whether a segment fails faster-whisper's own retry test or was cut
+        at `max_new_tokens`)."""
         segments, info = runner.transcribe(samples, **kwargs)
         language = info.language
         simplify = self.options.simplified_chinese and language == "zh"
+        token_limit = kwargs.get("max_new_tokens")
         sentences: list[Sentence] = []
+        suspect = False
         done = 0.0
         for segment in segments:
+            cut = token_limit is not None and len(segment.tokens) >= token_limit
+            suspect = suspect or cut or _fails_retry_test(segment)
             sentences.extend(_segment_sentences(segment, language, simplify))
             if progress is not None and duration_ms:
                 fraction = min(1.0, segment.end * 1000 / duration_ms)
                 if fraction > done:
                     done = fraction
                     progress(fraction)
+        return sentences, language, suspect
+
+    def _run_fitted_first(
+        self,
+        decoder: Any,
+        samples: np.ndarray,
+        kwargs: dict[str, Any],
+        duration_ms: int,
+        progress: Callable[[float], None] | None,
+        checkpoint: Callable[[], None] | None,
+    ) -> tuple[list[Sentence], str | None]:
+        """One bounded pass on the fitted window; should it fail faster-whisper's retry test, the
+        decode faster-whisper would do (temperature retries included) on Whisper's 30 s window.
+
+        On a fitted window a short sentence can loop at every temperature where the 30 s window
+        reads it right: "replied he" (1.2 s of LibriSpeech) came out as "replied he" 110 times,
+        greedy and at beam 5, and the retries sampled for 30 s.
+        """
+        fitted = self._prepared(decoder, len(samples), kwargs["language"], checkpoint, fitted=True)
+        sentences, language, suspect = self._run(
+            fitted, samples, {**kwargs, **self._single_pass(duration_ms)}, duration_ms, None
+        )
+        if not suspect:
+            return sentences, language
+        log.debug("fitted-window decode of %.1f s failed the retry test; decoding on the 30 s window",
+                  duration_ms / 1000)
+        full = self._prepared(decoder, len(samples), kwargs["language"], checkpoint, fitted=False)
+        sentences, language, _ = self._run(full, samples, kwargs, duration_ms, progress)
         return sentences, language
 
     def _single_pass(self, duration_ms: int) -> dict[str, Any]:
@@ -349,14 +399,10 @@ class WhisperEngine:
         generator = self._biased_runner((), None, [], checkpoint)
         if generator is None:
             return None
-        runner = _fitted(generator, len(samples))
-        if kwargs["language"] is None and self.multilingual:
-            runner = _one_encoding_for_detection(runner)
-        if checkpoint is not None:
-            runner = _checked(runner, checkpoint)
+        runner = self._prepared(generator, len(samples), kwargs["language"], checkpoint, fitted=True)
         # The temperature fallback would sample afresh, without the prefix's guidance.
         bounded = {**kwargs, "prefix": prefix, **self._single_pass(duration_ms)}
-        sentences, language = self._run(runner, samples, bounded, duration_ms, None)
+        sentences, language, _ = self._run(runner, samples, bounded, duration_ms, None)
         if looks_like_a_loop(" ".join(s.text for s in sentences)):
             log.debug("decode with a prefix of %d words looped; decoding without it", len(prefix.split()))
             return None
@@ -418,6 +464,14 @@ def _fitted(runner: Any, samples: int) -> Any:
 
     fitted.encode = encode  # faster-whisper calls self.encode(segment) with the 30 s segment
     return fitted
+
+
+def _fails_retry_test(segment: Any) -> bool:
+    """faster-whisper's test for decoding again at a higher temperature (its default thresholds):
+    a loop, or low confidence where the model does not think it hears silence."""
+    if segment.compression_ratio > 2.4:
+        return True
+    return segment.avg_logprob < -1.0 and segment.no_speech_prob <= 0.6
 
 
 def _checkpoint(cancelled: Callable[[], bool] | None) -> Callable[[], None] | None:
