@@ -1,11 +1,17 @@
 """Real-time load generator: N concurrent WebSocket streams of real speech, each sent at real-time pace.
 
 Every stream plays LibriSpeech utterances one after another, each followed by 1.5 s of silence,
-in 100 ms PCM frames. Reported per N:
-- final latency: from the moment the last frame of an utterance's speech was sent to the arrival of
-  its last final sentence (includes the end-of-sentence silence the server must wait for);
-- first-interim latency: from the first frame of an utterance to the first result for it;
+in 100 ms PCM frames, each sent once its audio has happened (as a microphone would: the stream's
+sample 0 is at t0, a frame goes out at t0 + its end). Reported per N:
+- final latency: from the moment an utterance's speech ends to the arrival of its last final
+  sentence (includes the end-of-sentence silence the server must wait for);
+- first-interim latency: from the moment its speech starts to the first result for it;
 - RTF: server decode seconds / audio seconds (from /metrics), and errors (task-failed, lost results).
+
+Where speech starts and ends in a clip is measured from the signal, not by the server's VAD: the
+first and last 10 ms frame louder than the clip's noise floor (its 10th-percentile frame) + 15 dB.
+LibriSpeech clips carry 0.1-0.6 s of silence before and after their speech; editions before this
+one measured from the clip's first and last frames instead (and sent frames 100 ms early).
 
     .venv/bin/python bench/realtime_load.py --streams 1,2,3 [--model fun-asr-realtime] [--silence-ms 500] \
         [--utterances 3]
@@ -49,6 +55,18 @@ def utterances(count: int) -> list[Path]:
     return [*UTTERANCES, *rest][:count]
 
 
+SPEECH_ABOVE_FLOOR_DB = 15
+
+
+def speech_span(samples: np.ndarray) -> tuple[int, int]:
+    """(start, end) of the speech in a clip, in ms: its first and last 10 ms frame louder than the
+    clip's noise floor by SPEECH_ABOVE_FLOOR_DB."""
+    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160)
+    level = 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-12)
+    loud = np.nonzero(level > np.percentile(level, 10) + SPEECH_ABOVE_FLOOR_DB)[0]
+    return int(loud[0]) * 10, (int(loud[-1]) + 1) * 10
+
+
 @dataclass
 class StreamResult:
     final_latencies: list[float] = field(default_factory=list)
@@ -63,7 +81,7 @@ def pcm16(samples: np.ndarray) -> bytes:
 
 def run_stream(url: str, key: str, model: str, silence_ms: int, clips: list[np.ndarray]) -> StreamResult:
     result = StreamResult()
-    spans: list[tuple[float, float, int, int]] = []  # (wall start, wall end, audio start ms, audio end ms)
+    spans: list[tuple[int, int, int, int]] = []  # stream ms: (clip start, clip end, speech start, speech end)
     arrivals: list[tuple[float, dict[str, object]]] = []
     done = threading.Event()
     with connect(url, additional_headers={"Authorization": f"Bearer {key}"}, open_timeout=30, max_size=None) as ws:
@@ -101,29 +119,27 @@ def run_stream(url: str, key: str, model: str, silence_ms: int, clips: list[np.n
         frame = int(16000 * FRAME_S)
         sent = 0
         for clip in clips:
+            speech_start, speech_end = speech_span(clip)
+            clip_ms = len(clip) * 1000 // 16000
+            spans.append((audio_ms, audio_ms + clip_ms, audio_ms + speech_start, audio_ms + speech_end))
             padded = np.concatenate([clip, np.zeros(int(16000 * GAP_S), np.float32)])
-            wall_start = None
             for offset in range(0, len(padded), frame):
+                sent += 1
                 time.sleep(max(0.0, t0 + sent * FRAME_S - time.monotonic()))
                 ws.send(pcm16(padded[offset : offset + frame]))
-                sent += 1
-                now = time.monotonic()
-                wall_start = wall_start or now
-                if offset < len(clip) <= offset + frame:
-                    spans.append((wall_start, now, audio_ms, audio_ms + len(clip) * 1000 // 16000))
             audio_ms += len(padded) * 1000 // 16000
         ws.send(json.dumps({"header": {"streaming": "duplex", "task_id": task_id, "action": "finish-task"},
                             "payload": {"input": {}}}))
         done.wait(300)
         result.audio_s = audio_ms / 1000
-    for wall_start, wall_end, a_start, a_end in spans:
+    for a_start, a_end, speech_start, speech_end in spans:
         mine = [(t, s) for t, s in arrivals if a_start - 500 <= int(s["begin_time"]) < a_end]  # type: ignore[call-overload]
         finals = [t for t, s in mine if s["end_time"] is not None]
         if not finals:
             result.errors.append(f"no final result for the utterance at {a_start} ms")
             continue
-        result.final_latencies.append(max(finals) - wall_end)
-        result.interim_latencies.append(min(t for t, _ in mine) - wall_start)
+        result.final_latencies.append(max(finals) - (t0 + speech_end / 1000))
+        result.interim_latencies.append(min(t for t, _ in mine) - (t0 + speech_start / 1000))
     return result
 
 
