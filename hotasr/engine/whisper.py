@@ -187,9 +187,7 @@ class WhisperEngine:
             runner = self._biased_runner((), None, [], checkpoint) or self.model
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
-        decoder = runner
         fitted = draft or mode == "none"
-        runner = self._prepared(decoder, len(samples), language, checkpoint, fitted=fitted)
 
         if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
             return self._finish(Transcript([], language, duration_ms, warnings), progress)
@@ -200,11 +198,10 @@ class WhisperEngine:
             if prefixed is not None:
                 sentences, detected = prefixed
             elif fitted and not draft and fitted_frames(len(samples)) < _FULL_WINDOW:
-                sentences, detected = self._run_fitted_first(
-                    decoder, samples, kwargs, duration_ms, progress, checkpoint
-                )
+                sentences, detected = self._run_fitted_first(runner, samples, kwargs, duration_ms, progress, checkpoint)
             else:
-                sentences, detected, _ = self._run(runner, samples, kwargs, duration_ms, progress)
+                prepared = self._prepared(runner, len(samples), language, checkpoint, fitted=fitted)
+                sentences, detected, _ = self._run(prepared, samples, kwargs, duration_ms, progress)
         except NotImplementedError as exc:
             if mode != "hotasr":
                 raise
@@ -444,7 +441,8 @@ def fitted_frames(samples: int) -> int:
 def _fitted(runner: Any, samples: int) -> Any:
     """A copy of a faster-whisper model whose encoder sees a window fitted to the audio.
 
-    Used for drafts (real-time interims) and for every decode without hotword biasing.
+    Used for drafts (real-time interims) and for every decode without hotword biasing; those that
+    fail faster-whisper's retry test on it are done again on 30 s (`_run_fitted_first`).
     The encoder's cost grows with its window (attention is quadratic) and so does every decoding
     step's cross-attention: a 6 s sentence in a 12 s window instead of 30 s decodes about twice as
     fast, and unbiased it is as accurate (LibriSpeech N=100: WER 9.75 vs 9.82). The positions kept
