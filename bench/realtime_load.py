@@ -11,7 +11,8 @@ sample 0 is at t0, a frame goes out at t0 + its end). Reported per N:
 Where speech starts and ends in a clip is measured from the signal, not by the server's VAD: the
 first and last 10 ms frame louder than the clip's noise floor (its 10th-percentile frame) + 15 dB.
 LibriSpeech clips carry 0.1-0.6 s of silence before and after their speech; editions before this
-one measured from the clip's first and last frames instead (and sent frames 100 ms early).
+one measured from the clip's first and last frames instead (and sent frames 100 ms early, each
+clip's short last frame as a whole one).
 
     .venv/bin/python bench/realtime_load.py --streams 1,2,3 [--model fun-asr-realtime] [--silence-ms 500] \
         [--utterances 3]
@@ -73,6 +74,7 @@ class StreamResult:
     interim_latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     audio_s: float = 0.0
+    send_lags: list[float] = field(default_factory=list)  # how late each frame left this client
 
 
 def pcm16(samples: np.ndarray) -> bytes:
@@ -117,16 +119,19 @@ def run_stream(url: str, key: str, model: str, silence_ms: int, clips: list[np.n
         receiver.start()
         audio_ms, t0 = 0, time.monotonic()
         frame = int(16000 * FRAME_S)
-        sent = 0
+        sent = 0  # samples
         for clip in clips:
             speech_start, speech_end = speech_span(clip)
             clip_ms = len(clip) * 1000 // 16000
             spans.append((audio_ms, audio_ms + clip_ms, audio_ms + speech_start, audio_ms + speech_end))
             padded = np.concatenate([clip, np.zeros(int(16000 * GAP_S), np.float32)])
             for offset in range(0, len(padded), frame):
-                sent += 1
-                time.sleep(max(0.0, t0 + sent * FRAME_S - time.monotonic()))
-                ws.send(pcm16(padded[offset : offset + frame]))
+                chunk = padded[offset : offset + frame]  # a clip's last frame may be short
+                sent += len(chunk)
+                due = t0 + sent / 16000
+                time.sleep(max(0.0, due - time.monotonic()))
+                ws.send(pcm16(chunk))
+                result.send_lags.append(time.monotonic() - due)
             audio_ms += len(padded) * 1000 // 16000
         ws.send(json.dumps({"header": {"streaming": "duplex", "task_id": task_id, "action": "finish-task"},
                             "payload": {"input": {}}}))
@@ -198,6 +203,9 @@ def main() -> None:
                     "first_interim_p95_s": round(p(interims, 0.95), 2),
                     "rtf": round(decode / audio, 3) if audio else None,
                     "errors": len(errors), "error_samples": errors[:3],
+                    # The client shares the machine with the server: a late frame delays its results.
+                    "client_send_lag_p95_s": round(p([x for r in results for x in r.send_lags], 0.95), 3),
+                    "client_send_lag_max_s": round(max((x for r in results for x in r.send_lags), default=0.0), 3),
                     "finals_s": [round(x, 2) for x in finals],  # per utterance, streams one after another
                     "first_interims_s": [round(x, 2) for x in interims],
                 })
