@@ -217,7 +217,7 @@ class RealtimeSession:
                 interval_s = max(self.options.interim_interval_ms / 1000, 2 * self._interim_cost_s)
             # No refresh once the speaker has gone quiet: nothing new was said, and a decode started
             # now would hold up the final that the pause may be about to trigger (a refresh of a
-            # long sentence costs as much as its final, and a decode cannot be stopped midway).
+            # long sentence costs as much as its final, and its encoder pass cannot be stopped).
             heard = seg.position - max(self._interim_at, seg.start)
             if idle and seg.quiet_ms < REFRESH_QUIET_MS and heard >= interval_s * SAMPLE_RATE:
                 self._interim_at = seg.position
