@@ -31,7 +31,15 @@ from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, DecodeCancelled, EngineError
 from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.hotwords import Hotword
-from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Transcript, Word, looks_like_a_loop
+from hotasr.transcript import (
+    LOOP_COMPRESSION_RATIO,
+    SENTENCE_END,
+    UNSPACED_LANGS,
+    Sentence,
+    Transcript,
+    Word,
+    looks_like_a_loop,
+)
 
 log = logging.getLogger(__name__)
 
@@ -467,7 +475,7 @@ def _fitted(runner: Any, samples: int) -> Any:
 def _fails_retry_test(segment: Any) -> bool:
     """faster-whisper's test for decoding again at a higher temperature (its default thresholds):
     a loop, or low confidence where the model does not think it hears silence."""
-    if segment.compression_ratio > 2.4:
+    if segment.compression_ratio > LOOP_COMPRESSION_RATIO:
         return True
     return segment.avg_logprob < -1.0 and segment.no_speech_prob <= 0.6
 

@@ -199,10 +199,12 @@ class RealtimeSession:
             ending = seg.ending
             if ending is None and self._speculated is not None and self._speculated.start == seg.start:
                 # The speaker went on: the head start is void (an earlier sentence's is not).
-                self._pending = deque(j for j in self._pending if not (j.speculative and j.segment.start == seg.start))
-                running = self._running
-                if running is not None and running.speculative and running.segment.start == seg.start:
-                    running.cancel.set()
+                def void(job: _Job) -> bool:
+                    return job.speculative and job.segment.start == seg.start
+
+                self._pending = deque(j for j in self._pending if not void(j))
+                if self._running is not None and void(self._running):
+                    self._running.cancel.set()
                 self._speculated = self._speculation = None
             # Queued behind this stream's own decode if one runs (an interim of the speech before
             # the pause); whether the pool can spare a worker is judged when its turn comes.
