@@ -204,7 +204,9 @@ def test_sdk_failures_reach_on_error(sdk: str, kwargs: dict[str, Any], code: str
     callback = Recorder()
     recognition = Recognition(callback=callback, **params)
     recognition.start()
-    recognition.send_audio_frame(b"\0" * 3200)
+    # The server refuses the task on run-task; the SDK may stop itself before this frame goes out.
+    with contextlib.suppress(InvalidParameter):
+        recognition.send_audio_frame(b"\0" * 3200)
     deadline = time.monotonic() + 30
     while callback.error is None and time.monotonic() < deadline:
         time.sleep(0.1)
