@@ -6,11 +6,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotasr.storage.db import reading
+from hotasr.storage.db import loop_reader, reading
 from hotasr.storage.tables import Account, ApiKey, utcnow
 
 KEY_PREFIX = "sk-"
@@ -37,6 +38,16 @@ class KeyInfo:
     revoked_at: datetime | None
 
 
+def _live_key(secret: str) -> Select[tuple[int, str]]:
+    return select(ApiKey.account_id, ApiKey.id).where(
+        ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
+    )
+
+
+def _found(row: Row[Any] | None) -> tuple[int, str] | None:
+    return (row[0], row[1]) if row else None
+
+
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -44,6 +55,7 @@ def hash_secret(secret: str) -> str:
 class AccountService:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._reader = loop_reader(sessions)
 
     def create_key(self, account_name: str) -> NewKey:
         """A new key for `account_name`, creating the account when it does not exist yet."""
@@ -94,12 +106,13 @@ class AccountService:
         if not secret.startswith(KEY_PREFIX):
             return None
         with reading(self._sessions) as session:
-            row = session.execute(
-                select(ApiKey.account_id, ApiKey.id).where(
-                    ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
-                )
-            ).first()
-            return (row[0], row[1]) if row else None
+            return _found(session.execute(_live_key(secret)).first())
+
+    async def identify_on_loop(self, secret: str) -> tuple[int, str] | None:
+        """`identify` for the event loop (see `LoopReader`)."""
+        if not secret.startswith(KEY_PREFIX):
+            return None
+        return _found(await self._reader.first(_live_key(secret)))
 
     def authenticate(self, secret: str) -> int | None:
         """The account id a live key belongs to, or None."""

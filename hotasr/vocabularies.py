@@ -12,13 +12,13 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Select, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotasr.catalog import HOTWORD_MODELS, MODELS
 from hotasr.config import Settings
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show, validate_prefix
-from hotasr.storage.db import reading, write_lock
+from hotasr.storage.db import loop_reader, reading, write_lock
 from hotasr.storage.tables import Account, Vocabulary, utcnow
 
 Status = Literal["OK", "UNDEPLOYED"]
@@ -62,9 +62,17 @@ _SUMMARY_COLUMNS = (Vocabulary.id, Vocabulary.prefix, Vocabulary.target_model, V
                     Vocabulary.modified_at, Vocabulary.version)
 
 
-def _record(row: Vocabulary) -> VocabularyRecord:
-    return VocabularyRecord(row.id, row.prefix, row.target_model, row.created_at, row.modified_at, row.version,
-                            row.items)
+def _owned(account_id: int, vocabulary_id: str) -> Select[Any]:
+    """The list's row, if this account has it (another account's list reads as absent)."""
+    return select(*_SUMMARY_COLUMNS, Vocabulary.items).where(
+        Vocabulary.id == vocabulary_id, Vocabulary.account_id == account_id
+    )
+
+
+def _record(vocabulary_id: str, row: Row[Any] | None) -> VocabularyRecord:
+    if row is None:
+        raise VocabularyNotFound(vocabulary_id)
+    return VocabularyRecord(*row)
 
 
 def _check_target_model(target_model: Any) -> str:
@@ -83,6 +91,7 @@ class VocabularyService:
         self._sessions = sessions
         self._settings = settings
         self._write_lock = write_lock(sessions)
+        self._reader = loop_reader(sessions)
 
     def status(self, record: VocabularyRecord) -> Status:
         return "OK" if self._settings.is_served(record.target_model) else "UNDEPLOYED"
@@ -154,12 +163,12 @@ class VocabularyService:
     def get(self, account_id: int, vocabulary_id: Any) -> VocabularyRecord:
         vid = self._check_id(vocabulary_id)
         with reading(self._sessions) as session:
-            row = session.scalar(
-                select(Vocabulary).where(Vocabulary.id == vid, Vocabulary.account_id == account_id)
-            )
-            if row is None:
-                raise VocabularyNotFound(vid)
-            return _record(row)
+            return _record(vid, session.execute(_owned(account_id, vid)).first())
+
+    async def get_on_loop(self, account_id: int, vocabulary_id: Any) -> VocabularyRecord:
+        """`get` for the event loop (see `LoopReader`)."""
+        vid = self._check_id(vocabulary_id)
+        return _record(vid, await self._reader.first(_owned(account_id, vid)))
 
     def update(self, account_id: int, vocabulary_id: Any, *, items: Any) -> None:
         record = self.get(account_id, vocabulary_id)

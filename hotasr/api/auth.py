@@ -5,7 +5,6 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 from hotasr.accounts import AccountService
-from hotasr.api.database import run_database_work
 from hotasr.api.errors import ApiError
 from hotasr.api.limits import RateLimiter
 
@@ -18,16 +17,13 @@ def bearer_token(connection: HTTPConnection) -> str | None:
     return token.strip()
 
 
-def check_key(connection: HTTPConnection) -> int:
-    """The caller's account id; 401 InvalidApiKey for a bad key, 429 Throttling.RateQuota past its rate.
-
-    Blocking (a database look-up): call it through `run_database_work`.
-    """
+async def authenticate(connection: HTTPConnection) -> int:
+    """The caller's account id; 401 InvalidApiKey for a bad key, 429 Throttling.RateQuota past its rate."""
     token = bearer_token(connection)
     if token is None:
         raise ApiError(401, "InvalidApiKey", "No API-key provided: send 'Authorization: Bearer <key>'.")
     accounts: AccountService = connection.app.state.accounts
-    found = accounts.identify(token)
+    found = await accounts.identify_on_loop(token)
     if found is None:
         raise ApiError(401, "InvalidApiKey", "Invalid API-key provided.")
     account_id, key_id = found
@@ -36,8 +32,3 @@ def check_key(connection: HTTPConnection) -> int:
         raise ApiError(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.")
     connection.state.api_key_id = key_id
     return account_id
-
-
-async def authenticate(connection: HTTPConnection) -> int:
-    """`check_key`, off the event loop unless the database is SQLite (see `runs_inline`)."""
-    return await run_database_work(connection.app, check_key, connection)

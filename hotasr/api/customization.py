@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from hotasr.api.auth import check_key
+from hotasr.api.auth import authenticate
 from hotasr.api.body import parse_json_object, read_body
 from hotasr.api.database import run_database_work
 from hotasr.api.errors import ApiError, request_id
@@ -56,8 +56,9 @@ def _list(service: VocabularyService, account: int, data: dict[str, Any]) -> dic
     return {"vocabulary_list": [_summary(service, r) for r in records]}
 
 
-def _query(service: VocabularyService, account: int, data: dict[str, Any]) -> dict[str, Any]:
-    record = service.get(account, data.get("vocabulary_id"))
+async def _query(service: VocabularyService, account: int, data: dict[str, Any]) -> dict[str, Any]:
+    # The hot read (every client polls its lists): awaited on the event loop, see LoopReader.
+    record = await service.get_on_loop(account, data.get("vocabulary_id"))
     summary = _summary(service, record)
     return {
         "gmt_create": summary["gmt_create"],
@@ -81,22 +82,28 @@ def _delete(service: VocabularyService, account: int, data: dict[str, Any]) -> d
 ACTIONS: dict[str, Callable[[VocabularyService, int, dict[str, Any]], dict[str, Any]]] = {
     "create_vocabulary": _create,
     "list_vocabulary": _list,
-    "query_vocabulary": _query,
     "update_vocabulary": _update,
     "delete_vocabulary": _delete,
 }
+QUERY = "query_vocabulary"
+ACTION_NAMES = ("create_vocabulary", "list_vocabulary", QUERY, "update_vocabulary", "delete_vocabulary")
 
 
 @router.post("/api/v1/services/audio/asr/customization")
 async def customization(request: Request) -> JSONResponse:
     raw = await read_body(request, request.app.state.settings.max_request_bytes)
-    # Key check, parsing and the database work in one go: on a worker thread, one hop instead of two.
-    output = await run_database_work(request.app, _handle, request, raw)
+    account = await authenticate(request)
+    action, data = _parse(raw)
+    service: VocabularyService = request.app.state.vocabularies
+    if action == QUERY:
+        output = await _query(service, account, data)
+    else:
+        output = await run_database_work(request.app, ACTIONS[action], service, account, data)
     return JSONResponse({"request_id": request_id(request), "output": output, "usage": {"count": 1}})
 
 
-def _handle(request: Request, raw: bytes) -> dict[str, Any]:
-    account = check_key(request)
+def _parse(raw: bytes) -> tuple[str, dict[str, Any]]:
+    """The action and the request's `input`, or the 400 that says what is wrong with the body."""
     body = parse_json_object(raw)
     model = body.get("model")
     if model in (None, ""):
@@ -107,9 +114,8 @@ def _handle(request: Request, raw: bytes) -> dict[str, Any]:
     if not isinstance(data, dict) or not data:
         raise ApiError(400, "BadRequest.EmptyInput", 'Required parameter "input" missing from request.')
     action = data.get("action")
-    handler = ACTIONS.get(action) if isinstance(action, str) else None
-    if handler is None:
+    if not isinstance(action, str) or action not in ACTION_NAMES:
         raise ApiError(
-            400, "InvalidParameter", f"unknown action {show(action)}; use one of: {', '.join(ACTIONS)}."
+            400, "InvalidParameter", f"unknown action {show(action)}; use one of: {', '.join(ACTION_NAMES)}."
         )
-    return handler(request.app.state.vocabularies, account, data)
+    return action, data

@@ -19,7 +19,9 @@ def runs_inline(app: ASGIApp) -> bool:
     and back costs more than that, and under load the interpreter-lock hand-offs between the 40
     request threads and the event loop set the tail: hotword-list queries at 200 req/s had a
     server-side p99 of 38 ms on worker threads and 3 ms inline (bench/vocab_api.py --pin).
-    PostgreSQL is a network round trip that may stall, so its calls stay on worker threads.
+    PostgreSQL is a network round trip that may stall, so its calls go to worker threads, except
+    the hot reads (key checks, list queries), which await psycopg's asyncio mode on the loop
+    (`hotasr.storage.db.LoopReader`).
     """
     return app.state.db_engine.dialect.name == "sqlite"  # type: ignore[attr-defined]
 

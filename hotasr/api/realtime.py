@@ -25,7 +25,6 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from hotasr.accounts import AccountService
 from hotasr.api.auth import bearer_token
-from hotasr.api.database import run_database_work
 from hotasr.api.limits import StreamLimiter
 from hotasr.api.responses import JSONResponse
 from hotasr.audio import AudioError
@@ -109,7 +108,7 @@ async def _endpoint(websocket: WebSocket) -> None:
     accounts: AccountService = websocket.app.state.accounts
     protocol = None if websocket.headers.get("authorization") else _browser_token(websocket)
     token = protocol[len(BROWSER_AUTH_PREFIX):] if protocol else bearer_token(websocket)
-    found = await run_database_work(websocket.app, accounts.identify, token) if token else None
+    found = await accounts.identify_on_loop(token) if token else None
     if found is None:
         # The SDK reports a failed handshake with 401/403 as "Unauthorized, your api-key is invalid!".
         body = {"code": "InvalidApiKey", "message": "Invalid API-key provided."}
@@ -320,7 +319,7 @@ class _Connection:
             return None
         service: VocabularyService = self.ws.app.state.vocabularies
         try:
-            return await run_database_work(self.ws.app, service.get, self.account, vocabulary_id)
+            return await service.get_on_loop(self.account, vocabulary_id)
         except VocabularyNotFound as exc:
             raise _TaskRejected("InvalidParameter", str(exc)) from None
         except ValueError as exc:
