@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, Executable, Row, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -113,8 +114,19 @@ class LoopReader:
                 return session.execute(statement).first()
         if self._async_engine is None:
             self._async_engine = create_async_engine(
-                self._engine.url, isolation_level="AUTOCOMMIT", pool_pre_ping=True, **_ASYNC_POOL, **_JSON_CODEC
+                self._engine.url, isolation_level="AUTOCOMMIT", **_ASYNC_POOL, **_JSON_CODEC
             )
+        try:
+            return await self._first(statement)
+        except DBAPIError as exc:
+            # No ping before each read (it doubled the round trips): a connection that died while
+            # pooled (a database restart) fails its first read and is dropped; read again once.
+            if not exc.connection_invalidated:
+                raise
+            return await self._first(statement)
+
+    async def _first(self, statement: Executable) -> Row[Any] | None:
+        assert self._async_engine is not None
         async with self._async_engine.connect() as connection:
             return (await connection.execute(statement)).first()
 
