@@ -17,7 +17,9 @@ from collections import deque
 import numpy as np
 from faster_whisper.vad import get_vad_model
 
-WINDOW = 512  # samples per decision at 16 kHz (32 ms)
+from hotasr.audio import SAMPLE_RATE
+
+WINDOW = 512  # samples per decision at SAMPLE_RATE, 16 kHz (32 ms)
 _CONTEXT = 64
 
 QUIET_DB = 8.0  # a window within this much of the background level is not speech
@@ -25,8 +27,8 @@ _FLOOR_PERCENTILE = 5
 # Windows of recent audio the background is judged from: 3 s follows a change of room (or of
 # recording) within a sentence or two; over 10 s a quieter recording before it kept the floor too
 # low for a noisier one after it.
-_FLOOR_HISTORY = 3 * 16_000 // WINDOW
-_FLOOR_MIN_HISTORY = 2 * 16_000 // WINDOW  # judged only once this much audio has been heard
+_FLOOR_HISTORY = 3 * SAMPLE_RATE // WINDOW
+_FLOOR_MIN_HISTORY = 2 * SAMPLE_RATE // WINDOW  # judged only once this much audio has been heard
 _DIGITAL_SILENCE_DB = -90.0  # zeros (a muted or synthetic gap) say nothing about the room
 
 
