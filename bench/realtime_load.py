@@ -42,6 +42,7 @@ from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hotasr.audio import decode_audio
+from hotasr.streaming.vad import window_levels
 from tests.servers import SHARED, Server
 
 FRAME_S = 0.1
@@ -62,8 +63,7 @@ SPEECH_ABOVE_FLOOR_DB = 15
 def speech_span(samples: np.ndarray) -> tuple[int, int]:
     """(start, end) of the speech in a clip, in ms: its first and last 10 ms frame louder than the
     clip's noise floor by SPEECH_ABOVE_FLOOR_DB."""
-    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160)
-    level = 10 * np.log10((frames.astype(np.float64) ** 2).mean(axis=1) + 1e-12)
+    level = window_levels(samples[: len(samples) // 160 * 160].reshape(-1, 160))
     loud = np.nonzero(level > np.percentile(level, 10) + SPEECH_ABOVE_FLOOR_DB)[0]
     return int(loud[0]) * 10, (int(loud[-1]) + 1) * 10
 

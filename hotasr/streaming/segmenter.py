@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from hotasr.audio import SAMPLE_RATE
 from hotasr.streaming.vad import WINDOW
 
-# A pause long enough to start the final's decode ahead: as soon as the padding kept after the
-# speech has arrived (was 250; at 200 the alternated one-stream runs could not tell the two apart).
+# Silence after which the final's decode starts ahead of the sentence's end: as soon as the
+# padding kept after the speech (SegmenterConfig.pad_ms, 200) has arrived, since it is part of the audio.
 PAUSE_MS = 200
 
 
