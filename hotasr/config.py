@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # on as a prefix and generate only the rest: p50 -0.17 s, WER +0.4 (hotasr.streaming.agreement;
     # BENCHMARKS §3).
     realtime_settled_prefix: bool = True
+    # A long sentence's head start at a pause (after 4 s or more of it) is kept as a chunk when the
+    # speaker goes on: later decodes start after it (hotasr.streaming.chunks; BENCHMARKS §3).
+    realtime_chunks: bool = False
     realtime_max_lag_s: float = 30.0  # finals later than this behind real time: task-failed "Throttling"
     realtime_audio_timeout_s: float = 23.0  # no audio for this long fails the task (DashScope: 23 s)
     realtime_idle_close_s: float = 60.0  # a connection with no task for this long is closed

@@ -56,6 +56,7 @@ def recognize(
     beam_size: int | None = None,
     language: str | None = None,
     prefix: str | None = None,
+    context: str | None = None,
     progress: Callable[[float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> Transcript:
@@ -106,6 +107,7 @@ def recognize(
         draft=draft,
         beam_size=beam_size,
         prefix=prefix,
+        context=context,
         progress=progress,
         cancelled=cancelled,
     )

@@ -40,6 +40,16 @@ class Sentence:
     words: list[Word] = field(default_factory=list)
     speaker_id: int | None = None
 
+    def shifted(self, offset_ms: int) -> Sentence:
+        """The same sentence with its times `offset_ms` later."""
+        return Sentence(
+            self.begin_ms + offset_ms,
+            self.end_ms + offset_ms,
+            self.text,
+            [Word(w.begin_ms + offset_ms, w.end_ms + offset_ms, w.text, w.punctuation) for w in self.words],
+            self.speaker_id,
+        )
+
 
 @dataclass(slots=True)
 class Transcript:

@@ -255,6 +255,22 @@ def test_a_prefix_opens_the_transcript_and_the_decoder_goes_on_from_it(tiny: Eng
     assert "citizens" not in biased.text and JFK_PHRASE in normalized(biased.text)
 
 
+def test_context_is_read_as_what_was_said_before(base: Engine, jfk_samples: np.ndarray) -> None:
+    """Real-time sentences decoded in chunks pass the chunks' text as context: it goes to Whisper as
+    its previous-text prompt, which reads on from it (here: in lower case, mid-sentence), and the
+    transcript holds only what the audio says after it."""
+    tail = jfk_samples[int(7.8 * SAMPLE_RATE) :]  # "ask what you can do for your country"
+    context = "And so my fellow Americans, ask not what your country can do for you"
+    with recorded_calls(base, "transcribe", lambda audio, **kwargs: kwargs.get("initial_prompt")) as prompts:
+        read_on = base.transcribe(tail, language="en", biasing="none", beam_size=1, context=context)
+        alone = base.transcribe(tail, language="en", biasing="none", beam_size=1)
+    assert prompts == [context, None]
+    for decoded in (read_on, alone):
+        text = normalized(decoded.text)
+        assert text.endswith("what you can do for your country") and "americans" not in text and "not" not in text
+    assert read_on.text[0].islower() and alone.text[0].isupper()
+
+
 def test_a_decode_that_loops_on_its_prefix_is_done_again_without_it(tiny: Engine, jfk_samples: np.ndarray) -> None:
     looping = tiny.transcribe(jfk_samples, biasing="none", beam_size=1, prefix="replied he " * 20)
     assert "replied" not in looping.text and JFK_PHRASE in normalized(looping.text)

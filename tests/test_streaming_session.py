@@ -12,13 +12,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from hotasr.audio import SAMPLE_RATE
 from hotasr.engine import DecodeCancelled
 from hotasr.streaming.agreement import MIN_SETTLING_MS, SentenceDrafts, settled_prefix
-from hotasr.streaming.segmenter import SegmenterConfig
+from hotasr.streaming.chunks import CHUNK_MIN_MS, LEAD_IN, SentenceChunks
+from hotasr.streaming.segmenter import Segment, SegmenterConfig, ms
 from hotasr.streaming.session import RealtimeSession, Recognize, SentenceEvent, StreamFailed, StreamOptions
-from hotasr.transcript import Sentence, Transcript
+from hotasr.transcript import Sentence, Transcript, Word
 from tests.engine_fixtures import jfk_samples  # noqa: F401  (fixture)
 
 FRAME = SAMPLE_RATE // 10  # 100 ms, as clients send it
@@ -30,7 +32,8 @@ def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[
     finals: list[int] = []
 
     def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
     ) -> Transcript:
         (drafts if draft else finals).append(len(audio))
         return Transcript([], "en", len(audio) * 1000 // SAMPLE_RATE, [])
@@ -85,7 +88,8 @@ def test_final_is_decoded_during_the_pause_that_ends_the_sentence(jfk_samples: n
     finals: list[SentenceEvent] = []
 
     def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
     ) -> Transcript:
         length = len(audio) * 1000 // SAMPLE_RATE
         decodes.append((length, fed_ms))
@@ -125,7 +129,8 @@ def test_no_interim_once_the_speaker_goes_quiet(jfk_samples: np.ndarray) -> None
     session: RealtimeSession | None = None
 
     def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
     ) -> Transcript:
         assert session is not None
         if draft:  # runs before the next frame is fed: the segmenter is as it was when asked
@@ -157,7 +162,8 @@ def test_the_interim_running_when_its_sentence_ends_is_stopped(jfk_samples: np.n
     finals: list[SentenceEvent] = []
 
     def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
     ) -> Transcript:
         length = len(audio) * 1000 // SAMPLE_RATE
         if draft:  # a slow interim: it would run for 5 s unless stopped
@@ -200,7 +206,8 @@ def prefixes_given(
     draft_prefixes: list[str | None] = []
 
     def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, cancelled: Callable[[], bool]
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
     ) -> Transcript:
         length = len(audio) * 1000 // SAMPLE_RATE
         text = " ".join(f"w{i}" for i in range(1, length // 250 + 1))
@@ -259,3 +266,102 @@ def test_a_looping_draft_settles_nothing_nor_do_short_ones() -> None:
     drafts.add(0, 6400, "replied he said nothing")
     assert drafts.prefix_for(0) == "replied he"
     assert drafts.prefix_for(16000) is None  # another sentence
+
+
+def chunked_decodes(
+    samples: np.ndarray, head_start_s: float, chunked: bool = True
+) -> tuple[list[tuple[bool, int, str | None]], list[SentenceEvent]]:
+    """(draft?, audio ms, context) of each decode of `samples` as one long sentence (1.5 s of
+    silence ends one), and the final events. Each decode reads "pN." for the Nth decode, with one
+    word spanning its audio; finals take `head_start_s`, and are dropped if told to stop by then."""
+    decodes: list[tuple[bool, int, str | None]] = []
+    finals: list[SentenceEvent] = []
+
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
+    ) -> Transcript:
+        length = len(audio) * 1000 // SAMPLE_RATE
+        decodes.append((draft, length, context))
+        if not draft:
+            time.sleep(head_start_s)
+            if cancelled():
+                raise DecodeCancelled("stopped")
+        word = f"p{len(decodes)}"
+        return Transcript([Sentence(0, length, word + ".", [Word(0, length, word, ".")])], "en", length, [])
+
+    async def emit(event: SentenceEvent | StreamFailed) -> None:
+        if isinstance(event, SentenceEvent) and event.final:
+            finals.append(event)
+
+    async def stream() -> None:
+        speech = np.concatenate([samples, np.zeros(2 * SAMPLE_RATE, np.float32)])
+        options = StreamOptions(segmenter=SegmenterConfig(max_sentence_silence_ms=1500), first_interim_ms=1000,
+                                chunked=chunked)
+        with ThreadPoolExecutor(1) as pool:
+            session = RealtimeSession(options, recognize, pool, emit)
+            for offset in range(0, len(speech), FRAME):
+                await session.feed(speech[offset : offset + FRAME])
+                await asyncio.sleep(0.02)
+            await session.finish()
+
+    asyncio.run(stream())
+    return decodes, finals
+
+
+@pytest.mark.parametrize("head_start_s", [0.0, 0.4], ids=["done within the pause", "running when speech resumes"])
+def test_a_long_sentence_is_decoded_on_from_its_chunks(jfk_samples: np.ndarray, head_start_s: float) -> None:  # noqa: F811
+    """JFK's 11 s twice over are one sentence here, with pauses of 0.3-0.6 s inside it. The head
+    start at the first pause after CHUNK_MIN_MS of it is kept as a chunk when he goes on (also when
+    it is still running then: 0.4 s of decode are 2 s of the stream here); later decodes start
+    150 ms before the chunk ends, with its words as context, and the final joins them."""
+    decodes, finals = chunked_decodes(np.concatenate([jfk_samples, jfk_samples]), head_start_s)
+    assert len(finals) >= 2  # each chunk's decode ended with a full stop
+    chunk, rest = finals[0], finals[-1]
+    assert chunk.begin_ms < 300 and chunk.end_ms - chunk.begin_ms >= CHUNK_MIN_MS
+    assert all(a.end_ms - b.begin_ms == 150 for a, b in itertools.pairwise(finals))
+    assert rest.words[0].begin_ms == rest.begin_ms and rest.words[0].end_ms == rest.end_ms
+    # The rest was decoded from there, with the chunks' text (less the last full stop) as context.
+    words = [f.words[0].text for f in finals]
+    rest_decode = decodes[int(words[-1][1:]) - 1]
+    assert rest_decode == (False, rest.end_ms - rest.begin_ms, ". ".join(words[:-1]))
+    # Interims after the first chunk decode from a chunk's end too, with context.
+    after = decodes[int(words[0][1:]) :]
+    assert any(draft for draft, _, _ in after)
+    assert all(length <= 25_000 - CHUNK_MIN_MS and context for _, length, context in after)
+    assert not any(d for d in decodes[: int(words[0][1:])] if d[2] is not None)
+    # Off (the default): one final of the whole sentence, every decode from its start.
+    decodes, finals = chunked_decodes(np.concatenate([jfk_samples, jfk_samples]), head_start_s, chunked=False)
+    assert len(finals) == 1 and finals[0].end_ms - finals[0].begin_ms > 20_000
+    assert not any(context for _, _, context in decodes)
+
+
+def test_chunks_join_in_order_and_only_where_they_meet() -> None:
+    def said(text: str, length: int) -> Transcript:
+        return Transcript([Sentence(0, ms(length), text, [Word(0, ms(length), text.rstrip("."), ".")])], "en")
+
+    one = CHUNK_MIN_MS * SAMPLE_RATE // 1000
+    sentence = Segment(SAMPLE_RATE, SAMPLE_RATE + 3 * one)
+    chunks = SentenceChunks()
+    assert chunks.decode_from(sentence) == sentence.start and chunks.context(sentence, sentence.start) is None
+    first = Segment(sentence.start, sentence.start + one)
+    assert chunks.worth_a_chunk(first) and not chunks.worth_a_chunk(Segment(first.start, first.end - 1))
+    chunks.add(first, first.start, said("One.", one))
+    second_from = chunks.decode_from(sentence)
+    assert second_from == first.end - LEAD_IN
+    chunks.add(Segment(sentence.start, first.end + one), first.start, said("Stale.", 2 * one))  # not where it ends
+    second = Segment(sentence.start, second_from + one)
+    assert chunks.worth_a_chunk(second) and not chunks.worth_a_chunk(Segment(second.start, second.end - 1))
+    chunks.add(second, second_from, said("Two?", one))
+    rest_from = chunks.decode_from(sentence)
+    assert rest_from == second.end - LEAD_IN
+    assert chunks.context(sentence, rest_from) == "One. Two"
+    joined = chunks.joined(sentence, rest_from, said("three.", sentence.end - rest_from))
+    assert [(s.text, s.begin_ms, s.words[0].begin_ms) for s in joined.sentences] == [
+        ("One.", 0, 0), ("Two?", ms(second_from) - 1000, ms(second_from) - 1000),
+        ("three.", ms(rest_from) - 1000, ms(rest_from) - 1000),
+    ]
+    assert joined.duration_ms == ms(sentence.end - sentence.start)
+    other = Segment(sentence.end + SAMPLE_RATE, sentence.end + 2 * SAMPLE_RATE)  # another sentence: no chunks
+    assert chunks.decode_from(other) == other.start
+    assert chunks.joined(other, other.start, said("x.", SAMPLE_RATE)).text == "x."

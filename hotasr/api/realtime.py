@@ -62,14 +62,15 @@ class RealtimeHub:
 
     def timed_decode(
         self, recognize_fn: Callable[..., Transcript], samples: np.ndarray, draft: bool, language: str | None,
-        prefix: str | None, cancelled: Callable[[], bool],
+        prefix: str | None, context: str | None, cancelled: Callable[[], bool],
     ) -> Transcript:
         """Runs on a pool thread: counts busy workers (interims wait for an idle one) and decode time."""
         with self._lock:
             self._decoding += 1
         started = time.perf_counter()
         try:
-            return recognize_fn(samples, draft=draft, language=language, prefix=prefix, cancelled=cancelled)
+            return recognize_fn(samples, draft=draft, language=language, prefix=prefix, context=context,
+                                cancelled=cancelled)
         finally:
             with self._lock:
                 self._decoding -= 1
@@ -298,6 +299,7 @@ class _Connection:
             disfluency_removal=params.get("disfluency_removal_enabled") is True,
             punctuation=params.get("punctuation_prediction_enabled", True) is not False,
             settled_prefix=self.settings.realtime_settled_prefix,
+            chunked=self.settings.realtime_chunks,
         )
         session = RealtimeSession(options, functools.partial(self.hub.timed_decode, bound), self.hub.pool,
                                   functools.partial(self._on_event, task_id), self.hub.has_idle_worker)

@@ -43,6 +43,7 @@ class Engine(Protocol):
         draft: bool = False,  # a quick pass for interim results: greedy, no word alignment, may be shorter
         beam_size: int | None = None,  # None: the engine's own (route options); drafts ignore it
         prefix: str | None = None,  # text known to open the audio; an engine may ignore it
+        context: str | None = None,  # text spoken just before the audio; an engine may ignore it
         progress: Callable[[float], None] | None = None,
         # Polled while decoding; once true the engine may stop and raise DecodeCancelled.
         cancelled: Callable[[], bool] | None = None,

@@ -147,6 +147,7 @@ class WhisperEngine:
         draft: bool = False,
         beam_size: int | None = None,
         prefix: str | None = None,
+        context: str | None = None,
         progress: Callable[[float], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> Transcript:
@@ -155,6 +156,9 @@ class WhisperEngine:
         `prefix`: text already known to open the audio (a real-time sentence's settled interims);
         the decoder reads it in one pass and generates only the rest. Honoured without hotwords and
         within one 30 s window (drafts included); otherwise ignored.
+
+        `context`: text spoken just before the audio (the opening of a real-time sentence decoded
+        in chunks), given to Whisper as its previous-text prompt so that it reads on from there.
 
         `cancelled`: polled before the encoder and before every step of hotasr's decoder (greedy,
         biased and prefixed decodes); once true the decode stops with DecodeCancelled.
@@ -176,6 +180,8 @@ class WhisperEngine:
             "word_timestamps": word_timestamps and not draft,
             "vad_filter": self._use_vad(duration_ms),
         }
+        if context:
+            kwargs["initial_prompt"] = context
         if draft:
             # A draft that loops is cut short and superseded by the next one, instead of retrying
             # at five temperatures.

@@ -6,7 +6,9 @@ it ends it is decoded once more for the final text. That final decode starts ear
 the speaker pauses (a speculative final): if the pause lasts until the sentence ends, its result
 is the final, out a pause-length sooner; if the speaker goes on, it is dropped. A final reads the
 words its sentence's last two interims agree on as a prefix and generates only the rest
-(agreement.py): a long sentence's final costs its encoder pass and a few words. Decodes of one
+(agreement.py). A long sentence is decoded in chunks cut at its pauses (chunks.py): what follows
+a chunk is decoded on its own, with the chunks' text as context, so that a final or an interim
+costs about as much as a short sentence's. Decodes of one
 stream run in order, one at a time, on a pool shared by all streams; interims and speculative
 finals are skipped rather than queued when the stream already has work waiting or the pool has
 no idle worker, so a busy server drops refreshes and head starts, not finals. A decode made moot
@@ -34,9 +36,10 @@ from hotasr.audio import SAMPLE_RATE
 from hotasr.engine import DecodeCancelled
 from hotasr.postprocess import apply_text_options
 from hotasr.streaming.agreement import SentenceDrafts
+from hotasr.streaming.chunks import SentenceChunks
 from hotasr.streaming.segmenter import Segment, Segmenter, SegmenterConfig, ms
 from hotasr.streaming.vad import StreamingVad
-from hotasr.transcript import Sentence, Transcript, Word, word_joiner
+from hotasr.transcript import Transcript, Word, word_joiner
 
 HEARTBEAT_EVERY_S = 10
 REFRESH_QUIET_MS = 96  # three VAD windows of silence: the speaker may be ending the sentence
@@ -65,6 +68,8 @@ class StreamOptions:
     punctuation: bool = True
     # Finals read the words their sentence's last two interims agree on as a prefix (agreement.py).
     settled_prefix: bool = True
+    # A long sentence is decoded in chunks cut at its pauses (chunks.py).
+    chunked: bool = False
 
 
 @dataclass(slots=True)
@@ -89,13 +94,24 @@ class _Job:
     segment: Segment
     due: float  # monotonic time by which a final must be out to keep pace with real time
     speculative: bool = False  # a final decoded during a pause, kept until the sentence ends
+    chunkable: bool = False  # speculative, and long enough to be kept as a chunk if the speaker goes on
     cancel: threading.Event = field(default_factory=threading.Event)  # set: the decode is moot, stop it
 
 
 Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
-# (samples, draft, language, prefix, cancelled) -> transcript; prefix: the sentence's settled
-# opening words; cancelled: polled while decoding, true once the result is moot (DecodeCancelled)
-Recognize = Callable[[np.ndarray, bool, "str | None", "str | None", Callable[[], bool]], Transcript]
+# (samples, draft, language, prefix, context, cancelled) -> transcript; prefix: the settled opening
+# words of the audio; context: what the speaker said just before it (Whisper's previous-text prompt);
+# cancelled: polled while decoding, true once the result is moot (DecodeCancelled)
+Recognize = Callable[[np.ndarray, bool, "str | None", "str | None", "str | None", Callable[[], bool]], Transcript]
+
+
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    """A head start's result: `tail` decoded from `start` (after its sentence's chunks)."""
+
+    start: int
+    tail: Transcript
+    chunkable: bool
 
 
 class RealtimeSession:
@@ -120,12 +136,13 @@ class RealtimeSession:
         self._running: _Job | None = None  # the job being decoded, if any
         self._interim_at = 0
         self._speculated: Segment | None = None  # the ending last decoded (or queued) speculatively
-        self._speculation: Transcript | None = None  # its result, once decoded
+        self._speculation: _Decoded | None = None  # its result, once decoded
         # A stream speaks one language: the first final's is used for every decode after it, so
         # that a short sentence or a draft of a few words is not detected as another language.
         self._language: str | None = None
         self._interim_cost_s = 0.0  # how long the last interim took: the next waits at least twice that
         self._drafts = SentenceDrafts()  # interim texts of the sentence being spoken
+        self._chunks = SentenceChunks()  # its decoded opening, when it is long
         self._heartbeat_at = 0
         self._next_id = 1
         self._warned_final: set[str] = set()
@@ -185,7 +202,8 @@ class RealtimeSession:
     def _enqueue(self, final: bool, segment: Segment, speculative: bool = False) -> None:
         assert self._started is not None
         due = self._started + segment.end / SAMPLE_RATE + self.options.max_lag_s
-        self._pending.append(_Job(final, segment, due, speculative))
+        chunkable = speculative and self.options.chunked and self._chunks.worth_a_chunk(segment)
+        self._pending.append(_Job(final, segment, due, speculative, chunkable))
         running = self._running
         if final and running is not None and not running.final:
             # The sentence is ending: its interim would only delay the final queued behind it.
@@ -198,13 +216,16 @@ class RealtimeSession:
         if seg.start is not None:
             ending = seg.ending
             if ending is None and self._speculated is not None and self._speculated.start == seg.start:
-                # The speaker went on: the head start is void (an earlier sentence's is not).
+                # The speaker went on: the head start is void (an earlier sentence's is not), unless
+                # it covers enough of the sentence to be kept as a chunk.
                 def void(job: _Job) -> bool:
-                    return job.speculative and job.segment.start == seg.start
+                    return job.speculative and not job.chunkable and job.segment.start == seg.start
 
                 self._pending = deque(j for j in self._pending if not void(j))
                 if self._running is not None and void(self._running):
                     self._running.cancel.set()
+                if self._speculation is not None and self._speculation.chunkable:
+                    self._chunks.add(self._speculated, self._speculation.start, self._speculation.tail)
                 self._speculated = self._speculation = None
             # Queued behind this stream's own decode if one runs (an interim of the speech before
             # the pause); whether the pool can spare a worker is judged when its turn comes.
@@ -271,9 +292,9 @@ class RealtimeSession:
             if job.speculative and not self._pool_idle():
                 continue  # a head start only: on a busy server the final decodes when it is due
             if job.final and not job.speculative and self._speculation is not None and self._speculated == job.segment:
-                transcript = self._speculation  # decoded during the pause that ended the sentence
+                decoded = self._speculation  # decoded during the pause that ended the sentence
                 self._speculation = None
-                await self._emit_final(job, transcript)
+                await self._emit_final(job, self._chunks.joined(job.segment, decoded.start, decoded.tail))
                 continue
             if job.final and time.monotonic() > job.due:
                 await self._report(StreamFailed(
@@ -283,16 +304,19 @@ class RealtimeSession:
                 ))
                 continue
             seg = job.segment
-            samples = self._audio[seg.start - self._base : seg.end - self._base]
+            start = self._chunks.decode_from(seg)
+            samples = self._audio[start - self._base : seg.end - self._base]
+            context = self._chunks.context(seg, start)
             # Finals only: interims that read settled words agree with them too readily, and what
             # they settle stays (real-time WER +1.2 to +1.5 points against +0.4 for finals only).
-            prefix = self._drafts.prefix_for(seg.start) if job.final and self.options.settled_prefix else None
+            prefix = self._drafts.prefix_for(start) if job.final and self.options.settled_prefix else None
             self._running = job
             started = time.monotonic()
             kind = "speculative final" if job.speculative else "final" if job.final else "interim"
             try:
-                transcript = await loop.run_in_executor(
-                    self._pool, self._recognize, samples, not job.final, self._language, prefix, job.cancel.is_set
+                tail = await loop.run_in_executor(
+                    self._pool, self._recognize, samples, not job.final, self._language, prefix, context,
+                    job.cancel.is_set,
                 )
             except DecodeCancelled:
                 log.debug("stopped %s of %.2f-%.2f s after %.2f s", kind, seg.start / SAMPLE_RATE,
@@ -306,17 +330,20 @@ class RealtimeSession:
             cost = time.monotonic() - started
             if not job.final:
                 self._interim_cost_s = cost
-            log.debug("decoded %s of %.2f-%.2f s in %.2f s (stream at %.2f s, prefix of %d words)",
-                      kind, seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, cost,
+            log.debug("decoded %s of %.2f-%.2f s from %.2f s in %.2f s (stream at %.2f s, prefix of %d words)",
+                      kind, seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, start / SAMPLE_RATE, cost,
                       self._segmenter.position / SAMPLE_RATE, len(prefix.split()) if prefix else 0)
             if job.speculative:
                 if self._speculated == seg:  # still the pause it was started for
-                    self._speculation = transcript
+                    self._speculation = _Decoded(start, tail, job.chunkable)
+                elif job.chunkable:  # the speaker went on while it ran
+                    self._chunks.add(seg, start, tail)
                 continue
+            transcript = self._chunks.joined(seg, start, tail)
             if job.final:
                 await self._emit_final(job, transcript)
                 continue
-            self._drafts.add(seg.start, ms(seg.end - seg.start), " ".join(s.text for s in transcript.sentences))
+            self._drafts.add(start, ms(seg.end - start), " ".join(s.text for s in tail.sentences))
             for event in self._events(job, transcript):
                 await self._emit(event)
 
@@ -336,8 +363,8 @@ class RealtimeSession:
         seen = self._warned_final if job.final else self._warned_interim
         warnings = [w for w in transcript.warnings if w not in seen]
         seen.update(warnings)
-        cleaned = (
-            apply_text_options(_shift(s, offset), transcript.language,
+        cleaned = (  # the protocol's times are from the stream's start, the transcript's from the segment's
+            apply_text_options(s.shifted(offset), transcript.language,
                                disfluency_removal=self.options.disfluency_removal,
                                punctuation=self.options.punctuation)
             for s in transcript.sentences
@@ -357,14 +384,3 @@ class RealtimeSession:
             self._next_id += 1
             warnings = []
         return events
-
-
-def _shift(sentence: Sentence, offset_ms: int) -> Sentence:
-    """Engine times are relative to the decoded sentence audio; the protocol's are from stream start."""
-    return Sentence(
-        sentence.begin_ms + offset_ms,
-        sentence.end_ms + offset_ms,
-        sentence.text,
-        [Word(w.begin_ms + offset_ms, w.end_ms + offset_ms, w.text, w.punctuation) for w in sentence.words],
-        sentence.speaker_id,
-    )
