@@ -38,7 +38,8 @@ class KeyInfo:
     revoked_at: datetime | None
 
 
-def _live_key(secret: str) -> Select[tuple[int, str]]:
+def live_key(secret: str) -> Select[tuple[int, str]]:
+    """(account id, key id) of the live key with this secret: no row for a wrong or revoked key."""
     return select(ApiKey.account_id, ApiKey.id).where(
         ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
     )
@@ -106,13 +107,13 @@ class AccountService:
         if not secret.startswith(KEY_PREFIX):
             return None
         with reading(self._sessions) as session:
-            return _found(session.execute(_live_key(secret)).first())
+            return _found(session.execute(live_key(secret)).first())
 
     async def identify_on_loop(self, secret: str) -> tuple[int, str] | None:
         """`identify` for the event loop (see `LoopReader`)."""
         if not secret.startswith(KEY_PREFIX):
             return None
-        return _found(await self._reader.first(_live_key(secret)))
+        return _found(await self._reader.first(live_key(secret)))
 
     def authenticate(self, secret: str) -> int | None:
         """The account id a live key belongs to, or None."""

@@ -12,9 +12,10 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
 
-from sqlalchemy import Row, Select, delete, func, select, update
+from sqlalchemy import Row, Select, and_, delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotasr.accounts import KEY_PREFIX, live_key
 from hotasr.catalog import HOTWORD_MODELS, MODELS
 from hotasr.config import Settings
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show, validate_prefix
@@ -69,7 +70,37 @@ def _owned(account_id: int, vocabulary_id: str) -> Select[Any]:
     )
 
 
-def _record(vocabulary_id: str, row: Row[Any] | None) -> VocabularyRecord:
+def _owned_by_key(secret: str, vocabulary_id: str) -> Select[Any]:
+    """The key's (account id, key id) and, if that account has it, the list's row; nothing for a
+    key that is not live."""
+    key = live_key(secret).subquery()
+    return (
+        select(key.c.account_id, key.c.id, *_SUMMARY_COLUMNS, Vocabulary.items)
+        .select_from(key)
+        .outerjoin(Vocabulary, and_(Vocabulary.id == vocabulary_id, Vocabulary.account_id == key.c.account_id))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRead:
+    """A list read together with the check of the key that asks for it (`get_by_key_on_loop`)."""
+
+    key: tuple[int, str] | None  # (account id, key id) of the live key; None: no such key
+    vocabulary_id: Any
+    row: tuple[Any, ...] | None  # the list's columns, None where the account has no such list
+
+    def record(self) -> VocabularyRecord:
+        """The list, once the key is admitted; the same errors as `VocabularyService.get`."""
+        return _record(_check_id(self.vocabulary_id), self.row)
+
+
+def _check_id(vocabulary_id: Any) -> str:
+    if not isinstance(vocabulary_id, str) or not vocabulary_id:
+        raise HotwordError("vocabulary_id is required and must be a string")
+    return vocabulary_id
+
+
+def _record(vocabulary_id: str, row: Row[Any] | tuple[Any, ...] | None) -> VocabularyRecord:
     if row is None:
         raise VocabularyNotFound(vocabulary_id)
     return VocabularyRecord(*row)
@@ -161,14 +192,23 @@ class VocabularyService:
             return [VocabularyRecord(*row) for row in session.execute(query)]
 
     def get(self, account_id: int, vocabulary_id: Any) -> VocabularyRecord:
-        vid = self._check_id(vocabulary_id)
+        vid = _check_id(vocabulary_id)
         with reading(self._sessions) as session:
             return _record(vid, session.execute(_owned(account_id, vid)).first())
 
     async def get_on_loop(self, account_id: int, vocabulary_id: Any) -> VocabularyRecord:
         """`get` for the event loop (see `LoopReader`)."""
-        vid = self._check_id(vocabulary_id)
+        vid = _check_id(vocabulary_id)
         return _record(vid, await self._reader.first(_owned(account_id, vid)))
+
+    async def get_by_key_on_loop(self, secret: str, vocabulary_id: Any) -> KeyedRead:
+        """The key check and `get` in one statement, on the event loop: one network round trip
+        on PostgreSQL instead of two. The caller admits the key before it asks for the record."""
+        vid = vocabulary_id if isinstance(vocabulary_id, str) else ""
+        row = await self._reader.first(_owned_by_key(secret, vid)) if secret.startswith(KEY_PREFIX) else None
+        if row is None:
+            return KeyedRead(None, vocabulary_id, None)
+        return KeyedRead((row[0], row[1]), vocabulary_id, tuple(row[2:]) if row[2] is not None else None)
 
     def update(self, account_id: int, vocabulary_id: Any, *, items: Any) -> None:
         record = self.get(account_id, vocabulary_id)
@@ -184,16 +224,10 @@ class VocabularyService:
                 raise VocabularyNotFound(record.vocabulary_id)
 
     def delete(self, account_id: int, vocabulary_id: Any) -> None:
-        vid = self._check_id(vocabulary_id)
+        vid = _check_id(vocabulary_id)
         with self._write_lock, self._sessions.begin() as session:
             result = session.execute(
                 delete(Vocabulary).where(Vocabulary.id == vid, Vocabulary.account_id == account_id)
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise VocabularyNotFound(vid)
-
-    @staticmethod
-    def _check_id(vocabulary_id: Any) -> str:
-        if not isinstance(vocabulary_id, str) or not vocabulary_id:
-            raise HotwordError("vocabulary_id is required and must be a string")
-        return vocabulary_id

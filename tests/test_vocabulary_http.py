@@ -121,9 +121,14 @@ def test_auth_header_forms(server: Server, http: httpx.Client) -> None:
     for header in (f"bearer {key}", f"BEARER {key}", f"Bearer   {key}"):
         response = httpx.post(server.url + PATH, content=DOC_LIST, headers={"Authorization": header})
         assert response.status_code == 200, header
+    # A wrong key is reported before anything else about the request (a query checks its key in
+    # the same statement that reads the list).
+    bodies = (DOC_LIST, DOC_QUERY % ("vocab-testpfx-" + "0" * 32), DOC_QUERY.replace('"%s"', "7"),
+              '{"model": "speech-biasing", "input": {"action": "query_vocabulary"}}', "not json")
     for headers in ({}, {"Authorization": key}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer"},
                     {"Authorization": "Bearer sk-wrong"}):
-        assert_error(httpx.post(server.url + PATH, content=DOC_LIST, headers=headers), 401, "InvalidApiKey")
+        for body in bodies:
+            assert_error(httpx.post(server.url + PATH, content=body, headers=headers), 401, "InvalidApiKey")
 
 
 def test_unknown_routes_and_methods_answer_in_the_envelope(server: Server, http: httpx.Client) -> None:

@@ -187,19 +187,23 @@ def test_accounts_are_isolated(service: Callable[[str], VocabularyService]) -> N
 
 def test_wrong_key_is_rejected(server: Server) -> None:
     dashscope.base_http_api_url = server.url + "/api/v1"
-    err = sdk_error(lambda: VocabularyService(api_key="sk-not-a-real-key").list_vocabularies())
-    assert (err._status_code, err._code) == (401, "InvalidApiKey")
+    wrong = VocabularyService(api_key="sk-not-a-real-key")
+    for call in (wrong.list_vocabularies, lambda: wrong.query_vocabulary("vocab-any-" + "0" * 32)):
+        err = sdk_error(call)
+        assert (err._status_code, err._code) == (401, "InvalidApiKey")
 
 
 def test_revoked_key_stops_working(server: Server) -> None:
     dashscope.base_http_api_url = server.url + "/api/v1"
     key = server.create_key("temp")
-    assert VocabularyService(api_key=key).list_vocabularies() == []
+    vid = VocabularyService(api_key=key).create_vocabulary("fun-asr", "temp", DOC_LIST)
+    assert VocabularyService(api_key=key).query_vocabulary(vid)["vocabulary"] == DOC_LIST
     listed = json.loads(server.cli("keys", "list", "--json").stdout)
     key_id = next(k["key_id"] for k in listed if k["account"] == "temp")
     assert key not in server.cli("keys", "list").stdout  # secrets are never shown again
     server.cli("keys", "revoke", key_id)
     assert sdk_error(lambda: VocabularyService(api_key=key).list_vocabularies())._status_code == 401
+    assert sdk_error(lambda: VocabularyService(api_key=key).query_vocabulary(vid))._status_code == 401
 
 
 def test_quota_holds_under_concurrency(service: Callable[[str], VocabularyService]) -> None:

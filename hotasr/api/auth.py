@@ -19,11 +19,19 @@ def bearer_token(connection: HTTPConnection) -> str | None:
 
 async def authenticate(connection: HTTPConnection) -> int:
     """The caller's account id; 401 InvalidApiKey for a bad key, 429 Throttling.RateQuota past its rate."""
+    accounts: AccountService = connection.app.state.accounts
+    return admit(connection, await accounts.identify_on_loop(required_token(connection)))
+
+
+def required_token(connection: HTTPConnection) -> str:
     token = bearer_token(connection)
     if token is None:
         raise ApiError(401, "InvalidApiKey", "No API-key provided: send 'Authorization: Bearer <key>'.")
-    accounts: AccountService = connection.app.state.accounts
-    found = await accounts.identify_on_loop(token)
+    return token
+
+
+def admit(connection: HTTPConnection, found: tuple[int, str] | None) -> int:
+    """The account id of a key found live (`AccountService.identify`), or the 401 or 429 above."""
     if found is None:
         raise ApiError(401, "InvalidApiKey", "Invalid API-key provided.")
     account_id, key_id = found

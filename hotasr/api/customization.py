@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from hotasr.api.auth import authenticate
+from hotasr.api.auth import admit, authenticate, required_token
 from hotasr.api.body import parse_json_object, read_body
 from hotasr.api.database import run_database_work
 from hotasr.api.errors import ApiError, request_id
@@ -56,9 +56,12 @@ def _list(service: VocabularyService, account: int, data: dict[str, Any]) -> dic
     return {"vocabulary_list": [_summary(service, r) for r in records]}
 
 
-async def _query(service: VocabularyService, account: int, data: dict[str, Any]) -> dict[str, Any]:
-    # The hot read (every client polls its lists): awaited on the event loop, see LoopReader.
-    record = await service.get_on_loop(account, data.get("vocabulary_id"))
+async def _query(request: Request, service: VocabularyService, data: dict[str, Any]) -> dict[str, Any]:
+    # The hot read (every client polls its lists): the key check and the read in one statement,
+    # awaited on the event loop (see LoopReader).
+    read = await service.get_by_key_on_loop(required_token(request), data.get("vocabulary_id"))
+    admit(request, read.key)
+    record = read.record()
     summary = _summary(service, record)
     return {
         "gmt_create": summary["gmt_create"],
@@ -92,12 +95,16 @@ ACTION_NAMES = ("create_vocabulary", "list_vocabulary", QUERY, "update_vocabular
 @router.post("/api/v1/services/audio/asr/customization")
 async def customization(request: Request) -> JSONResponse:
     raw = await read_body(request, request.app.state.settings.max_request_bytes)
-    account = await authenticate(request)
-    action, data = _parse(raw)
+    try:
+        action, data = _parse(raw)
+    except ApiError:
+        await authenticate(request)  # a wrong key is reported before a wrong body
+        raise
     service: VocabularyService = request.app.state.vocabularies
     if action == QUERY:
-        output = await _query(service, account, data)
+        output = await _query(request, service, data)
     else:
+        account = await authenticate(request)
         output = await run_database_work(request.app, ACTIONS[action], service, account, data)
     return JSONResponse({"request_id": request_id(request), "output": output, "usage": {"count": 1}})
 
