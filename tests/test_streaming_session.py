@@ -42,11 +42,13 @@ def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[
     return drafts, finals
 
 
-def play(samples: np.ndarray, options: StreamOptions, recognize: Recognize) -> None:
-    """Stream `samples` through a session in 100 ms frames, then finish it (results unseen)."""
+def play(samples: np.ndarray, options: StreamOptions, recognize: Recognize) -> list[SentenceEvent]:
+    """Stream `samples` through a session in 100 ms frames, then finish it; its final events."""
+    finals: list[SentenceEvent] = []
 
     async def emit(event: SentenceEvent | StreamFailed) -> None:
-        pass
+        if isinstance(event, SentenceEvent) and event.final:
+            finals.append(event)
 
     async def stream() -> None:
         with ThreadPoolExecutor(1) as pool:
@@ -57,6 +59,7 @@ def play(samples: np.ndarray, options: StreamOptions, recognize: Recognize) -> N
             await session.finish()
 
     asyncio.run(stream())
+    return finals
 
 
 def test_first_interim_comes_early_and_later_ones_at_the_interval(jfk_samples: np.ndarray) -> None:  # noqa: F811
@@ -275,7 +278,6 @@ def chunked_decodes(
     silence ends one), and the final events. Each decode reads "pN." for the Nth decode, with one
     word spanning its audio; finals take `head_start_s`, and are dropped if told to stop by then."""
     decodes: list[tuple[bool, int, str | None]] = []
-    finals: list[SentenceEvent] = []
 
     def recognize(
         audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
@@ -290,23 +292,10 @@ def chunked_decodes(
         word = f"p{len(decodes)}"
         return Transcript([Sentence(0, length, word + ".", [Word(0, length, word, ".")])], "en", length, [])
 
-    async def emit(event: SentenceEvent | StreamFailed) -> None:
-        if isinstance(event, SentenceEvent) and event.final:
-            finals.append(event)
-
-    async def stream() -> None:
-        speech = np.concatenate([samples, np.zeros(2 * SAMPLE_RATE, np.float32)])
-        options = StreamOptions(segmenter=SegmenterConfig(max_sentence_silence_ms=1500), first_interim_ms=1000,
-                                chunked=chunked)
-        with ThreadPoolExecutor(1) as pool:
-            session = RealtimeSession(options, recognize, pool, emit)
-            for offset in range(0, len(speech), FRAME):
-                await session.feed(speech[offset : offset + FRAME])
-                await asyncio.sleep(0.02)
-            await session.finish()
-
-    asyncio.run(stream())
-    return decodes, finals
+    speech = np.concatenate([samples, np.zeros(2 * SAMPLE_RATE, np.float32)])
+    options = StreamOptions(segmenter=SegmenterConfig(max_sentence_silence_ms=1500), first_interim_ms=1000,
+                            chunked=chunked)
+    return decodes, play(speech, options, recognize)
 
 
 @pytest.mark.parametrize("head_start_s", [0.0, 0.4], ids=["done within the pause", "running when speech resumes"])
