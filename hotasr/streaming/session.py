@@ -6,9 +6,9 @@ it ends it is decoded once more for the final text. That final decode starts ear
 the speaker pauses (a speculative final): if the pause lasts until the sentence ends, its result
 is the final, out a pause-length sooner; if the speaker goes on, it is dropped. A final reads the
 words its sentence's last two interims agree on as a prefix and generates only the rest
-(agreement.py). A long sentence is decoded in chunks cut at its pauses (chunks.py): what follows
-a chunk is decoded on its own, with the chunks' text as context, so that a final or an interim
-costs about as much as a short sentence's. Decodes of one
+(agreement.py). Optionally (`chunked`), a long sentence is decoded in chunks cut at its pauses
+(chunks.py): what follows a chunk is decoded on its own, with the chunks' text as context, so that
+a final or an interim costs about as much as a short sentence's. Decodes of one
 stream run in order, one at a time, on a pool shared by all streams; interims and speculative
 finals are skipped rather than queued when the stream already has work waiting or the pool has
 no idle worker, so a busy server drops refreshes and head starts, not finals. A decode made moot
@@ -68,7 +68,7 @@ class StreamOptions:
     punctuation: bool = True
     # Finals read the words their sentence's last two interims agree on as a prefix (agreement.py).
     settled_prefix: bool = True
-    # A long sentence is decoded in chunks cut at its pauses (chunks.py).
+    # A long sentence is decoded in chunks cut at its pauses (chunks.py); off: it costs accuracy.
     chunked: bool = False
 
 
