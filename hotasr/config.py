@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     realtime_settled_prefix: bool = True
     # A long sentence's head start at a pause (after 10 s or more of it) is kept as a chunk when the
     # speaker goes on: later decodes start after it (hotasr.streaming.chunks). Off: long sentences'
-    # finals come sooner (the 16.7 s one's 0.6 s, not 0.85-1.5 s) for +0.6 points of real-time WER
+    # finals come sooner (the 16.7 s one's 0.6 s, not 0.85-2.0 s) for +0.6 points of real-time WER
     # and hotword recall 0.860 instead of 0.875 (BENCHMARKS §3).
     realtime_chunks: bool = False
     realtime_max_lag_s: float = 30.0  # finals later than this behind real time: task-failed "Throttling"
