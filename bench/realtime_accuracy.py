@@ -5,7 +5,10 @@ Runs `hotasr.evaluation.evaluate` twice in one process on one manifest: once thr
 WebSocket API (model `fun-asr-realtime`), where each utterance's list is created as a vocabulary,
 the audio is streamed in 100 ms frames (as fast as the server takes them, or at real-time pace with
 `--pace`), the final sentences are joined, and the vocabulary is deleted. Both models are Whisper
-base in the default configuration.
+base in the default configuration. Both paths get the same samples: each clip with 1.5 s of silence
+after it, which the stream needs for its last sentence to end by voice activity. (Editions before
+2026-11-22 gave the recorded-file path the bare clip; those 1.5 s alone move its hotword recall by
+one occurrence of 136.)
 
     .venv/bin/python bench/realtime_accuracy.py [--manifest bench/sets/librispeech_n100.jsonl] [--limit N]
         [--modes none,hotasr] [--pace]
@@ -32,7 +35,7 @@ import numpy as np
 from websockets.sync.client import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from hotasr.audio import SAMPLE_RATE
+from hotasr.audio import SAMPLE_RATE, decode_audio
 from hotasr.evaluation.runner import EvalReport, evaluate
 from hotasr.hotwords import Hotword
 from hotasr.transcript import Sentence, Transcript
@@ -85,8 +88,7 @@ class RealtimeRecognizer:
             parameters["vocabulary_id"] = vocabulary_id
         if hints:
             parameters["language_hints"] = list(hints)
-        audio = np.concatenate([samples, np.zeros(int(TAIL_S * SAMPLE_RATE), np.float32)])
-        pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+        pcm = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
         task_id = uuid.uuid4().hex
         finals: list[str] = []
         with connect(url, additional_headers={"Authorization": f"Bearer {self.key}"}, max_size=None) as ws:
@@ -115,6 +117,12 @@ class RealtimeRecognizer:
                     finals.append(sentence["text"])
 
 
+def with_tail(path: Path) -> np.ndarray:
+    """The clip as both paths get it: followed by TAIL_S of silence."""
+    samples = decode_audio(path).samples
+    return np.concatenate([samples, np.zeros(int(TAIL_S * SAMPLE_RATE), np.float32)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--manifest", default="bench/sets/librispeech_n100.jsonl")
@@ -124,13 +132,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/realtime_accuracy"))
     args = parser.parse_args()
     modes = args.modes.split(",")
-    files = evaluate(args.manifest, model="fun-asr", modes=modes, limit=args.limit)
+    files = evaluate(args.manifest, model="fun-asr", modes=modes, limit=args.limit, audio_loader=with_tail)
     with tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp), env={"HOTASR_PRELOAD_MODELS": "1"}).start()
         try:
             recognizer = RealtimeRecognizer(server, server.create_key("bench"), pace=args.pace)
             realtime = evaluate(args.manifest, model="fun-asr-realtime", modes=modes, limit=args.limit,
-                                recognizer=recognizer)  # type: ignore[arg-type]
+                                recognizer=recognizer, audio_loader=with_tail)  # type: ignore[arg-type]
         finally:
             server.stop()
     args.out.mkdir(parents=True, exist_ok=True)

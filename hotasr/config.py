@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     realtime_workers: int = 2  # decode threads shared by all streams
     realtime_max_streams: int = 8  # more concurrent streams get task-failed "Throttling"
     realtime_interim_interval_ms: int = 800  # how often interim text is refreshed while someone speaks
-    realtime_first_interim_ms: int = 400  # the first interim of a sentence after this much of it
+    realtime_first_interim_ms: int = 200  # the first interim of a sentence after this much speech
     # Beam of real-time finals without hotwords: greedy decodes a long sentence in half the time of
     # beam 5 for +0.14 WER. Finals with a vocabulary keep the engine's beam: biasing needs it (BENCHMARKS §3).
     realtime_final_beam: int = Field(default=1, ge=1, le=10)

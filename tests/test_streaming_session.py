@@ -18,7 +18,7 @@ from hotasr.audio import SAMPLE_RATE
 from hotasr.engine import DecodeCancelled
 from hotasr.streaming.agreement import MIN_SETTLING_MS, SentenceDrafts, settled_prefix
 from hotasr.streaming.chunks import CHUNK_MIN_MS, LEAD_IN, SentenceChunks
-from hotasr.streaming.segmenter import Segment, SegmenterConfig, ms
+from hotasr.streaming.segmenter import LEAD_MS, Segment, SegmenterConfig, ms
 from hotasr.streaming.session import RealtimeSession, Recognize, SentenceEvent, StreamFailed, StreamOptions
 from hotasr.transcript import Sentence, Transcript, Word
 from tests.engine_fixtures import jfk_samples  # noqa: F401  (fixture)
@@ -64,14 +64,15 @@ def play(samples: np.ndarray, options: StreamOptions, recognize: Recognize) -> l
 
 def test_first_interim_comes_early_and_later_ones_at_the_interval(jfk_samples: np.ndarray) -> None:  # noqa: F811
     speech = jfk_samples[: 6 * SAMPLE_RATE]  # "And so, my fellow Americans, ask not ...": three sentences
-    drafts, finals = drafts_requested(speech, StreamOptions(first_interim_ms=400, interim_interval_ms=800))
+    options = StreamOptions(segmenter=SegmenterConfig(lead_ms=200), first_interim_ms=200, interim_interval_ms=800)
+    drafts, finals = drafts_requested(speech, options)
     ms = [n * 1000 // SAMPLE_RATE for n in drafts]
     # One final decode a sentence, and a head start at the 0.26 s pause inside "ask not ... what".
     assert len(finals) == 4
     # Each sentence's drafts grow from its start; a shorter one begins the next sentence.
     firsts = [m for i, m in enumerate(ms) if i == 0 or m < ms[i - 1]]
     assert len(firsts) == 3
-    # 400 ms of sentence audio, give or take a frame and a VAD window.
+    # 200 ms of speech after the 200 ms kept before it, give or take a frame and a VAD window.
     assert all(400 <= m < 400 + 100 + 32 + 1 for m in firsts)
     gaps = [b - a for a, b in itertools.pairwise(ms) if b > a]
     assert gaps and all(gap >= 800 for gap in gaps)
@@ -119,9 +120,9 @@ def test_final_is_decoded_during_the_pause_that_ends_the_sentence(jfk_samples: n
         number = int(final.text.split()[-1])
         length, asked_at = decodes[number - 1]
         assert length == final.end_ms - final.begin_ms
-        # Asked for before the 1.5 s of silence that closes the sentence were in (the last 200 ms
-        # of the sentence are padding after its speech).
-        assert asked_at < final.end_ms - 200 + 1500
+        # Asked for before the 1.5 s of silence that closes the sentence were in (the sentence's
+        # last tail_ms are the audio kept after its speech).
+        assert asked_at < final.end_ms - options.segmenter.tail_ms + 1500
         assert [d for d in decodes if d[0] == length] == [(length, asked_at)]  # decoded once
 
 
@@ -354,3 +355,37 @@ def test_chunks_join_in_order_and_only_where_they_meet() -> None:
     other = Segment(sentence.end + SAMPLE_RATE, sentence.end + 2 * SAMPLE_RATE)  # another sentence: no chunks
     assert chunks.decode_from(other) == other.start
     assert chunks.joined(other, other.start, said("x.", SAMPLE_RATE)).text == "x."
+
+
+def test_an_interim_begins_where_the_speech_does(jfk_samples: np.ndarray) -> None:  # noqa: F811
+    """A sentence's audio starts up to LEAD_MS before its speech; a draft (no word times) reports
+    the speech's onset as its begin_time, not the start of that audio."""
+    events: list[SentenceEvent] = []
+
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
+    ) -> Transcript:
+        length = len(audio) * 1000 // SAMPLE_RATE
+        return Transcript([Sentence(0, length, "draft" if draft else "final")], "en", length, [])
+
+    async def emit(event: SentenceEvent | StreamFailed) -> None:
+        if isinstance(event, SentenceEvent):
+            events.append(event)
+
+    async def stream() -> None:
+        speech = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), jfk_samples[: 6 * SAMPLE_RATE]])
+        with ThreadPoolExecutor(1) as pool:
+            session = RealtimeSession(StreamOptions(), recognize, pool, emit)
+            for offset in range(0, len(speech), FRAME):
+                await session.feed(speech[offset : offset + FRAME])
+                await asyncio.sleep(0.02)
+            await session.finish()
+
+    asyncio.run(stream())
+    audio_starts = {e.sentence_id: e.begin_ms for e in events if e.final}  # the fake final: its audio's start
+    interims = [e for e in events if not e.final]
+    assert interims and audio_starts
+    leads = [e.begin_ms - audio_starts[e.sentence_id] for e in interims]
+    assert all(0 <= lead <= LEAD_MS for lead in leads)
+    assert leads[0] == LEAD_MS  # the first sentence, after a second of silence, has all of its lead

@@ -26,8 +26,8 @@ from hotasr.transcript import SENTENCE_END, Transcript
 
 # A chunk shorter than this would leave Whisper too little of the sentence to read it by.
 CHUNK_MIN_MS = 10_000
-# A chunk ends with the 200 ms of padding after its last speech; what follows is decoded from
-# 150 ms before that end.
+# A chunk ends with the audio kept after its last speech (the segmenter's tail, 200 ms or more);
+# what follows is decoded from 150 ms before that end.
 LEAD_IN = 150 * SAMPLE_RATE // 1000
 
 

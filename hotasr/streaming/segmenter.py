@@ -11,9 +11,18 @@ from dataclasses import dataclass
 from hotasr.audio import SAMPLE_RATE
 from hotasr.streaming.vad import WINDOW
 
-# Silence after which the final's decode starts ahead of the sentence's end: as soon as the
-# padding kept after the speech (SegmenterConfig.pad_ms, 200) has arrived, since it is part of the audio.
+# Silence after which the speaker counts as pausing. The final's decode starts ahead of the
+# sentence's end once the audio kept after the speech (SegmenterConfig.tail_ms) has arrived too.
 PAUSE_MS = 200
+# Audio kept around a sentence's speech. Whisper reads a sentence's first and last words better
+# with some of the room around them: on LibriSpeech, biased finals cut 700 ms out rather than
+# 200 ms out found as many hotwords as recorded files, give or take one of 136 (BENCHMARKS.md §3).
+# After the speech it is kept only where the final would wait for it anyway: it must arrive
+# before the final's decode can start, and at least FINAL_ROOM_MS of the sentence-ending silence
+# is left for that decode.
+LEAD_MS = 700
+MAX_TAIL_MS = 700
+FINAL_ROOM_MS = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,14 +30,20 @@ class SegmenterConfig:
     max_sentence_silence_ms: int = 800
     threshold: float = 0.5  # speech starts above this
     neg_threshold: float = 0.35  # and counts as silence below this (hysteresis against flicker)
-    pad_ms: int = 200  # audio kept around speech so word edges are not clipped
+    lead_ms: int = LEAD_MS  # audio kept before the speech (never reaching into the previous sentence)
     min_speech_ms: int = 250  # shorter blips (clicks, breaths) are not sentences
     max_sentence_ms: int = 25_000  # Whisper sees 30 s at most: cut long monologues
+
+    @property
+    def tail_ms(self) -> int:
+        """Audio kept after the speech: 200 ms (word edges) up to MAX_TAIL_MS, as the sentence-ending
+        silence allows (1300 ms, fun-asr's default: 700; 800 ms, paraformer's: 200)."""
+        return min(MAX_TAIL_MS, max(PAUSE_MS, self.max_sentence_silence_ms - FINAL_ROOM_MS))
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    start: int  # first sample, padding included
+    start: int  # first sample, the audio kept before the speech included
     end: int  # one past the last sample
 
 
@@ -45,7 +60,8 @@ class Segmenter:
         self.config = config
         self.position = 0  # samples judged so far
         self.start: int | None = None  # start of the sentence being spoken, if any
-        self._last_end = 0  # a sentence never starts inside the previous one's padding
+        self.onset: int | None = None  # where its speech began (start + the audio kept before it)
+        self._last_end = 0  # a sentence never starts inside the previous one's audio
         self._silence = 0  # samples of silence since the last speech window
         self._speech = 0  # speech samples in the current sentence
         self.silent_for = 0  # samples since the last speech window anywhere (heartbeat / idle rules)
@@ -59,7 +75,8 @@ class Segmenter:
             self.position += WINDOW
             if self.start is None:
                 if p >= cfg.threshold:
-                    self.start = max(self._last_end, window_start - _samples(cfg.pad_ms))
+                    self.start = max(self._last_end, window_start - _samples(cfg.lead_ms))
+                    self.onset = window_start
                     self._silence, self._speech, self.silent_for = 0, WINDOW, 0
                 else:
                     self.silent_for += WINDOW
@@ -79,7 +96,7 @@ class Segmenter:
                 segment = self._close(self.position)
                 if segment:
                     finished.append(segment)
-                self.start = self.position  # speech goes on: the next sentence starts here
+                self.start = self.onset = self.position  # speech goes on: the next sentence starts here
                 self._speech = 0
         return finished
 
@@ -98,18 +115,18 @@ class Segmenter:
     def ending(self) -> Segment | None:
         """The sentence as it will close if the pause in progress lasts: known before it closes.
 
-        Its audio is all here once the silence covers the padding, and it stays the same while
-        the silence goes on (the end is the last speech plus padding), so a decode started now
-        is the final's decode."""
-        if self.start is None or not self.in_pause or self._silence < _samples(self.config.pad_ms):
+        Its audio is all here once the silence covers the tail, and it stays the same while the
+        silence goes on (the end is the last speech plus the tail), so a decode started now is the
+        final's decode."""
+        if self.start is None or not self.in_pause or self._silence < _samples(self.config.tail_ms):
             return None
         if ms(self._speech) < self.config.min_speech_ms:
             return None
         return Segment(self.start, self._clamped(self._pause_end()))
 
     def _pause_end(self) -> int:
-        """Where the sentence ends if the pause in progress ends it: its last speech plus padding."""
-        return self.position - self._silence + _samples(self.config.pad_ms)
+        """Where the sentence ends if the pause in progress ends it: its last speech plus the tail."""
+        return self.position - self._silence + _samples(self.config.tail_ms)
 
     def _clamped(self, end: int) -> int:
         assert self.start is not None
@@ -124,7 +141,7 @@ class Segmenter:
     def _close(self, end: int) -> Segment | None:
         assert self.start is not None
         start, speech, end = self.start, self._speech, self._clamped(end)
-        self.start = None
+        self.start = self.onset = None
         self._silence = 0
         self._last_end = end
         if ms(speech) < self.config.min_speech_ms:

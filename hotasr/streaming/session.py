@@ -60,7 +60,7 @@ class StreamFailed(Exception):
 class StreamOptions:
     segmenter: SegmenterConfig = field(default_factory=SegmenterConfig)
     interim_interval_ms: int = 800
-    first_interim_ms: int = 400  # of sentence audio (its 200 ms lead-in included) before the first interim
+    first_interim_ms: int = 200  # of speech before a sentence's first interim
     max_lag_s: float = 30.0
     heartbeat: bool = False
     silence_limit_s: float = 60.0  # without heartbeat, this much silence ends the task
@@ -96,6 +96,7 @@ class _Job:
     speculative: bool = False  # a final decoded during a pause, kept until the sentence ends
     chunkable: bool = False  # speculative, and long enough to be kept as a chunk if the speaker goes on
     cancel: threading.Event = field(default_factory=threading.Event)  # set: the decode is moot, stop it
+    onset: int = 0  # interims: where the sentence's speech began
 
 
 Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
@@ -199,11 +200,11 @@ class RealtimeSession:
         if self.failure is not None:
             raise self.failure
 
-    def _enqueue(self, final: bool, segment: Segment, speculative: bool = False) -> None:
+    def _enqueue(self, final: bool, segment: Segment, speculative: bool = False, onset: int = 0) -> None:
         assert self._started is not None
         due = self._started + segment.end / SAMPLE_RATE + self.options.max_lag_s
         chunkable = speculative and self.options.chunked and self._chunks.worth_a_chunk(segment)
-        self._pending.append(_Job(final, segment, due, speculative, chunkable))
+        self._pending.append(_Job(final, segment, due, speculative, chunkable, onset=onset))
         running = self._running
         if final and running is not None and not running.final:
             # The sentence is ending: its interim would only delay the final queued behind it.
@@ -235,16 +236,17 @@ class RealtimeSession:
             # The first refresh of a sentence comes soon (the caller wants to see they are heard);
             # later ones follow the interval, spaced by twice their cost too, so that interims
             # leave the pool room for finals.
+            assert seg.onset is not None  # set with seg.start
             interval_s = self.options.first_interim_ms / 1000
-            if self._interim_at > seg.start:
+            if self._interim_at > seg.onset:
                 interval_s = max(self.options.interim_interval_ms / 1000, 2 * self._interim_cost_s)
             # No refresh once the speaker has gone quiet: nothing new was said, and a decode started
             # now would hold up the final that the pause may be about to trigger (a refresh of a
             # long sentence costs as much as its final, and its encoder pass cannot be stopped).
-            heard = seg.position - max(self._interim_at, seg.start)
+            heard = seg.position - max(self._interim_at, seg.onset)
             if idle and seg.quiet_ms < REFRESH_QUIET_MS and heard >= interval_s * SAMPLE_RATE:
                 self._interim_at = seg.position
-                self._enqueue(False, Segment(seg.start, seg.position))
+                self._enqueue(False, Segment(seg.start, seg.position), onset=seg.onset)
             return
         silent_s = seg.silent_for / SAMPLE_RATE
         if self.options.heartbeat:
@@ -263,7 +265,7 @@ class RealtimeSession:
 
     def _trim(self) -> None:
         """Drop audio no pending or future decode can need."""
-        keep_from = self._segmenter.position - self.options.segmenter.pad_ms * SAMPLE_RATE // 1000
+        keep_from = self._segmenter.position - self.options.segmenter.lead_ms * SAMPLE_RATE // 1000
         if self._segmenter.start is not None:
             keep_from = min(keep_from, self._segmenter.start)
         for job in self._pending:
@@ -375,7 +377,10 @@ class RealtimeSession:
                 return []
             text = word_joiner(transcript.language).join(s.text for s in sentences)
             words = [w for s in sentences for w in s.words]
-            return [SentenceEvent(self._next_id, sentences[0].begin_ms, None, text, words, self.audio_seconds,
+            # A draft has no word times: it "begins" where its audio does, up to the segmenter's
+            # lead before the speech. Its sentence begins where the speech did.
+            begin_ms = max(sentences[0].begin_ms, ms(job.onset))
+            return [SentenceEvent(self._next_id, begin_ms, None, text, words, self.audio_seconds,
                                   warnings=warnings)]
         events = []
         for sentence in sentences:
