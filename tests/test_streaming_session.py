@@ -42,13 +42,18 @@ def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[
     return drafts, finals
 
 
-def play(samples: np.ndarray, options: StreamOptions, recognize: Recognize) -> list[SentenceEvent]:
-    """Stream `samples` through a session in 100 ms frames, then finish it; its final events."""
+def play(
+    samples: np.ndarray, options: StreamOptions, recognize: Recognize, interims: list[SentenceEvent] | None = None,
+) -> list[SentenceEvent]:
+    """Stream `samples` through a session in 100 ms frames, then finish it; its final events (and
+    its interim events into `interims`, if given)."""
     finals: list[SentenceEvent] = []
 
     async def emit(event: SentenceEvent | StreamFailed) -> None:
         if isinstance(event, SentenceEvent) and event.final:
             finals.append(event)
+        elif isinstance(event, SentenceEvent) and interims is not None:
+            interims.append(event)
 
     async def stream() -> None:
         with ThreadPoolExecutor(1) as pool:
@@ -360,8 +365,6 @@ def test_chunks_join_in_order_and_only_where_they_meet() -> None:
 def test_an_interim_begins_where_the_speech_does(jfk_samples: np.ndarray) -> None:  # noqa: F811
     """A sentence's audio starts up to LEAD_MS before its speech; a draft (no word times) reports
     the speech's onset as its begin_time, not the start of that audio."""
-    events: list[SentenceEvent] = []
-
     def recognize(
         audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
         cancelled: Callable[[], bool],
@@ -369,22 +372,10 @@ def test_an_interim_begins_where_the_speech_does(jfk_samples: np.ndarray) -> Non
         length = len(audio) * 1000 // SAMPLE_RATE
         return Transcript([Sentence(0, length, "draft" if draft else "final")], "en", length, [])
 
-    async def emit(event: SentenceEvent | StreamFailed) -> None:
-        if isinstance(event, SentenceEvent):
-            events.append(event)
-
-    async def stream() -> None:
-        speech = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), jfk_samples[: 6 * SAMPLE_RATE]])
-        with ThreadPoolExecutor(1) as pool:
-            session = RealtimeSession(StreamOptions(), recognize, pool, emit)
-            for offset in range(0, len(speech), FRAME):
-                await session.feed(speech[offset : offset + FRAME])
-                await asyncio.sleep(0.02)
-            await session.finish()
-
-    asyncio.run(stream())
-    audio_starts = {e.sentence_id: e.begin_ms for e in events if e.final}  # the fake final: its audio's start
-    interims = [e for e in events if not e.final]
+    interims: list[SentenceEvent] = []
+    speech = np.concatenate([np.zeros(SAMPLE_RATE, np.float32), jfk_samples[: 6 * SAMPLE_RATE]])
+    finals = play(speech, StreamOptions(), recognize, interims)
+    audio_starts = {e.sentence_id: e.begin_ms for e in finals}  # the fake final: its audio's start
     assert interims and audio_starts
     leads = [e.begin_ms - audio_starts[e.sentence_id] for e in interims]
     assert all(0 <= lead <= LEAD_MS for lead in leads)
