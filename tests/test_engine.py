@@ -400,7 +400,10 @@ def test_a_decode_that_loops_on_the_fitted_window_is_done_again_on_30_s(base: En
     for beam in (1, 5):
         with encoder_windows(base) as windows:
             transcript = base.transcribe(replied_he, language="en", biasing="none", beam_size=beam)
-        assert normalized(transcript.text) == "replied he"
+        words = normalized(transcript.text).split()
+        # The 30 s reading itself varies with the CPU's int8 kernels ("reply the heat" at beam 5 on
+        # an AMD EPYC, "replied he" on an Intel Xeon); what is tested is that it no longer loops.
+        assert 2 <= len(words) <= 3 and words[0].startswith("repl"), transcript.text
         assert windows[0] < windows[-1] == 3000
 
 
