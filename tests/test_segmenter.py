@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hotasr.audio import SAMPLE_RATE
-from hotasr.streaming.segmenter import LEAD_MS, Segment, Segmenter, SegmenterConfig
+from hotasr.streaming.segmenter import LEAD_MS, PAUSE_MS, Segment, Segmenter, SegmenterConfig
 from hotasr.streaming.vad import WINDOW
 
 WINDOW_MS = WINDOW * 1000 // SAMPLE_RATE  # 32
@@ -51,7 +51,7 @@ def test_the_final_can_start_once_the_tail_is_in() -> None:
     seg = Segmenter(SegmenterConfig(max_sentence_silence_ms=1300))  # tail 700 ms
     seg.push(windows(640, 0.0) + windows(1600, 0.9))
     seg.push(windows(640, 0.0))
-    assert seg.in_pause and seg.ending is None  # pausing, but the tail is not all here yet
+    assert seg.quiet_ms >= PAUSE_MS and seg.ending is None  # pausing, but the tail is not all here yet
     seg.push(windows(64, 0.0))
     ending = seg.ending
     assert ending is not None and ending.end == at(640 + 1600) + 700 * SAMPLE_RATE // 1000

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from hotasr.audio import SAMPLE_RATE
 from hotasr.streaming.vad import WINDOW
 
-# Silence after which the speaker counts as pausing. The final's decode starts ahead of the
-# sentence's end once the audio kept after the speech (SegmenterConfig.tail_ms) has arrived too.
+# The least audio kept after a sentence's speech (its last word's edge), and so the shortest pause
+# at which the final's decode starts ahead of the sentence's end: once the tail has arrived.
 PAUSE_MS = 200
 # Audio kept around a sentence's speech. Whisper reads a sentence's first and last words better
 # with some of the room around them: on LibriSpeech, biased finals cut 700 ms out rather than
@@ -106,19 +106,14 @@ class Segmenter:
         return ms(self._silence)
 
     @property
-    def in_pause(self) -> bool:
-        """The speaker has been quiet for a while (a sentence may be about to end); shorter dips
-        between words do not count."""
-        return self._silence >= _samples(PAUSE_MS)
-
-    @property
     def ending(self) -> Segment | None:
         """The sentence as it will close if the pause in progress lasts: known before it closes.
 
         Its audio is all here once the silence covers the tail, and it stays the same while the
         silence goes on (the end is the last speech plus the tail), so a decode started now is the
-        final's decode."""
-        if self.start is None or not self.in_pause or self._silence < _samples(self.config.tail_ms):
+        final's decode. The tail (PAUSE_MS at least) is also what tells a pause from the dips
+        between words."""
+        if self.start is None or self._silence < _samples(self.config.tail_ms):
             return None
         if ms(self._speech) < self.config.min_speech_ms:
             return None
