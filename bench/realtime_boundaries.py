@@ -32,7 +32,7 @@ from hotasr.audio import SAMPLE_RATE
 from hotasr.evaluation.runner import EvalReport, evaluate
 from hotasr.hotwords import Hotword
 from hotasr.recognize import recognize
-from hotasr.streaming.segmenter import Segmenter, SegmenterConfig
+from hotasr.streaming.segmenter import Segmenter, SegmenterConfig, to_samples
 from hotasr.streaming.vad import StreamingVad
 from hotasr.transcript import Sentence, Transcript
 
@@ -49,7 +49,7 @@ def speech_spans(samples: np.ndarray) -> list[tuple[int, int]]:
     for offset in range(0, len(samples), FRAME):
         for segment in segmenter.push(vad(samples[offset : offset + FRAME])):
             assert onset is not None
-            spans.append((onset, segment.end - config.tail_ms * SAMPLE_RATE // 1000))
+            spans.append((onset, segment.end - to_samples(config.tail_ms)))
         onset = segmenter.onset if segmenter.onset is not None else onset
     if (segment := segmenter.flush()) is not None:
         assert onset is not None
@@ -58,7 +58,7 @@ def speech_spans(samples: np.ndarray) -> list[tuple[int, int]]:
 
 
 def cut_recognizer(lead_ms: int, tail_ms: int) -> Any:
-    lead, tail = lead_ms * SAMPLE_RATE // 1000, tail_ms * SAMPLE_RATE // 1000
+    lead, tail = to_samples(lead_ms), to_samples(tail_ms)
 
     def run(samples: np.ndarray, *, model: str, settings: Any, hotwords: Sequence[Hotword] = (),
             language_hints: Sequence[str] | None = None, biasing: str = "hotasr") -> Transcript:

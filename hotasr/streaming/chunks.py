@@ -20,15 +20,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hotasr.audio import SAMPLE_RATE
-from hotasr.streaming.segmenter import Segment, ms
+from hotasr.streaming.segmenter import Segment, ms, to_samples
 from hotasr.transcript import SENTENCE_END, Transcript
 
 # A chunk shorter than this would leave Whisper too little of the sentence to read it by.
 CHUNK_MIN_MS = 10_000
 # A chunk ends with the audio kept after its last speech (the segmenter's tail, 200 ms or more);
 # what follows is decoded from 150 ms before that end.
-LEAD_IN = 150 * SAMPLE_RATE // 1000
+LEAD_IN = to_samples(150)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ def ms(samples: int) -> int:
     return samples * 1000 // SAMPLE_RATE
 
 
-def _samples(milliseconds: int) -> int:
+def to_samples(milliseconds: int) -> int:
     return milliseconds * SAMPLE_RATE // 1000
 
 
@@ -75,7 +75,7 @@ class Segmenter:
             self.position += WINDOW
             if self.start is None:
                 if p >= cfg.threshold:
-                    self.start = max(self._last_end, window_start - _samples(cfg.lead_ms))
+                    self.start = max(self._last_end, window_start - to_samples(cfg.lead_ms))
                     self.onset = window_start
                     self._silence, self._speech, self.silent_for = 0, WINDOW, 0
                 else:
@@ -88,11 +88,11 @@ class Segmenter:
                 self._speech += WINDOW
                 self._silence = 0
                 self.silent_for = 0
-            if self._silence >= _samples(cfg.max_sentence_silence_ms):
+            if self._silence >= to_samples(cfg.max_sentence_silence_ms):
                 segment = self._close(self._pause_end())
                 if segment:
                     finished.append(segment)
-            elif self.position - self.start >= _samples(cfg.max_sentence_ms):
+            elif self.position - self.start >= to_samples(cfg.max_sentence_ms):
                 segment = self._close(self.position)
                 if segment:
                     finished.append(segment)
@@ -113,7 +113,7 @@ class Segmenter:
         silence goes on (the end is the last speech plus the tail), so a decode started now is the
         final's decode. The tail (PAUSE_MS at least) is also what tells a pause from the dips
         between words."""
-        if self.start is None or self._silence < _samples(self.config.tail_ms):
+        if self.start is None or self._silence < to_samples(self.config.tail_ms):
             return None
         if ms(self._speech) < self.config.min_speech_ms:
             return None
@@ -121,7 +121,7 @@ class Segmenter:
 
     def _pause_end(self) -> int:
         """Where the sentence ends if the pause in progress ends it: its last speech plus the tail."""
-        return self.position - self._silence + _samples(self.config.tail_ms)
+        return self.position - self._silence + to_samples(self.config.tail_ms)
 
     def _clamped(self, end: int) -> int:
         assert self.start is not None

@@ -37,7 +37,7 @@ from hotasr.engine import DecodeCancelled
 from hotasr.postprocess import apply_text_options
 from hotasr.streaming.agreement import SentenceDrafts
 from hotasr.streaming.chunks import SentenceChunks
-from hotasr.streaming.segmenter import Segment, Segmenter, SegmenterConfig, ms
+from hotasr.streaming.segmenter import Segment, Segmenter, SegmenterConfig, ms, to_samples
 from hotasr.streaming.vad import StreamingVad
 from hotasr.transcript import Transcript, Word, word_joiner
 
@@ -265,7 +265,7 @@ class RealtimeSession:
 
     def _trim(self) -> None:
         """Drop audio no pending or future decode can need."""
-        keep_from = self._segmenter.position - self.options.segmenter.lead_ms * SAMPLE_RATE // 1000
+        keep_from = self._segmenter.position - to_samples(self.options.segmenter.lead_ms)
         if self._segmenter.start is not None:
             keep_from = min(keep_from, self._segmenter.start)
         for job in self._pending:
