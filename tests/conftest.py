@@ -8,9 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import PostgresCluster, Server, create_database
+from tests.servers import REPO, PostgresCluster, Server, create_database, unavailable
 
 BACKENDS = ["sqlite", "postgres"]
+
+# Whatever a test runs without settings of its own reads the checkout's model cache (where
+# whisper-base is joined once) and writes no data outside the test session's temporary folder.
+os.environ.setdefault("HOTASR_MODEL_CACHE_DIR", str(REPO / "var" / "cache"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _data_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ.setdefault("HOTASR_DATA_DIR", str(tmp_path_factory.mktemp("default-data")))
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +36,7 @@ def postgres_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         cluster = PostgresCluster()
         url = cluster.start()
     except Exception as exc:  # missing binaries or a failed start: say which
-        if os.environ.get("HOTASR_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required but could not start: {exc}")
-        pytest.skip(f"PostgreSQL not available: {exc}")
+        unavailable(f"PostgreSQL could not start: {exc}", "HOTASR_REQUIRE_POSTGRES")
     yield url
     cluster.stop()
 

@@ -15,7 +15,7 @@ import pytest
 from hotasr.audio import SAMPLE_RATE, decode_audio
 from hotasr.catalog import MODELS
 from hotasr.config import ModelRoute, Settings
-from tests.servers import REPO, SHARED
+from tests.servers import REPO, SHARED, heavy, unavailable
 
 DATA = SHARED / "data"
 JFK = DATA / "en_misc" / "jfk.flac"  # 11 s, 44.1 kHz stereo FLAC
@@ -29,12 +29,13 @@ MODEL_CACHE = REPO / "var" / "cache"
 
 def need(path: Path) -> Path:
     if not path.is_file():
-        pytest.skip(f"test data not available: {path}")
+        unavailable(f"test data {path} (HOTASR_SHARED_DIR or ../shared)")
     return path
 
 
 def settings_for(weights: str, **extra: object) -> Settings:
     """Every catalog name served by `weights`, so any model name routes to one loaded model."""
+    heavy(f"the {weights} model")
     models = {name: ModelRoute(weights=weights) for name in MODELS}
     return Settings(model_cache_dir=MODEL_CACHE, models=models, **extra)  # type: ignore[arg-type]
 

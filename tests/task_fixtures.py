@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from tests.servers import REPO, SHARED, Server, free_port
+from tests.servers import HANG_S, REPO, SHARED, Server, die_with_parent, free_port
 
 DATA = SHARED / "data"
 JFK = DATA / "en_misc" / "jfk.flac"  # 11 s stereo FLAC: "... ask not what your country can do for you ..."
@@ -109,7 +109,7 @@ class RedisServer:
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,
         )
         import redis
 
@@ -143,6 +143,7 @@ class Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "hotasr", "worker", "--concurrency", "1", *extra],
             env=self.env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            preexec_fn=die_with_parent,
         )
         threading.Thread(target=self._pump, daemon=True).start()
         return self
@@ -189,7 +190,7 @@ def fetch(server: Server, key: str, task_id: str) -> dict[str, Any]:
 
 
 def wait_until(
-    server: Server, key: str, task_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 120
+    server: Server, key: str, task_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = HANG_S
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:

@@ -17,7 +17,7 @@ from hotasr.biasing.weights import read_model_bin
 from hotasr.config import Settings
 from hotasr.hotwords import Hotword
 from tests.engine_fixtures import base_settings
-from tests.servers import SHARED
+from tests.servers import SHARED, unavailable
 
 
 def _tiny_en_dir() -> Path:
@@ -148,7 +148,7 @@ def tiny_en():  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize(("clip", "term"), CASES, ids=[c[1] for c in CASES])
 def test_weight_decides_recognition_on_real_audio(tiny_en, clip: Path, term: str) -> None:  # type: ignore[no-untyped-def]
     if not clip.exists():
-        pytest.skip("LibriSpeech subset not present")
+        unavailable(f"LibriSpeech subset {clip}")
 
     def words(model) -> list[str]:  # type: ignore[no-untyped-def]
         segs, _ = model.transcribe(str(clip), language="en", beam_size=5)
@@ -169,7 +169,7 @@ def test_numpy_decoder_reproduces_ctranslate2_beam_search() -> None:
 
     clip = CASES[0][0]
     if not clip.exists():
-        pytest.skip("LibriSpeech subset not present")
+        unavailable(f"LibriSpeech subset {clip}")
     wm = WhisperModel(str(TINY_EN), device="cpu", compute_type="float32", cpu_threads=2)
     empty = compile_hotwords([], wm.hf_tokenizer, multilingual=False)
     kw = {"language": "en", "beam_size": 5, "condition_on_previous_text": False}
@@ -192,7 +192,7 @@ def test_a_hotword_said_late_does_not_make_the_decoder_skip_the_audio_before_it(
     utterance = "1998-15444-0000"
     clip = LIBRISPEECH / "test-other" / f"{utterance}.flac"
     if not clip.exists():
-        pytest.skip("LibriSpeech subset not present")
+        unavailable(f"LibriSpeech subset {clip}")
     sets = Path(__file__).resolve().parents[1] / "bench" / "sets" / "librispeech_n500.jsonl"
     row = next(json.loads(line) for line in sets.read_text().splitlines() if utterance in line)
     hotwords = [Hotword(h["text"], h.get("weight", 4)) for h in row["hotwords"]]

@@ -14,8 +14,8 @@ from tests.servers import Server
 def run(server: Server):  # type: ignore[no-untyped-def]
     key = server.create_key("cli")
 
-    def run(*args: str, check: bool = True):  # type: ignore[no-untyped-def]
-        return server.cli("vocab", *args, "--server", server.url, "--api-key", key, check=check)
+    def run(*args: str, check: bool = True, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return server.cli("vocab", *args, "--server", server.url, "--api-key", key, check=check, env=env)
 
     return run
 
@@ -36,6 +36,9 @@ def test_create_show_export_import_update_delete(run, tmp_path: Path) -> None:  
 
     listed = json.loads(run("list", "--json").stdout)
     assert {v["vocabulary_id"] for v in listed} >= {vid, copy}
+    # The table keeps whole ids on any terminal width (a pipe, here, as narrow as 40 columns).
+    narrow = run("list", env={"COLUMNS": "40"}).stdout
+    assert vid in narrow and copy in narrow and "…" not in narrow
 
     exported.write_text(json.dumps([{"text": "赛德克巴莱", "weight": 4, "lang": "zh"}], ensure_ascii=False))
     run("update", vid, "--file", str(exported))

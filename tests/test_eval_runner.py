@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import math
-import os
 import wave
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,9 +18,10 @@ from hotasr.evaluation.manifest import ManifestError, load_manifest
 from hotasr.evaluation.runner import EvaluationError, evaluate
 from hotasr.hotwords import Hotword
 from hotasr.transcript import Sentence, Transcript
+from tests.servers import REPO, unavailable
+from tests.servers import SHARED as SHARED_DIR
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("HOTASR_SHARED_DIR", REPO.parent / "shared")) / "data"
+SHARED = SHARED_DIR / "data"
 LIBRI = SHARED / "librispeech_test_subset" / "test-clean"
 
 
@@ -150,7 +149,7 @@ def test_shared_dir_env_replaces_the_shared_prefix(tmp_path: Path, monkeypatch: 
 @pytest.mark.parametrize("name", ["librispeech_n100", "librispeech_n500", "aishell_s0252_n100", "aishell_s0252_n300"])
 def test_committed_bench_sets_load(name: str) -> None:
     if not SHARED.is_dir():
-        pytest.skip("shared data not present")
+        unavailable(f"shared data {SHARED}")
     manifest = load_manifest(REPO / "bench" / "sets" / f"{name}.jsonl")
     size = int(name.rsplit("_n", 1)[1])
     assert len(manifest) == (68 if name.startswith("libri") else 100)
@@ -260,14 +259,11 @@ def test_runner_limit_modes_and_errors(two_utts: Path) -> None:
 # the real engine: Whisper tiny.en, 2 short LibriSpeech utterances, 3 modes (< 60 s on 2 cores)
 # --------------------------------------------------------------------------------------------
 
-_HAS_ENGINE = importlib.util.find_spec("hotasr.recognize") is not None
-
-
 @pytest.mark.model
 @pytest.mark.timeout(180)
-@pytest.mark.skipif(not _HAS_ENGINE, reason="hotasr.recognize not available")
-@pytest.mark.skipif(not (LIBRI / "1089-134686-0001.flac").is_file(), reason="shared LibriSpeech audio absent")
 def test_real_engine_two_utterances(tmp_path: Path) -> None:
+    if not (LIBRI / "1089-134686-0001.flac").is_file():
+        unavailable(f"shared LibriSpeech audio {LIBRI}")
     hotwords = [{"text": w, "weight": 4} for w in ("counselled", "belly", "zorn")]
     path = write_manifest(
         tmp_path / "m.jsonl",

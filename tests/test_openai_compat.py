@@ -13,7 +13,8 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.servers import SHARED, Server
+from tests.readings import heard, words_of
+from tests.servers import HANG_S, SHARED, Server
 
 TINY = {"weights": "whisper-tiny.en"}
 JFK = SHARED / "data" / "en_misc" / "jfk.flac"  # "And so my fellow Americans, ask not what your country can do ..."
@@ -34,7 +35,7 @@ def oa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def client(oa: Server) -> OpenAI:
-    return OpenAI(base_url=oa.url + "/v1", api_key=oa.key, max_retries=0, timeout=120)  # type: ignore[attr-defined]
+    return OpenAI(base_url=oa.url + "/v1", api_key=oa.key, max_retries=0, timeout=HANG_S)  # type: ignore[attr-defined]
 
 
 def create_vocabulary(server: Server, target_model: str, items: list[dict[str, Any]]) -> str:
@@ -46,12 +47,8 @@ def create_vocabulary(server: Server, target_model: str, items: list[dict[str, A
     return str(response.json()["output"]["vocabulary_id"])
 
 
-def words_of(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
-
-
 def kennedy(text: str) -> bool:
-    return "ask not what your country can do for you" in " ".join(words_of(text))
+    return heard(text, "ask not what your country can do for you")
 
 
 def transcribe(client: OpenAI, path: Path = JFK, **kwargs: Any) -> Any:
@@ -204,7 +201,7 @@ def test_raw_http_errors_keep_openai_shape(oa: Server) -> None:
     unknown = httpx.get(oa.url + "/v1/audio/translations", headers=auth)
     assert unknown.status_code == 404 and set(unknown.json()["error"]) == {"message", "type", "param", "code"}
     # curl users: plain multipart with the field names of OpenAI's docs works the same.
-    srt = httpx.post(oa.url + "/v1/audio/transcriptions", headers=auth, timeout=120,
+    srt = httpx.post(oa.url + "/v1/audio/transcriptions", headers=auth, timeout=HANG_S,
                      data={"model": "paraformer-v2", "response_format": "srt"},
                      files={"file": ("jfk.flac", JFK.read_bytes(), "audio/flac")})
     assert srt.status_code == 200 and srt.headers["content-type"].startswith("text/plain")

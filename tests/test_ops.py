@@ -12,7 +12,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.servers import Server
+from tests.servers import HANG_S, Server
 
 PATH = "/api/v1/services/audio/asr/customization"
 LIST = {"model": "speech-biasing", "input": {"action": "list_vocabulary"}}
@@ -35,7 +35,7 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def test_ready_after_models_load(ops: Server) -> None:
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + HANG_S
     while True:
         response = httpx.get(ops.url + "/ready")
         if response.status_code == 200 or time.monotonic() > deadline:
@@ -45,6 +45,8 @@ def test_ready_after_models_load(ops: Server) -> None:
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "ready", "database": "ok", "models": "ok"}
     assert httpx.get(ops.url + "/health").json() == {"status": "ok"}
+    # The operator reading the log sees when recognition can start.
+    assert "whisper-tiny.en loaded in" in ops.wait_for_line(lambda line: "ready for recognition" in line)
 
 
 def test_request_id_in_body_header_and_json_log(ops: Server) -> None:
@@ -53,10 +55,8 @@ def test_request_id_in_body_header_and_json_log(ops: Server) -> None:
     assert ok.headers["x-request-id"] == ok.json()["request_id"]
     bad = httpx.post(ops.url + PATH, json=LIST, headers={"Authorization": "Bearer sk-wrong"})
     assert bad.status_code == 401 and bad.headers["x-request-id"] == bad.json()["request_id"]
-    time.sleep(0.3)
-    logged = [json.loads(line) for line in ops.output if line.startswith("{")]
-    access = [entry for entry in logged if entry["logger"] == "hotasr.access"]
-    assert any(e["request_id"] == bad.json()["request_id"] and " 401 " in e["message"] for e in access)
+    line = ops.wait_for_line(lambda line: bad.json()["request_id"] in line and "hotasr.access" in line)
+    assert " 401 " in json.loads(line)["message"]
 
 
 def test_metrics(ops: Server) -> None:
@@ -110,6 +110,5 @@ def test_sigterm_shuts_down_cleanly(tmp_path) -> None:  # type: ignore[no-untype
     server.process.send_signal(signal.SIGTERM)
     # uvicorn re-raises the signal once its graceful shutdown has run, hence -SIGTERM, not 0.
     assert server.process.wait(timeout=40) in (0, -signal.SIGTERM)
-    time.sleep(0.2)
-    logged = "".join(server.output)
-    assert "Shutting down" in logged and "Application shutdown complete" in logged
+    server.wait_for_line(lambda line: "Application shutdown complete" in line)
+    assert any("Shutting down" in line for line in server.output)

@@ -25,6 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from hotasr.audio import decode_audio
+from tests.readings import heard, words_of
 from tests.servers import SHARED, Server
 
 TINY = {"weights": "whisper-tiny.en"}
@@ -45,10 +46,6 @@ def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
         w.setframerate(rate)
         w.writeframes(pcm16(samples))
     return buffer.getvalue()
-
-
-def words_of(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +104,7 @@ def test_sdk_call_with_vocabulary_id(sdk: str, jfk_wav: Path) -> None:
         assert result.status_code == 200, result.message
         text = " ".join(s["text"] for s in result.get_sentence())
         assert "Americans" in text
-        assert "ask not what your country can do for you" in " ".join(words_of(text))
+        assert heard(text, "ask not what your country can do for you")
 
         # A list made for another model does not apply, and the result says so (DashScope: no error).
         mismatched = Recognition(model="fun-asr-realtime", format="wav", sample_rate=16000, callback=None,

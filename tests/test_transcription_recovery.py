@@ -3,13 +3,12 @@ Celery workers (Redis + PostgreSQL) when one of two is killed mid-task."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.servers import Server, create_database
+from tests.servers import Server, create_database, unavailable
 from tests.task_fixtures import SHORT, FileServer, RedisServer, Worker, fetch, finished, submit, task_server, wait_until
 
 
@@ -27,7 +26,7 @@ def _submit(server: Server, key: str, urls: list[str]) -> str:
 
 
 def _all_succeeded(server: Server, key: str, task_id: str) -> None:
-    output = wait_until(server, key, task_id, finished, timeout=180)["output"]
+    output = wait_until(server, key, task_id, finished)["output"]
     assert output["task_status"] == "SUCCEEDED", output
     assert output["task_metrics"]["FAILED"] == 0, output
     assert all(r["subtask_status"] == "SUCCEEDED" for r in output["results"])
@@ -39,7 +38,7 @@ def test_embedded_server_killed_mid_task_resumes(files: FileServer, tmp_path: Pa
         key = server.create_key("crash")
         urls = [files.url(p.name) for p in SHORT[:4]]
         task_id = _submit(server, key, urls)
-        wait_until(server, key, task_id, lambda o: o["task_metrics"].get("SUCCEEDED", 0) >= 1, timeout=120)
+        wait_until(server, key, task_id, lambda o: o["task_metrics"].get("SUCCEEDED", 0) >= 1)
         server.stop(kill=True)  # SIGKILL: no shutdown handler runs
         server.start()
         _all_succeeded(server, key, task_id)
@@ -56,9 +55,7 @@ def test_celery_workers_one_killed_mid_task(
         redis = RedisServer()
         queue_url = redis.start()
     except Exception as exc:  # CI installs redis-server; elsewhere say what is missing
-        if os.environ.get("HOTASR_REQUIRE_REDIS"):
-            pytest.fail(f"Redis is required but could not start: {exc}")
-        pytest.skip(f"Redis not available: {exc}")
+        unavailable(f"Redis could not start: {exc}", "HOTASR_REQUIRE_REDIS")
     database_url = create_database(postgres_admin_url)
     shared = {
         "HOTASR_QUEUE_URL": queue_url,
@@ -76,7 +73,7 @@ def test_celery_workers_one_killed_mid_task(
         urls = [files.url(p.name) for p in SHORT]
         tasks = [_submit(api, key, urls), _submit(api, key, urls[:3]), _submit(api, key, urls[3:])]
         # The first worker dies mid-task: one file of the first task done, more to go.
-        wait_until(api, key, tasks[0], lambda o: o["task_metrics"].get("SUCCEEDED", 0) >= 1, timeout=180)
+        wait_until(api, key, tasks[0], lambda o: o["task_metrics"].get("SUCCEEDED", 0) >= 1)
         first.kill()
         interrupted = fetch(api, key, tasks[0])["output"]
         # RUNNING until the janitor notices, then PENDING again (it sees the dead pid on this host

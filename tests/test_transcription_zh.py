@@ -12,7 +12,7 @@ import dashscope
 import pytest
 from dashscope.audio.asr import Transcription, VocabularyService
 
-from tests.servers import Server
+from tests.servers import Server, unavailable
 from tests.task_fixtures import DATA, FileServer
 
 ZH_DAMO = DATA / "zh_misc" / "asr_example.wav"  # 欢迎大家来体验达摩院推出的语音识别模型
@@ -20,14 +20,14 @@ ZH_DAMO = DATA / "zh_misc" / "asr_example.wav"  # 欢迎大家来体验达摩院
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(tmp_path_factory.mktemp("data"), env={"HOTASR_ALLOW_PRIVATE_URLS": "1"}).start(timeout=180)
+    srv = Server(tmp_path_factory.mktemp("data"), env={"HOTASR_ALLOW_PRIVATE_URLS": "1"}).start()
     yield srv
     srv.stop()
 
 
 def test_chinese_file_with_vocabulary(server: Server, tmp_path: Path) -> None:
     if not ZH_DAMO.is_file():
-        pytest.skip(f"test data not available: {ZH_DAMO}")
+        unavailable(f"test data {ZH_DAMO}")
     files = FileServer(extra=(ZH_DAMO,))
     try:
         dashscope.base_http_api_url = server.url + "/api/v1"

@@ -107,7 +107,9 @@ class ModelWarmup:
                     self.errors[name] = str(exc)
                     log.error("could not load the model for %s: %s", name, exc)
                     continue
-                self.metrics.model_load_seconds.labels(route.weights).set(time.perf_counter() - started)
+                elapsed = time.perf_counter() - started
+                self.metrics.model_load_seconds.labels(route.weights).set(elapsed)
+                log.info("model %s loaded in %.1f s: ready for recognition", route.weights, elapsed)
         finally:
             self._settle()
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.table import Column, Table
 
 err = Console(stderr=True)
 
@@ -20,6 +22,17 @@ def print_error(message: str) -> None:
 
 def print_warning(message: str) -> None:
     err.print("warning: " + message, style="yellow", markup=False, highlight=False, soft_wrap=True)
+
+
+def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """A table on stdout whose cells are never cut or wrapped: ids are copied from it whole. On a
+    terminal (or pipe) narrower than the table, lines run past its edge instead."""
+    table = Table(*(Column(name, no_wrap=True) for name in columns))
+    for row in rows:
+        table.add_row(*row)
+    console = Console()
+    needed = console.measure(table, options=console.options.update_width(100_000)).maximum
+    (console if needed <= console.width else Console(width=needed)).print(table)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -6,11 +6,10 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
+from sqlalchemy import make_url
 
 from hotasr.accounts import AccountError, AccountService
-from hotasr.cli.common import err, fail
+from hotasr.cli.common import err, fail, print_table
 from hotasr.config import Settings
 from hotasr.storage.db import make_engine, make_sessions, migrate
 
@@ -23,6 +22,11 @@ def _service() -> AccountService:
     return AccountService(make_sessions(engine))
 
 
+def _database() -> str:
+    """The database keys go to, password hidden: a server started with other settings will not know them."""
+    return make_url(Settings().resolved_database_url).render_as_string(hide_password=True)
+
+
 @keys_app.command("create")
 def create(
     account: Annotated[str, typer.Option(help="Account the key belongs to (created if new).")],
@@ -32,7 +36,8 @@ def create(
         new = _service().create_key(account)
     except AccountError as exc:
         fail(str(exc))
-    err.print(f"Created key {new.key_id} for account '{new.account}'. It is shown only once:")
+    err.print(f"Created key {new.key_id} for account '{new.account}' in {_database()}. It is shown only once:",
+              markup=False, highlight=False)
     typer.echo(new.secret)
 
 
@@ -47,11 +52,11 @@ def list_keys(
                  "revoked": k.revoked_at.isoformat() if k.revoked_at else None} for k in keys]
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("key id", "account", "starts with", "created", "status")
-    for key in keys:
-        status = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active"
-        table.add_row(key.key_id, key.account, key.hint + "…", f"{key.created_at:%Y-%m-%d %H:%M}", status)
-    Console().print(table)
+    print_table(
+        ("key id", "account", "starts with", "created", "status"),
+        ((key.key_id, key.account, key.hint + "…", f"{key.created_at:%Y-%m-%d %H:%M}",
+          f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "active") for key in keys),
+    )
 
 
 @keys_app.command("revoke")

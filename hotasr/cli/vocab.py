@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from hotasr.cli.common import err, fail, read_hotwords_file
+from hotasr.cli.common import err, fail, print_table, read_hotwords_file
 from hotasr.client import DEFAULT_SERVER, Client, ServerError
 
 vocab_app = typer.Typer(help="Manage hotword lists on a server.", no_args_is_help=True)
@@ -117,10 +115,8 @@ def list_(
     if as_json:
         typer.echo(json.dumps(lists, ensure_ascii=False, indent=2))
         return
-    table = Table("vocabulary_id", "created", "modified", "status")
-    for v in lists:
-        table.add_row(v["vocabulary_id"], v["gmt_create"], v["gmt_modified"], v["status"])
-    Console().print(table)
+    print_table(("vocabulary_id", "created", "modified", "status"),
+                ((v["vocabulary_id"], v["gmt_create"], v["gmt_modified"], v["status"]) for v in lists))
 
 
 @vocab_app.command("show")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from hotasr.tasks.results import ResultStore
+from hotasr.tasks.scratch import remove_orphans
 from hotasr.tasks.store import TaskStore
 
 log = logging.getLogger("hotasr.tasks")
@@ -45,6 +46,7 @@ class Janitor:
         self._last_cleanup = 0.0
 
     def start(self) -> None:
+        remove_orphans()  # before this process makes scratch folders of its own
         self._thread = threading.Thread(target=self._loop, daemon=True, name="hotasr-janitor")
         self._thread.start()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,6 +38,7 @@ from hotasr.recognize import ModelNotServed, recognize
 from hotasr.tasks.fetch import FetchError, Limits, fetch_to
 from hotasr.tasks.models import FAILED, SUCCEEDED, Subtask, TaskRecord
 from hotasr.tasks.results import ResultStore, results_root
+from hotasr.tasks.scratch import scratch_dir
 from hotasr.tasks.store import TaskStore
 from hotasr.transcript import Sentence, Transcript
 from hotasr.vocabularies import VocabularyNotFound, VocabularyRecord, VocabularyService
@@ -136,7 +136,7 @@ class TaskRunner:
         self, record: TaskRecord, index: int, url: str, vocabulary: VocabularyRecord | None, warning: str | None
     ) -> Subtask:
         try:
-            with tempfile.TemporaryDirectory(prefix="hotasr-task-") as tmp:
+            with scratch_dir() as tmp:
                 result = self._transcribe_file(record, url, Path(tmp) / "audio", vocabulary)
         except SubtaskFailed as exc:
             log.info("task %s file %d failed: %s %s", record.task_id, index, exc.code, exc.message)
