@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotasr.storage.db import loop_reader, reading
@@ -38,14 +39,14 @@ class KeyInfo:
     revoked_at: datetime | None
 
 
-def live_key(secret: str) -> Select[tuple[int, str]]:
+def live_key(secret: str) -> Select[int, str]:
     """(account id, key id) of the live key with this secret: no row for a wrong or revoked key."""
     return select(ApiKey.account_id, ApiKey.id).where(
         ApiKey.secret_hash == hash_secret(secret), ApiKey.revoked_at.is_(None)
     )
 
 
-def _found(row: Row[Any] | None) -> tuple[int, str] | None:
+def _found(row: Sequence[Any] | None) -> tuple[int, str] | None:
     return (row[0], row[1]) if row else None
 
 

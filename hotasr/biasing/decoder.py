@@ -80,9 +80,9 @@ class _GraphBuilder:
 
     def gelu(self, x: str) -> str:
         # Exact (erf) GELU, as CTranslate2 stores for Whisper; onnxruntime fuses this into one kernel.
-        inner = self.op("Erf", self.op("Mul", x, self.const(np.float32(1 / math.sqrt(2)), "k")))
-        half = self.op("Mul", x, self.const(np.float32(0.5), "half"))
-        return self.op("Mul", half, self.op("Add", inner, self.const(np.float32(1.0), "one")))
+        inner = self.op("Erf", self.op("Mul", x, self.const(np.asarray(1 / math.sqrt(2), np.float32), "k")))
+        half = self.op("Mul", x, self.const(np.asarray(0.5, np.float32), "half"))
+        return self.op("Mul", half, self.op("Add", inner, self.const(np.asarray(1.0, np.float32), "one")))
 
     def shape(self, *dims: int) -> str:
         return self.const(np.asarray(dims, np.int64), "shape")
@@ -154,7 +154,7 @@ class Decoder:
         def w(name: str) -> np.ndarray:
             return v[f"decoder/{name}"]
 
-        scale = g.const(np.float32(1.0 / math.sqrt(dh)), "scale")
+        scale = g.const(np.asarray(1.0 / math.sqrt(dh), np.float32), "scale")
         emb = g.op("Gather", g.const(w("embeddings/weight").astype(np.float32), "emb"), "tokens")
         pos = g.op("Gather", g.const(w("position_encodings/encodings").astype(np.float32), "pos"), "positions")
         x = g.op("Add", emb, pos)  # (B, S, D)

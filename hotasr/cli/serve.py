@@ -19,7 +19,7 @@ def serve_command(
     from hotasr.api.app import create_app
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = Settings(**overrides)
+    settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates them
     configure_logging(settings.log_json, settings.log_level)
     app = create_app(settings)
     accounts = app.state.accounts
