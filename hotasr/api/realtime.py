@@ -298,11 +298,14 @@ class _Connection:
         self.task: _Task | None = None
         self._send_lock = asyncio.Lock()
         self._closed = False
+        self._waiting = asyncio.Event()  # set while the connection waits for the client's next message
+        self._rearm = asyncio.Event()  # set when a task starts or ends: the watchdog's deadline changes
         # The clocks of the two timeouts: the last audio frame of the running task, and the end of
         # the last task (or the connection's start). Other messages reset neither.
         self._audio_at = self._idle_since = time.monotonic()
 
     async def serve(self) -> None:
+        watchdog = asyncio.get_running_loop().create_task(self._watch())
         try:
             await self._receive_loop()
         except WebSocketDisconnect:
@@ -312,28 +315,49 @@ class _Connection:
             await self._fail(self._current_id(), "InternalError", "an internal error ended the task; retry later")
             await self._close()
         finally:
+            watchdog.cancel()
             self._end_task()
 
     async def _receive_loop(self) -> None:
         while not self._closed:
-            if self.task:
-                limit, since = self.settings.realtime_audio_timeout_s, self._audio_at
-            else:
-                limit, since = self.settings.realtime_idle_close_s, self._idle_since
-            try:
-                message = await asyncio.wait_for(self.ws.receive(), max(0.0, since + limit - time.monotonic()))
-            except TimeoutError:
-                if self.task:
-                    # DashScope's words (spec §4.1), whatever else the client sent meanwhile.
-                    await self._fail(self.task.task_id, "CLIENT_ERROR", f"request timeout after {limit:g} seconds.")
-                await self._close()
-                return
+            self._waiting.set()
+            message = await self.ws.receive()
+            self._waiting.clear()
             if message["type"] == "websocket.disconnect":
                 return
             if message.get("bytes") is not None:
                 await self._on_audio(message["bytes"])
             elif message.get("text") is not None:
                 await self._on_text(message["text"])
+
+    def _timeout(self) -> tuple[float, float]:
+        """(seconds, since when): the running task's audio timeout, else the idle connection's."""
+        if self.task:
+            return self.settings.realtime_audio_timeout_s, self._audio_at
+        return self.settings.realtime_idle_close_s, self._idle_since
+
+    async def _watch(self) -> None:
+        """Fail the task, or close the idle connection, once its timeout has passed. One timer for
+        the connection rather than one per received message: a timeout around each receive cost
+        more CPU than the rest of a small audio frame's handling."""
+        while not self._closed:
+            limit, since = self._timeout()
+            left = since + limit - time.monotonic()
+            if left > 0:
+                self._rearm.clear()
+                with contextlib.suppress(TimeoutError):  # a task starting or ending changes the deadline
+                    await asyncio.wait_for(self._rearm.wait(), left)
+                continue
+            # Only while the connection waits for the client: a message being handled (finish-task
+            # waiting for the last final) is not the client's silence.
+            await self._waiting.wait()
+            limit, since = self._timeout()
+            if since + limit > time.monotonic():
+                continue
+            if self.task:
+                # DashScope's words (spec §4.1), whatever else the client sent meanwhile.
+                await self._fail(self.task.task_id, "CLIENT_ERROR", f"request timeout after {limit:g} seconds.")
+            await self._close()
 
     def _current_id(self, task_id: str | None = None) -> str:
         """The task_id a task-failed names: the running task's, else the message's if usable."""
@@ -409,6 +433,7 @@ class _Connection:
                 raise
             return await self._reject(exc.code, exc.message, task_id)
         self._audio_at = time.monotonic()
+        self._rearm.set()
         await self._send({"header": _header(task_id, "task-started"), "payload": {}})
 
     async def _finish_task(self, task_id: str | None) -> None:
@@ -549,6 +574,7 @@ class _Connection:
             self.hub.active -= 1
             self.streams.release(self.key_id)
             self._idle_since = time.monotonic()
+            self._rearm.set()
 
 
 def _header(task_id: str, event: str) -> dict[str, Any]:
