@@ -129,16 +129,17 @@ async def _endpoint(websocket: WebSocket) -> None:
         except RuntimeError:  # server without the denial-response extension: a plain 403
             await websocket.close(code=1008)
         return
-    await websocket.accept(subprotocol=protocol)
     account, key_id = found
     hub: RealtimeHub = websocket.app.state.realtime
     if not hub.connections.acquire(key_id):
         # Accepted, then refused in the protocol: the SDK shows a task-failed's code and message,
         # while a refused handshake reads as "your api-key is invalid".
+        await websocket.accept(subprotocol=protocol)
         await _refuse(websocket, "Throttling.RateQuota", f"this API key already has {hub.connections.per_key} "
                       "open real-time connections, its limit (key_max_connections); close idle ones or retry later")
         return
     try:
+        await websocket.accept(subprotocol=protocol)
         await _Connection(websocket, account, key_id).serve()
     finally:
         hub.connections.release(key_id)
