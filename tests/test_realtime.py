@@ -615,3 +615,18 @@ def test_a_key_may_not_hold_more_streams_than_the_server() -> None:
     assert (defaults.key_max_streams, defaults.key_max_connections) == (3, 6)
     explicit = Settings(realtime_max_streams=8, key_max_streams=2, key_max_connections=3)
     assert (explicit.key_max_streams, explicit.key_max_connections) == (2, 3)
+
+
+def test_frames_of_a_few_bytes_are_refused(rt: Server) -> None:
+    """Each message costs the server CPU whatever it holds: audio must come 10 ms a frame or more
+    on average, not a byte at a time (1-byte frames cost 50-100x the CPU of 100 ms frames)."""
+    with open_ws(rt) as ws:
+        task_id = run_task(ws)
+        assert json.loads(ws.recv(timeout=60))["header"]["event"] == "task-started"
+        with contextlib.suppress(ConnectionClosed):  # the server may close while frames are still going out
+            for _ in range(2000):
+                ws.send(b"\x01")
+        failed = events_until_end(ws)[-1]["header"]
+        assert failed["task_id"] == task_id and failed["error_code"] == "InvalidParameter"
+        assert "at least 10 ms of audio a frame" in failed["error_message"]
+        assert closed_with_a_close_frame(ws) == 1000
