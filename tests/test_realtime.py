@@ -617,7 +617,8 @@ def test_a_key_may_not_hold_more_streams_than_the_server() -> None:
     assert (explicit.key_max_streams, explicit.key_max_connections) == (2, 3)
 
 
-def test_frames_of_a_few_bytes_are_refused(rt: Server) -> None:
+@pytest.mark.parametrize("frame", [b"\x01", b""], ids=["one-byte", "empty"])
+def test_frames_of_a_few_bytes_are_refused(rt: Server, frame: bytes) -> None:
     """Each message costs the server CPU whatever it holds: audio must come 10 ms a frame or more
     on average, not a byte at a time (1-byte frames cost 50-100x the CPU of 100 ms frames)."""
     with open_ws(rt) as ws:
@@ -625,7 +626,7 @@ def test_frames_of_a_few_bytes_are_refused(rt: Server) -> None:
         assert json.loads(ws.recv(timeout=60))["header"]["event"] == "task-started"
         with contextlib.suppress(ConnectionClosed):  # the server may close while frames are still going out
             for _ in range(2000):
-                ws.send(b"\x01")
+                ws.send(frame)
         failed = events_until_end(ws)[-1]["header"]
         assert failed["task_id"] == task_id and failed["error_code"] == "InvalidParameter"
         assert "at least 10 ms of audio a frame" in failed["error_message"]

@@ -158,7 +158,7 @@ class _Task:
     fmt: str
     session: RealtimeSession
     decoder: StreamDecoder
-    frames: int = 0  # binary frames received
+    messages: int = 0  # received while it runs, audio or not
 
 
 class _TaskRejected(Exception):
@@ -173,12 +173,12 @@ MAX_TEXT_CHARS = 1 << 20  # a control message is a few hundred bytes; audio goes
 MAX_DEPTH = 32  # run-task needs 3 levels (payload.parameters.language_hints); a context a few more
 MAX_TASK_ID_CHARS = 128  # the SDK's are 32 hex digits, the docs' hyphenated UUIDs 36
 INT64 = 1 << 63
-# Audio frames must carry MIN_FRAME_MS of audio on average (after FRAME_GRACE frames: a WAV header,
-# a compressed stream's first bytes). Each message costs the server ~20 us of CPU whatever it holds
-# (WebSocket and ASGI layers), and 100 ms of audio ~1 ms: 1-byte frames, 32 000 a second of audio,
-# cost 50-100x the CPU of 100 ms frames even though the session processes audio a VAD window at a
-# time; at 10 ms a frame the overhead is a few tenths at most. DashScope recommends 100 ms, 1-16 KB
-# a frame (spec §4.2). Measured in docs/REALTIME_NOTES.md.
+# A task's messages must carry MIN_FRAME_MS of audio on average (after FRAME_GRACE messages: a WAV
+# header, a compressed stream's first bytes, a few continue-tasks). Each message costs the server
+# ~20 us of CPU whatever it holds (WebSocket and ASGI layers), and 100 ms of audio ~1 ms: 1-byte
+# frames, 32 000 a second of audio, cost 50-100x the CPU of 100 ms frames even though the session
+# processes audio a VAD window at a time; at 10 ms a frame the overhead is a few tenths at most.
+# DashScope recommends 100 ms, 1-16 KB a frame (spec §4.2). Measured in docs/REALTIME_NOTES.md.
 MIN_FRAME_MS = 10
 FRAME_GRACE = 200
 SHOWN_CHARS = 80  # of a client's value quoted in an error message
@@ -393,23 +393,27 @@ class _Connection:
 
     async def _continue_task(self, task_id: str | None) -> None:
         if self.task is None or task_id != self.task.task_id:
-            await self._reject("InvalidParameter", f"continue-task for {_quote(task_id)}, "
-                               "but that task is not running", task_id)
+            return await self._reject("InvalidParameter", f"continue-task for {_quote(task_id)}, "
+                                      "but that task is not running", task_id)
+        await self._count_message(self.task)
 
     async def _on_audio(self, data: bytes) -> None:
         task = self.task
         if task is None:
             return await self._reject("InvalidParameter", "audio arrived before run-task / task-started")
-        if not data:
-            return  # an empty frame carries no audio, and does not count as audio for the timeout
-        self._audio_at = time.monotonic()
-        task.frames += 1
-        try:
-            await task.session.feed(self._decode(task, data))
-        except (AudioError, StreamFailed) as exc:
-            return await self._reject(exc.code if isinstance(exc, StreamFailed) else "InvalidAudio", exc.message)
-        if task.frames > FRAME_GRACE + task.session.received_seconds * 1000 / MIN_FRAME_MS:
-            await self._reject("InvalidParameter", f"audio frames too small: {task.frames} frames carried "
+        if data:  # an empty frame carries no audio: it does not count as audio for the timeout
+            self._audio_at = time.monotonic()
+            try:
+                await task.session.feed(self._decode(task, data))
+            except (AudioError, StreamFailed) as exc:
+                return await self._reject(exc.code if isinstance(exc, StreamFailed) else "InvalidAudio", exc.message)
+        await self._count_message(task)
+
+    async def _count_message(self, task: _Task) -> None:
+        """Fail a task whose messages carry less than MIN_FRAME_MS of audio each on average."""
+        task.messages += 1
+        if task.messages > FRAME_GRACE + task.session.received_seconds * 1000 / MIN_FRAME_MS:
+            await self._reject("InvalidParameter", f"audio frames too small: {task.messages} messages carried "
                                f"{task.session.received_seconds:.3f} s of audio; send at least {MIN_FRAME_MS} ms "
                                "of audio a frame on average (100 ms recommended)")
 
