@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -76,11 +76,17 @@ class Settings(BaseSettings):
     # Per API key (each replica counts its own share)
     key_requests_per_second: float = 100.0  # 0 disables; past it: 429 Throttling.RateQuota
     key_burst: int = 200
-    key_max_streams: int = 10  # concurrent real-time streams per key
+    # Concurrent real-time streams per key, at most realtime_max_streams (checked at start);
+    # 0: realtime_max_streams. Past it: task-failed "Throttling.RateQuota".
+    key_max_streams: int = Field(default=0, ge=0)
+    # Open real-time WebSocket connections per key, with a task or without (an idle one is closed
+    # after realtime_idle_close_s); 0: twice key_max_streams, room for the next tasks' connections
+    # while the current ones end. Past it a new connection gets task-failed "Throttling.RateQuota".
+    key_max_connections: int = Field(default=0, ge=0)
 
     # Real-time recognition (WebSocket)
-    realtime_workers: int = 2  # decode threads shared by all streams
-    realtime_max_streams: int = 8  # more concurrent streams get task-failed "Throttling"
+    realtime_workers: int = Field(default=2, ge=1)  # decode threads shared by all streams
+    realtime_max_streams: int = Field(default=8, ge=1)  # more concurrent streams get task-failed "Throttling"
     realtime_interim_interval_ms: int = 800  # how often interim text is refreshed while someone speaks
     realtime_first_interim_ms: int = 200  # the first interim of a sentence after this much speech
     # Beam of real-time finals without hotwords: greedy decodes a long sentence in half the time of
@@ -96,8 +102,10 @@ class Settings(BaseSettings):
     # and hotword recall 0.860 instead of 0.875 (BENCHMARKS §3).
     realtime_chunks: bool = False
     realtime_max_lag_s: float = 30.0  # finals later than this behind real time: task-failed "Throttling"
-    realtime_audio_timeout_s: float = 23.0  # no audio for this long fails the task (DashScope: 23 s)
-    realtime_idle_close_s: float = 60.0  # a connection with no task for this long is closed
+    # No audio for this long fails the task (DashScope: 23 s), whatever other messages arrive.
+    realtime_audio_timeout_s: float = Field(default=23.0, gt=0)
+    # A connection with no task for this long is closed, whatever messages arrive (DashScope: 60 s).
+    realtime_idle_close_s: float = Field(default=60.0, gt=0)
 
     # -- recorded-file transcription tasks (hotasr.tasks) --
     # Threads that run tasks inside `hotasr serve` when no queue_url is set. One recognition
@@ -126,6 +134,22 @@ class Settings(BaseSettings):
     task_lease_seconds: float = 60
     # A task interrupted this many times (its worker crashed each time) fails instead of retrying.
     task_max_attempts: int = 3
+
+    @model_validator(mode="after")
+    def _fair_realtime_limits(self) -> Settings:
+        """One key must not be able to hold every real-time slot beyond the server's own limit."""
+        if self.key_max_streams > self.realtime_max_streams:
+            raise ValueError(
+                f"key_max_streams ({self.key_max_streams}) exceeds realtime_max_streams "
+                f"({self.realtime_max_streams}): a key may hold at most as many real-time streams as the "
+                f"server serves; set key_max_streams to 1..{self.realtime_max_streams}, or 0 for "
+                f"realtime_max_streams"
+            )
+        if self.key_max_streams == 0:
+            self.key_max_streams = self.realtime_max_streams
+        if self.key_max_connections == 0:
+            self.key_max_connections = 2 * self.key_max_streams
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -442,3 +442,189 @@ def test_concurrent_streams_share_the_model(rt: Server) -> None:
     for t in threads:
         t.join()
     assert len(texts) == 2 and all("nightfall" in words_of(t) for t in texts)
+
+
+# -- empty and undecodable audio, malformed messages mid-task ---------------------------------------
+
+
+def closed_with_a_close_frame(ws: ClientConnection) -> int:
+    """The close code the server sent; fails when the connection was dropped without one (1006)."""
+    with pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=30)
+    assert closed.value.rcvd is not None, "no close frame: the connection was dropped"
+    return closed.value.rcvd.code
+
+
+@pytest.mark.parametrize(
+    ("fmt", "frames", "code"),
+    [
+        ("pcm", [], "BadRequest.EmptyInput"),
+        ("pcm", [b"\x01"], "BadRequest.EmptyInput"),  # half a sample: 0 s of audio
+        ("wav", [wav_bytes(np.zeros(0, np.float32))], "BadRequest.EmptyInput"),  # header only
+        ("wav", [wav_bytes(np.zeros(0, np.float32))[:30]], "InvalidAudio"),  # not even a whole header
+    ],
+    ids=["no-frames", "one-byte", "header-only-wav", "truncated-wav-header"],
+)
+def test_empty_audio_fails_the_task(rt: Server, fmt: str, frames: list[bytes], code: str) -> None:
+    with open_ws(rt) as ws:
+        task_id = run_task(ws, format=fmt)
+        assert json.loads(ws.recv(timeout=60))["header"]["event"] == "task-started"
+        for frame in frames:
+            ws.send(frame)
+        finish_task(ws, task_id)
+        events = events_until_end(ws)
+        assert [e["header"]["event"] for e in events] == ["task-failed"]  # no result, no task-finished
+        assert events[0]["header"]["task_id"] == task_id and events[0]["header"]["error_code"] == code
+        assert closed_with_a_close_frame(ws) == 1000
+
+
+def test_sdk_call_on_an_empty_wav_file_is_an_error(sdk: str, tmp_path: Path) -> None:
+    path = tmp_path / "empty.wav"
+    path.write_bytes(wav_bytes(np.zeros(0, np.float32)))
+    result = Recognition(model="fun-asr-realtime", format="wav", sample_rate=16000, callback=None).call(str(path))
+    assert result.status_code != 200 and result.code == "BadRequest.EmptyInput", result
+    assert "without any audio" in result.message
+
+
+def test_a_wav_header_with_zero_channels_fails_the_task(rt: Server) -> None:
+    header = bytearray(wav_bytes(np.zeros(1600, np.float32)))
+    header[22:24] = (0).to_bytes(2, "little")  # fmt chunk: NumChannels
+    with open_ws(rt) as ws:
+        task_id = run_task(ws, format="wav")
+        assert json.loads(ws.recv(timeout=60))["header"]["event"] == "task-started"
+        ws.send(bytes(header))
+        finish_task(ws, task_id)
+        failed = events_until_end(ws)[-1]["header"]
+        assert failed["event"] == "task-failed" and failed["error_code"] == "InvalidAudio", failed
+        assert closed_with_a_close_frame(ws) == 1000
+    assert httpx.get(rt.url + "/health").status_code == 200
+
+
+@pytest.mark.parametrize("garbage", ["[]", '{"header": {"action": "run-task", "task_id": "a\\udc00"}}',
+                                     '{"header": {"action": "finish-task", "task_id": "x"}, "payload": 5}'])
+def test_a_malformed_message_mid_task_fails_that_task_and_frees_its_stream(rt: Server, garbage: str) -> None:
+    with open_ws(rt) as ws:
+        task_id = run_task(ws)
+        assert json.loads(ws.recv(timeout=60))["header"]["event"] == "task-started"
+        ws.send(pcm16(np.zeros(3200, np.float32)))
+        ws.send(garbage)
+        failed = events_until_end(ws)[-1]["header"]
+        assert failed["event"] == "task-failed" and failed["task_id"] == task_id
+        assert failed["error_code"] == "InvalidParameter"
+        assert closed_with_a_close_frame(ws) == 1000
+    deadline = time.monotonic() + 20
+    while active_streams(rt) != 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert active_streams(rt) == 0
+
+
+# -- fair real time: timeouts that chatter cannot reset, connections per key -----------------------
+
+
+def test_continue_task_does_not_keep_a_silent_stream_alive(rt: Server) -> None:
+    """The audio timeout (3 s on this server) runs from the last audio frame, whatever else comes."""
+    with open_ws(rt) as ws:
+        task_id = run_task(ws)
+        assert json.loads(ws.recv(timeout=60))["header"]["event"] == "task-started"
+        ws.send(pcm16(np.zeros(1600, np.float32)))
+        last_audio = time.monotonic()
+        context = {"header": {"streaming": "duplex", "task_id": task_id, "action": "continue-task"},
+                   "payload": {"input": {"context": "still here"}}}
+        failed = None
+        while failed is None and time.monotonic() < last_audio + 60:
+            ws.send(json.dumps(context))
+            with contextlib.suppress(TimeoutError):
+                failed = json.loads(ws.recv(timeout=0.2))["header"]
+        assert failed is not None, "continue-task kept a stream without audio open for 60 s"
+        assert time.monotonic() - last_audio >= 3  # not before its time either
+        assert failed == {"task_id": task_id, "event": "task-failed", "error_code": "CLIENT_ERROR",
+                          "error_message": "request timeout after 3 seconds.", "attributes": {}}
+        assert closed_with_a_close_frame(ws) == 1000
+
+
+IDLE_CLOSE_S = 5
+
+
+@pytest.fixture(scope="module")
+def fair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with 2 streams (so 2 per key and 4 connections per key) that closes a connection
+    without a task after IDLE_CLOSE_S."""
+    env = {"HOTASR_MODELS": json.dumps(MODELS), "HOTASR_REALTIME_MAX_STREAMS": "2",
+           "HOTASR_REALTIME_IDLE_CLOSE_S": str(IDLE_CLOSE_S)}
+    server = Server(tmp_path_factory.mktemp("fair"), env=env).start()
+    yield server
+    server.stop()
+
+
+def connect_as(server: Server, key: str) -> ClientConnection:
+    return connect(ws_url(server), additional_headers={"Authorization": f"bearer {key}"}, open_timeout=10)
+
+
+def is_served(ws: ClientConnection) -> bool:
+    """Whether the connection is served (a bad message gets InvalidParameter), not refused at once."""
+    with contextlib.suppress(ConnectionClosed):
+        ws.send("{}")
+    return bool(json.loads(ws.recv(timeout=10))["header"]["error_code"] == "InvalidParameter")
+
+
+def test_an_idle_connection_is_closed_even_while_it_pings(fair: Server) -> None:
+    key = fair.create_key("idle")
+    opened = time.monotonic()  # before the server's clock starts
+    with connect_as(fair, key) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            while time.monotonic() < opened + 60:
+                ws.ping().wait(timeout=10)  # answered: the connection is alive, yet idle
+                with contextlib.suppress(TimeoutError):
+                    ws.recv(timeout=0.2)
+        assert IDLE_CLOSE_S <= time.monotonic() - opened < 60
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1000
+
+
+def test_a_key_holds_a_bounded_number_of_connections(fair: Server) -> None:
+    key, other = fair.create_key("conns"), fair.create_key("others")
+    with contextlib.ExitStack() as stack:
+        held = [stack.enter_context(connect_as(fair, key)) for _ in range(4)]  # twice key_max_streams (2)
+        with connect_as(fair, key) as refused:
+            failed = json.loads(refused.recv(timeout=10))["header"]
+            assert failed["event"] == "task-failed" and failed["error_code"] == "Throttling.RateQuota"
+            assert "4 open real-time connections" in failed["error_message"]
+            assert closed_with_a_close_frame(refused) == 1000
+        with connect_as(fair, other) as ws:  # other keys are not affected
+            assert is_served(ws)
+        held[0].close()
+        deadline = time.monotonic() + 30  # the server frees the slot once it sees the close
+        while True:
+            with connect_as(fair, key) as ws:
+                if is_served(ws):
+                    break
+            assert time.monotonic() < deadline, "a closed connection still counts against its key"
+            time.sleep(0.1)
+
+
+def test_a_key_may_not_hold_more_streams_than_the_server() -> None:
+    from pydantic import ValidationError
+
+    from hotasr.config import Settings
+
+    with pytest.raises(ValidationError, match=r"key_max_streams \(10\) exceeds realtime_max_streams \(8\)"):
+        Settings(key_max_streams=10, realtime_max_streams=8)
+    defaults = Settings(realtime_max_streams=3)
+    assert (defaults.key_max_streams, defaults.key_max_connections) == (3, 6)
+    explicit = Settings(realtime_max_streams=8, key_max_streams=2, key_max_connections=3)
+    assert (explicit.key_max_streams, explicit.key_max_connections) == (2, 3)
+
+
+@pytest.mark.parametrize("frame", [b"\x01", b""], ids=["one-byte", "empty"])
+def test_frames_of_a_few_bytes_are_refused(rt: Server, frame: bytes) -> None:
+    """Each message costs the server CPU whatever it holds: audio must come 10 ms a frame or more
+    on average, not a byte at a time (1-byte frames cost 50-100x the CPU of 100 ms frames)."""
+    with open_ws(rt) as ws:
+        task_id = run_task(ws)
+        assert json.loads(ws.recv(timeout=60))["header"]["event"] == "task-started"
+        with contextlib.suppress(ConnectionClosed):  # the server may close while frames are still going out
+            for _ in range(2000):
+                ws.send(frame)
+        failed = events_until_end(ws)[-1]["header"]
+        assert failed["task_id"] == task_id and failed["error_code"] == "InvalidParameter"
+        assert "at least 10 ms of audio a frame" in failed["error_message"]
+        assert closed_with_a_close_frame(ws) == 1000

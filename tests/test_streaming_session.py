@@ -16,10 +16,12 @@ import pytest
 
 from hotasr.audio import SAMPLE_RATE
 from hotasr.engine import DecodeCancelled
+from hotasr.streaming import session as session_module
 from hotasr.streaming.agreement import MIN_SETTLING_MS, SentenceDrafts, settled_prefix
 from hotasr.streaming.chunks import CHUNK_MIN_MS, LEAD_IN, SentenceChunks
 from hotasr.streaming.segmenter import LEAD_MS, Segment, SegmenterConfig, ms
-from hotasr.streaming.session import RealtimeSession, Recognize, SentenceEvent, StreamFailed, StreamOptions
+from hotasr.streaming.session import NoAudio, RealtimeSession, Recognize, SentenceEvent, StreamFailed, StreamOptions
+from hotasr.streaming.vad import WINDOW
 from hotasr.transcript import Sentence, Transcript, Word
 from tests.engine_fixtures import jfk_samples  # noqa: F401  (fixture)
 
@@ -380,3 +382,72 @@ def test_an_interim_begins_where_the_speech_does(jfk_samples: np.ndarray) -> Non
     leads = [e.begin_ms - audio_starts[e.sentence_id] for e in interims]
     assert all(0 <= lead <= LEAD_MS for lead in leads)
     assert leads[0] == LEAD_MS  # the first sentence, after a second of silence, has all of its lead
+
+
+def test_tiny_frames_are_processed_a_vad_window_at_a_time(
+    jfk_samples: np.ndarray, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """A client sending a few samples a message gets the same sentences as one sending 100 ms
+    frames, and the session's per-frame work (the VAD above all) runs once a window, not once a
+    message."""
+    vad_calls: list[int] = []
+
+    class CountingVad(session_module.StreamingVad):
+        def __call__(self, samples: np.ndarray) -> np.ndarray:
+            vad_calls.append(len(samples))
+            return super().__call__(samples)
+
+    monkeypatch.setattr(session_module, "StreamingVad", CountingVad)
+
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
+    ) -> Transcript:
+        length = len(audio) * 1000 // SAMPLE_RATE
+        return Transcript([Sentence(0, length, "final")], "en", length, [])
+
+    def sentences(frame: int) -> list[tuple[int, int | None]]:
+        finals: list[SentenceEvent] = []
+
+        async def emit(event: SentenceEvent | StreamFailed) -> None:
+            if isinstance(event, SentenceEvent) and event.final:
+                finals.append(event)
+
+        async def stream() -> None:
+            with ThreadPoolExecutor(1) as pool:
+                session = RealtimeSession(StreamOptions(first_interim_ms=60_000), recognize, pool, emit)
+                for offset in range(0, len(speech), frame):
+                    await session.feed(speech[offset : offset + frame])
+                await session.finish()
+
+        asyncio.run(stream())
+        return [(e.begin_ms, e.end_ms) for e in finals]
+
+    speech = jfk_samples[: 6 * SAMPLE_RATE]
+    in_100ms_frames = sentences(FRAME)
+    vad_calls.clear()
+    in_tiny_frames = sentences(7)
+    assert in_tiny_frames == in_100ms_frames and len(in_100ms_frames) >= 2
+    assert sum(vad_calls) == len(speech)
+    assert all(n >= WINDOW for n in vad_calls[:-1])  # the last: what was left at finish()
+    assert len(vad_calls) <= len(speech) // WINDOW + 1
+
+
+@pytest.mark.parametrize("frames", [[], [np.zeros(0, np.float32)]], ids=["no-feed", "empty-feed"])
+def test_a_stream_without_audio_ends_in_no_audio(frames: list[np.ndarray]) -> None:
+    async def emit(event: SentenceEvent | StreamFailed) -> None:
+        raise AssertionError(f"no event expected, got {event}")
+
+    def recognize(*args: object) -> Transcript:
+        raise AssertionError("nothing to decode")
+
+    async def stream() -> None:
+        with ThreadPoolExecutor(1) as pool:
+            session = RealtimeSession(StreamOptions(), recognize, pool, emit)  # type: ignore[arg-type]
+            for samples in frames:
+                await session.feed(samples)
+            with pytest.raises(NoAudio, match="without any audio"):
+                await session.finish()
+            session.close()
+
+    asyncio.run(stream())

@@ -1,4 +1,5 @@
-"""Per-key limits: requests per second (token bucket) and concurrent real-time streams.
+"""Per-key limits: requests per second (token bucket), concurrent real-time streams and open
+real-time connections.
 
 Kept in process memory: with several API replicas behind a load balancer each replica enforces
 the limits on its own share of the traffic.
@@ -39,7 +40,10 @@ class RateLimiter:
             return True
 
 
-class StreamLimiter:
+class KeyLimiter:
+    """At most `per_key` of something held at once per API key (0: no limit): real-time streams,
+    open real-time connections."""
+
     def __init__(self, per_key: int) -> None:
         self.per_key = per_key
         self._open: defaultdict[str, int] = defaultdict(int)
@@ -54,4 +58,15 @@ class StreamLimiter:
 
     def release(self, key_id: str) -> None:
         with self._lock:
-            self._open[key_id] = max(0, self._open[key_id] - 1)
+            left = self._open[key_id] - 1
+            if left > 0:
+                self._open[key_id] = left
+            else:  # no entry kept for keys that hold nothing
+                del self._open[key_id]
+
+    def held(self, key_id: str) -> int:
+        with self._lock:
+            return self._open.get(key_id, 0)
+
+
+StreamLimiter = KeyLimiter  # concurrent real-time streams per key (settings.key_max_streams)

@@ -2,7 +2,16 @@
 
 One connection runs tasks one after another: `run-task` → `task-started`, binary audio, interim
 and final `result-generated`, `finish-task` → `task-finished`. Every failure is a `task-failed`
-with `error_code`/`error_message` in the header, then the connection closes.
+with `error_code`/`error_message` in the header, then the connection closes with a close frame:
+whatever a client sends (malformed JSON, odd types, lone surrogates, audio that cannot be decoded)
+and whatever goes wrong inside (an unexpected exception is an `InternalError`), the client is told
+why and the server goes on serving.
+
+Fairness: a task fails after `realtime_audio_timeout_s` without audio, counted from the last audio
+frame whatever other messages arrive (continue-task cannot keep a silent stream alive); a
+connection without a task is closed after `realtime_idle_close_s`, counted from when its last task
+ended; and each API key may hold at most `key_max_connections` open connections, whether they run a
+task or not, besides its `key_max_streams` concurrent tasks.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from hotasr.accounts import AccountService
 from hotasr.api.auth import bearer_token
-from hotasr.api.limits import StreamLimiter
+from hotasr.api.limits import KeyLimiter, StreamLimiter
 from hotasr.api.responses import JSONResponse
 from hotasr.audio import AudioError
 from hotasr.catalog import ModelInfo, get_model
@@ -36,7 +45,7 @@ from hotasr.metrics import Metrics
 from hotasr.recognize import recognize
 from hotasr.streaming.audio_stream import StreamDecoder, open_stream, unsupported_reason
 from hotasr.streaming.segmenter import SegmenterConfig
-from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
+from hotasr.streaming.session import NoAudio, RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
 from hotasr.transcript import Transcript
 from hotasr.vocabularies import VocabularyNotFound, VocabularyRecord, VocabularyService
 
@@ -47,11 +56,13 @@ DEFAULT_SILENCE_MS = {"fun-asr": 1300, "paraformer": 800}
 
 
 class RealtimeHub:
-    """What all streams of one server share: the decode pool and the stream count."""
+    """What all streams of one server share: the decode pool, the stream count and the per-key
+    connection count."""
 
     def __init__(self, settings: Settings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.connections = KeyLimiter(settings.key_max_connections)
         self.pool = ThreadPoolExecutor(max_workers=settings.realtime_workers, thread_name_prefix="realtime")
         self._active = 0
         self._decoding = 0
@@ -118,15 +129,36 @@ async def _endpoint(websocket: WebSocket) -> None:
         except RuntimeError:  # server without the denial-response extension: a plain 403
             await websocket.close(code=1008)
         return
-    await websocket.accept(subprotocol=protocol)
-    await _Connection(websocket, *found).serve()
+    account, key_id = found
+    hub: RealtimeHub = websocket.app.state.realtime
+    if not hub.connections.acquire(key_id):
+        # Accepted, then refused in the protocol: the SDK shows a task-failed's code and message,
+        # while a refused handshake reads as "your api-key is invalid".
+        await websocket.accept(subprotocol=protocol)
+        await _refuse(websocket, "Throttling.RateQuota", f"this API key already has {hub.connections.per_key} "
+                      "open real-time connections, its limit (key_max_connections); close idle ones or retry later")
+        return
+    try:
+        await websocket.accept(subprotocol=protocol)
+        await _Connection(websocket, account, key_id).serve()
+    finally:
+        hub.connections.release(key_id)
+
+
+async def _refuse(websocket: WebSocket, code: str, message: str) -> None:
+    header = {**_header("", "task-failed"), "error_code": code, "error_message": message}
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await websocket.send_text(json.dumps({"header": header, "payload": {}}))
+        await websocket.close(code=1000)
 
 
 @dataclass(slots=True)
 class _Task:
     task_id: str
+    fmt: str
     session: RealtimeSession
     decoder: StreamDecoder
+    messages: int = 0  # received while it runs, audio or not
 
 
 class _TaskRejected(Exception):
@@ -134,6 +166,135 @@ class _TaskRejected(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+ACTIONS = ("run-task", "continue-task", "finish-task")
+MAX_TEXT_CHARS = 1 << 20  # a control message is a few hundred bytes; audio goes in binary frames
+MAX_DEPTH = 32  # run-task needs 3 levels (payload.parameters.language_hints); a context a few more
+MAX_TASK_ID_CHARS = 128  # the SDK's are 32 hex digits, the docs' hyphenated UUIDs 36
+INT64 = 1 << 63
+# A task's messages must carry MIN_FRAME_MS of audio on average (after FRAME_GRACE messages: a WAV
+# header, a compressed stream's first bytes, a few continue-tasks). Each message costs the server
+# ~20 us of CPU whatever it holds (WebSocket and ASGI layers), and 100 ms of audio ~1 ms: 1-byte
+# frames, 32 000 a second of audio, cost 50-100x the CPU of 100 ms frames even though the session
+# processes audio a VAD window at a time; at 10 ms a frame the overhead is a few tenths at most.
+# DashScope recommends 100 ms, 1-16 KB a frame (spec §4.2). Measured in docs/REALTIME_NOTES.md.
+MIN_FRAME_MS = 10
+FRAME_GRACE = 200
+SHOWN_CHARS = 80  # of a client's value quoted in an error message
+MAX_ERROR_CHARS = 500  # of an error message
+# Spec §6 lists no code for an empty stream (its WS codes: "CLIENT_ERROR (documented), others
+# unspecified"); the closest documented one is HTTP 400 `BadRequest.EmptyInput`, "Required input
+# parameter missing from request": the audio is the task's input.
+NO_AUDIO_CODE = "BadRequest.EmptyInput"
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    action: str
+    task_id: str | None  # None: missing or not a usable id (the action's handler says so)
+    payload: dict[str, Any]
+
+
+def _quote(value: Any) -> str:
+    """A client's value for an error message: JSON as they wrote it, ASCII-escaped where it holds
+    what UTF-8 cannot carry (lone surrogates), cut to SHOWN_CHARS."""
+    try:
+        text = show(value)
+        text.encode()
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        text = json.dumps(value, default=repr) if not isinstance(value, str) else ascii(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def _invalid(message: str) -> _TaskRejected:
+    return _TaskRejected("InvalidParameter", message)
+
+
+def _check_values(root: Any) -> None:
+    """Reject what no field of the protocol holds and what later code could trip on: nesting
+    deeper than MAX_DEPTH, integers beyond 64 bits, strings (keys included) that UTF-8 cannot
+    carry. Iterative: a deep document must not exhaust the stack here either."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), root)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, dict | list):
+            if len(where) >= MAX_DEPTH:
+                raise _invalid(f"{_path(where)} is nested more than {MAX_DEPTH} levels deep")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    _check_text(where, key, "a key in ")
+                stack.append(((*where, key), item))
+        elif isinstance(value, str):
+            _check_text(where, value)
+        elif isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64:
+            raise _invalid(f"{_path(where)} is an integer of {len(str(abs(value)))} digits, out of range")
+
+
+def _path(where: tuple[str | int, ...]) -> str:
+    """Where a value sits in the message, e.g. `payload.parameters.language_hints[0]`."""
+    text = "message" if not where else ""
+    for key in where:
+        text += f"[{key}]" if isinstance(key, int) else f"{'.' if text else ''}{_quote(key)[1:-1]}"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def _check_text(where: tuple[str | int, ...], text: str, what: str = "") -> None:
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        bad = text[exc.start : exc.end]
+        raise _invalid(f"{what}{_path(where)} holds {bad!a}, a lone surrogate that is not text "
+                       "(a \\u escape of half a UTF-16 pair)") from None
+
+
+def _parse(text: str) -> _Message:
+    """A text frame as a protocol message, or _TaskRejected naming what is wrong with it."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise _invalid(f"a text message of {len(text)} characters is over the limit of {MAX_TEXT_CHARS}")
+    try:
+        message = json.loads(text)
+    except RecursionError:
+        raise _invalid("the message is nested too deeply to parse") from None
+    except ValueError as exc:  # JSONDecodeError, and integers of more than 4300 digits
+        raise _invalid(f"the message is not valid JSON: {str(exc)[:SHOWN_CHARS]}") from None
+    if not isinstance(message, dict):
+        raise _invalid(f"the message must be a JSON object with header and payload, not {_kind(message)}")
+    _check_values(message)
+    header = message.get("header")
+    if not isinstance(header, dict):
+        raise _invalid(f"the message's header must be an object holding action and task_id, not {_kind(header)}")
+    payload = message.get("payload")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise _invalid(f"the message's payload must be an object, not {_kind(payload)}")
+    action = header.get("action")
+    if action not in ACTIONS:
+        raise _invalid(f"unknown action {_quote(action)} in header.action; expected one of {', '.join(ACTIONS)}")
+    task_id = header.get("task_id")
+    usable = isinstance(task_id, str) and 0 < len(task_id) <= MAX_TASK_ID_CHARS
+    return _Message(action, task_id if usable else None, payload)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type in JSON's words, for messages about a value of the wrong type."""
+    if value is None:
+        return "null"
+    for kind, name in ((bool, "a boolean"), (int, "a number"), (float, "a number"), (str, "a string"),
+                       (list, "an array"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 class _Connection:
@@ -147,81 +308,140 @@ class _Connection:
         self.task: _Task | None = None
         self._send_lock = asyncio.Lock()
         self._closed = False
+        self._waiting = asyncio.Event()  # set while the connection waits for the client's next message
+        self._rearm = asyncio.Event()  # set when a task starts or ends: the watchdog's deadline changes
+        # The clocks of the two timeouts: the last audio frame of the running task, and the end of
+        # the last task (or the connection's start). Other messages reset neither.
+        self._audio_at = self._idle_since = time.monotonic()
 
     async def serve(self) -> None:
+        watchdog = asyncio.get_running_loop().create_task(self._watch())
         try:
-            while not self._closed:
-                timeout = self.settings.realtime_audio_timeout_s if self.task else self.settings.realtime_idle_close_s
-                try:
-                    message = await asyncio.wait_for(self.ws.receive(), timeout)
-                except TimeoutError:
-                    if self.task:
-                        await self._fail(self.task.task_id, "CLIENT_ERROR",
-                                         f"request timeout after {timeout:g} seconds.")
-                    await self._close()
-                    return
-                if message["type"] == "websocket.disconnect":
-                    return
-                if message.get("bytes") is not None:
-                    await self._on_audio(message["bytes"])
-                elif message.get("text") is not None:
-                    await self._on_text(message["text"])
+            await self._receive_loop()
         except WebSocketDisconnect:
             pass
+        except Exception:  # a bug must still end in task-failed and a close frame, never a dropped socket
+            log.exception("real-time connection failed")
+            await self._fail(self._current_id(), "InternalError", "an internal error ended the task; retry later")
+            await self._close()
         finally:
+            watchdog.cancel()
             self._end_task()
+
+    async def _receive_loop(self) -> None:
+        while not self._closed:
+            self._waiting.set()
+            message = await self.ws.receive()
+            self._waiting.clear()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                await self._on_audio(message["bytes"])
+            elif message.get("text") is not None:
+                await self._on_text(message["text"])
+
+    def _timeout(self) -> tuple[float, float]:
+        """(seconds, since when): the running task's audio timeout, else the idle connection's."""
+        if self.task:
+            return self.settings.realtime_audio_timeout_s, self._audio_at
+        return self.settings.realtime_idle_close_s, self._idle_since
+
+    async def _watch(self) -> None:
+        """Fail the task, or close the idle connection, once its timeout has passed. One timer for
+        the connection rather than one per received message: a timeout around each receive cost
+        more CPU than the rest of a small audio frame's handling."""
+        while not self._closed:
+            limit, since = self._timeout()
+            left = since + limit - time.monotonic()
+            if left > 0:
+                self._rearm.clear()
+                with contextlib.suppress(TimeoutError):  # a task starting or ending changes the deadline
+                    await asyncio.wait_for(self._rearm.wait(), left)
+                continue
+            # Only while the connection waits for the client: a message being handled (finish-task
+            # waiting for the last final) is not the client's silence.
+            await self._waiting.wait()
+            limit, since = self._timeout()
+            if since + limit > time.monotonic():
+                continue
+            if self.task:
+                # DashScope's words (spec §4.1), whatever else the client sent meanwhile.
+                await self._fail(self.task.task_id, "CLIENT_ERROR", f"request timeout after {limit:g} seconds.")
+            await self._close()
+
+    def _current_id(self, task_id: str | None = None) -> str:
+        """The task_id a task-failed names: the running task's, else the message's if usable."""
+        return self.task.task_id if self.task else task_id or ""
+
+    async def _reject(self, code: str, message: str, task_id: str | None = None) -> None:
+        await self._fail(self._current_id(task_id), code, message)
+        await self._close()
 
     # -- messages --------------------------------------------------------------------------------
 
     async def _on_text(self, text: str) -> None:
         try:
-            message = json.loads(text)
-            header = message["header"]
-            action, task_id = header.get("action"), header.get("task_id")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            await self._fail("", "InvalidParameter", "messages must be JSON with a header holding action and task_id")
-            return await self._close()
-        if action == "run-task":
-            await self._run_task(task_id, message.get("payload") or {})
-        elif action == "finish-task":
-            await self._finish_task(task_id)
-        elif action == "continue-task":
-            pass  # context updates (SDK 2.x update_context) have no effect on this engine
-        else:
-            await self._fail(task_id or "", "InvalidParameter", f"unknown action {show(action)}")
-            await self._close()
+            message = _parse(text)
+        except _TaskRejected as exc:
+            return await self._reject(exc.code, exc.message)
+        if message.action == "run-task":
+            await self._run_task(message.task_id, message.payload)
+        elif message.action == "finish-task":
+            await self._finish_task(message.task_id)
+        else:  # continue-task: context updates (SDK 2.x update_context) have no effect on this engine
+            await self._continue_task(message.task_id)
+
+    async def _continue_task(self, task_id: str | None) -> None:
+        if self.task is None or task_id != self.task.task_id:
+            return await self._reject("InvalidParameter", f"continue-task for {_quote(task_id)}, "
+                                      "but that task is not running", task_id)
+        await self._count_message(self.task)
 
     async def _on_audio(self, data: bytes) -> None:
-        if self.task is None:
-            await self._fail("", "InvalidParameter", "audio arrived before run-task / task-started")
-            return await self._close()
         task = self.task
-        try:
-            samples = task.decoder.feed(data)
-            await task.session.feed(samples)
-        except AudioError as exc:
-            await self._fail(task.task_id, "InvalidAudio", exc.message)
-            await self._close()
-        except StreamFailed as exc:
-            await self._fail(task.task_id, exc.code, exc.message)
-            await self._close()
+        if task is None:
+            return await self._reject("InvalidParameter", "audio arrived before run-task / task-started")
+        if data:  # an empty frame carries no audio: it does not count as audio for the timeout
+            self._audio_at = time.monotonic()
+            try:
+                await task.session.feed(self._decode(task, data))
+            except (AudioError, StreamFailed) as exc:
+                return await self._reject(exc.code if isinstance(exc, StreamFailed) else "InvalidAudio", exc.message)
+        await self._count_message(task)
 
-    async def _run_task(self, task_id: Any, payload: dict[str, Any]) -> None:
-        if not isinstance(task_id, str) or not task_id:
-            await self._fail("", "InvalidParameter", "run-task needs a header.task_id")
-            return await self._close()
+    async def _count_message(self, task: _Task) -> None:
+        """Fail a task whose messages carry less than MIN_FRAME_MS of audio each on average."""
+        task.messages += 1
+        if task.messages > FRAME_GRACE + task.session.received_seconds * 1000 / MIN_FRAME_MS:
+            await self._reject("InvalidParameter", f"audio frames too small: {task.messages} messages carried "
+                               f"{task.session.received_seconds:.3f} s of audio; send at least {MIN_FRAME_MS} ms "
+                               "of audio a frame on average (100 ms recommended)")
+
+    @staticmethod
+    def _decode(task: _Task, data: bytes | None) -> np.ndarray:
+        """Samples of the next audio bytes (None: the end of the stream). The decoders parse what
+        clients send, so anything they raise is the audio's fault: an AudioError."""
+        try:
+            return task.decoder.feed(data) if data is not None else task.decoder.finish()
+        except AudioError:
+            raise
+        except Exception as exc:
+            log.warning("task %s: %s audio failed to decode", task.task_id, task.fmt, exc_info=True)
+            raise AudioError("DECODE_ERROR", f"could not decode the {task.fmt} audio: {exc}") from exc
+
+    async def _run_task(self, task_id: str | None, payload: dict[str, Any]) -> None:
+        if task_id is None:
+            return await self._reject("InvalidParameter", "run-task needs a header.task_id: a string "
+                                      f"of 1 to {MAX_TASK_ID_CHARS} characters")
         if self.task is not None:
-            await self._fail(task_id, "InvalidParameter",
-                             f"task {self.task.task_id} is still running; finish it before starting another")
-            return await self._close()
+            return await self._reject("InvalidParameter", f"task {self.task.task_id} is still running; "
+                                      "finish it before starting another")
         if self.hub.active >= self.settings.realtime_max_streams:
-            await self._fail(task_id, "Throttling", f"the server is at its limit of "
-                             f"{self.settings.realtime_max_streams} concurrent streams; retry later")
-            return await self._close()
+            return await self._reject("Throttling", f"the server is at its limit of "
+                                      f"{self.settings.realtime_max_streams} concurrent streams; retry later", task_id)
         if not self.streams.acquire(self.key_id):
-            await self._fail(task_id, "Throttling.RateQuota", f"this API key already has "
-                             f"{self.streams.per_key} concurrent streams, its limit; retry later")
-            return await self._close()
+            return await self._reject("Throttling.RateQuota", f"this API key already has {self.streams.per_key} "
+                                      "concurrent streams, its limit; retry later", task_id)
         self.hub.active += 1  # counted before any await, so concurrent run-tasks cannot overshoot
         try:
             self.task = await self._start(task_id, payload)
@@ -230,25 +450,25 @@ class _Connection:
             self.streams.release(self.key_id)
             if not isinstance(exc, _TaskRejected):
                 raise
-            await self._fail(task_id, exc.code, exc.message)
-            return await self._close()
+            return await self._reject(exc.code, exc.message, task_id)
+        self._audio_at = time.monotonic()
+        self._rearm.set()
         await self._send({"header": _header(task_id, "task-started"), "payload": {}})
 
-    async def _finish_task(self, task_id: Any) -> None:
+    async def _finish_task(self, task_id: str | None) -> None:
         task = self.task
         if task is None or task_id != task.task_id:
-            await self._fail(task_id if isinstance(task_id, str) else "", "InvalidParameter",
-                             f"finish-task for {show(task_id)}, but that task is not running")
-            return await self._close()
+            return await self._reject("InvalidParameter", f"finish-task for {_quote(task_id)}, "
+                                      "but that task is not running", task_id)
         try:
-            await task.session.feed(task.decoder.finish())
+            await task.session.feed(self._decode(task, None))
             await task.session.finish()
         except (AudioError, StreamFailed) as exc:
-            code = exc.code if isinstance(exc, StreamFailed) else "InvalidAudio"
-            await self._fail(task.task_id, code, exc.message)
-            return await self._close()
+            return await self._reject(exc.code if isinstance(exc, StreamFailed) else "InvalidAudio", exc.message)
+        except NoAudio as exc:
+            return await self._reject(NO_AUDIO_CODE, exc.message)
         self._end_task()
-        await self._send({"header": _header(task_id, "task-finished"), "payload": {"output": {}, "usage": None}})
+        await self._send({"header": _header(task.task_id, "task-finished"), "payload": {"output": {}, "usage": None}})
 
     # -- task set-up -----------------------------------------------------------------------------
 
@@ -264,7 +484,7 @@ class _Connection:
         rate = params.get("sample_rate")
         if isinstance(rate, bool) or not isinstance(rate, int) or not 8000 <= rate <= 48000:
             raise _TaskRejected("InvalidParameter", f"sample_rate must be an integer in Hz (8000..48000), "
-                                f"got {show(rate)}")
+                                f"got {_quote(rate)}")
         if model.sample_rate and rate != model.sample_rate:
             raise _TaskRejected("InvalidParameter", f"sample_rate {rate} does not match model {model.name}, "
                                 f"which takes {model.sample_rate} Hz audio")
@@ -273,7 +493,7 @@ class _Connection:
             raise _TaskRejected("InvalidParameter", "language_hints must be a list of language codes")
         silence = params.get("max_sentence_silence", DEFAULT_SILENCE_MS.get(model.family, 800))
         if isinstance(silence, bool) or not isinstance(silence, int) or not 200 <= silence <= 6000:
-            raise _TaskRejected("InvalidParameter", f"max_sentence_silence must be 200..6000 ms, got {show(silence)}")
+            raise _TaskRejected("InvalidParameter", f"max_sentence_silence must be 200..6000 ms, got {_quote(silence)}")
         vocabulary = await self._vocabulary(params.get("vocabulary_id"))
 
         route = self.settings.models[model.name]
@@ -303,12 +523,12 @@ class _Connection:
         )
         session = RealtimeSession(options, functools.partial(self.hub.timed_decode, bound), self.hub.pool,
                                   functools.partial(self._on_event, task_id), self.hub.has_idle_worker)
-        return _Task(task_id, session, open_stream(fmt, rate))  # type: ignore[arg-type]
+        return _Task(task_id, fmt, session, open_stream(fmt, rate))  # type: ignore[arg-type]
 
     def _model(self, name: Any) -> ModelInfo:
         info = get_model(name) if isinstance(name, str) else None
         if info is None:
-            raise _TaskRejected("ModelNotFound", f"model {show(name)} is not a known model")
+            raise _TaskRejected("ModelNotFound", f"model {_quote(name)} is not a known model")
         if info.mode != "realtime":
             raise _TaskRejected("InvalidParameter", f"model {name} is for recorded files; real-time recognition "
                                 "takes fun-asr-realtime or paraformer-realtime-* models")
@@ -319,6 +539,8 @@ class _Connection:
     async def _vocabulary(self, vocabulary_id: Any) -> VocabularyRecord | None:
         if vocabulary_id is None:
             return None
+        if not isinstance(vocabulary_id, str):
+            raise _invalid(f"vocabulary_id must be a string, not {_kind(vocabulary_id)}")
         service: VocabularyService = self.ws.app.state.vocabularies
         try:
             return await service.get_on_loop(self.account, vocabulary_id)
@@ -337,6 +559,8 @@ class _Connection:
         await self._send({"header": _header(task_id, "result-generated"), "payload": _result(event)})
 
     async def _fail(self, task_id: str, code: str, message: str) -> None:
+        if len(message) > MAX_ERROR_CHARS:
+            message = message[: MAX_ERROR_CHARS - 1] + "…"
         log.info("task %s failed: %s %s", task_id, code, message)
         header = {**_header(task_id, "task-failed"), "error_code": code, "error_message": message}
         await self._send({"header": header, "payload": {}})
@@ -346,8 +570,11 @@ class _Connection:
         if self._closed or self.ws.application_state != WebSocketState.CONNECTED:
             return
         async with self._send_lock:  # results come from the decode worker and the receive loop
+            text = json.dumps(message, ensure_ascii=False)
+            if not text.isascii() and not _utf8(text):
+                text = json.dumps(message)  # \u escapes: what UTF-8 cannot carry must not end the connection
             with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-                await self.ws.send_text(json.dumps(message, ensure_ascii=False))
+                await self.ws.send_text(text)
 
     async def _close(self) -> None:
         if not self._closed:
@@ -365,6 +592,8 @@ class _Connection:
             self.task = None
             self.hub.active -= 1
             self.streams.release(self.key_id)
+            self._idle_since = time.monotonic()
+            self._rearm.set()
 
 
 def _header(task_id: str, event: str) -> dict[str, Any]:

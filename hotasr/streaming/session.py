@@ -16,6 +16,11 @@ is stopped between decoding steps: the interim running when its sentence's end i
 final is queued), the head start of a pause the speaker talks through. When finals fall
 further behind real time than `max_lag_s`, the task fails with a throttling error instead of
 falling behind silently.
+
+Audio is taken in as clients send it, in frames of any size, but processed (voice activity,
+scheduling) a VAD window at a time at least: samples are held until a whole window has arrived,
+because nothing can be decided on less, and per-frame work on tiny frames (a client sending a few
+bytes a message) would otherwise cost many times the CPU of the same audio in 100 ms frames.
 """
 
 from __future__ import annotations
@@ -38,13 +43,22 @@ from hotasr.postprocess import apply_text_options
 from hotasr.streaming.agreement import SentenceDrafts
 from hotasr.streaming.chunks import SentenceChunks
 from hotasr.streaming.segmenter import Segment, Segmenter, SegmenterConfig, ms, to_samples
-from hotasr.streaming.vad import StreamingVad
+from hotasr.streaming.vad import WINDOW, StreamingVad
 from hotasr.transcript import Transcript, Word, word_joiner
 
 HEARTBEAT_EVERY_S = 10
 REFRESH_QUIET_MS = 96  # three VAD windows of silence: the speaker may be ending the sentence
 
 log = logging.getLogger(__name__)
+
+
+class NoAudio(Exception):
+    """The stream ended without a single sample of audio: nothing to recognize, and no result."""
+
+    def __init__(self) -> None:
+        super().__init__("the stream ended without any audio: no audio frames arrived, or they held "
+                         "no samples (an empty or header-only file)")
+        self.message = str(self)
 
 
 class StreamFailed(Exception):
@@ -130,6 +144,8 @@ class RealtimeSession:
         self._audio = np.zeros(0, np.float32)
         self._base = 0  # stream position of self._audio[0]
         self._received = 0
+        self._inbox: list[np.ndarray] = []  # samples received but not processed yet: less than a window
+        self._inbox_samples = 0
         self._started: float | None = None
         self._pending: deque[_Job] = deque()
         self._wake = asyncio.Event()
@@ -166,8 +182,19 @@ class RealtimeSession:
             return
         if self._started is None:
             self._started = time.monotonic()
-        self._audio = np.concatenate([self._audio, samples])
         self._received += len(samples)
+        self._inbox.append(samples)
+        self._inbox_samples += len(samples)
+        if self._inbox_samples >= WINDOW:
+            await self._process(self._take_inbox())
+
+    def _take_inbox(self) -> np.ndarray:
+        samples = self._inbox[0] if len(self._inbox) == 1 else np.concatenate(self._inbox)
+        self._inbox, self._inbox_samples = [], 0
+        return samples
+
+    async def _process(self, samples: np.ndarray) -> None:
+        self._audio = np.concatenate([self._audio, samples])
         probabilities = await asyncio.to_thread(self._vad, samples)
         for segment in self._segmenter.push(probabilities):
             self._enqueue(True, segment)
@@ -175,8 +202,15 @@ class RealtimeSession:
         self._trim()
 
     async def finish(self) -> None:
-        """End of audio: finalize the sentence in progress and wait for every pending result."""
+        """End of audio: finalize the sentence in progress and wait for every pending result.
+
+        Raises NoAudio when not one sample arrived: an empty stream is a client error, not an
+        empty success."""
         self._raise_failure()
+        if self._received == 0:
+            raise NoAudio()
+        if self._inbox:
+            await self._process(self._take_inbox())
         segment = self._segmenter.flush()
         if segment:
             self._enqueue(True, segment)
