@@ -1,9 +1,10 @@
 """Why the same audio reads differently on two CPUs: one variable at a time.
 
-Each configuration runs in a process of its own (the instruction sets are chosen when a library
-loads) and transcribes the same LibriSpeech utterances with whisper-tiny.en, greedy, in int8 and in
+Each configuration runs in a process of its own (instruction sets and kernels are chosen when a
+library loads) and transcribes the same LibriSpeech utterances with whisper-tiny.en, greedy, in int8 and in
 float32. Configurations: native; CTranslate2 forced to AVX2 and to AVX (`CT2_FORCE_CPU_ISA`); numpy
-without its AVX-512 kernels (`NPY_DISABLE_CPU_FEATURES`: the log-mel features); both. It prints,
+without its AVX-512 kernels (`NPY_DISABLE_CPU_FEATURES`: the log-mel features); both; CTranslate2 on
+oneDNN instead of Intel MKL (`CT2_USE_MKL=0`), alone and with AVX2. It prints,
 against native, how many utterances read differently and how many words differ, and how far the
 log-mel features move.
 
@@ -29,6 +30,10 @@ CONFIGS = {
     "ct2 AVX": {"CT2_FORCE_CPU_ISA": "AVX"},
     "numpy without AVX-512": {"NPY_DISABLE_CPU_FEATURES": NUMPY_AVX512},
     "ct2 AVX2 + numpy without AVX-512": {"CT2_FORCE_CPU_ISA": "AVX2", "NPY_DISABLE_CPU_FEATURES": NUMPY_AVX512},
+    # CTranslate2 runs int8 products on Intel MKL on an Intel CPU and on oneDNN on any other (AMD):
+    # CT2_USE_MKL=0 gives an Intel machine the kernels an AMD one runs.
+    "ct2 oneDNN (as on AMD)": {"CT2_USE_MKL": "0"},
+    "ct2 oneDNN + AVX2": {"CT2_USE_MKL": "0", "CT2_FORCE_CPU_ISA": "AVX2"},
 }
 
 
