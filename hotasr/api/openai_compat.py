@@ -29,6 +29,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotasr.api.auth import authenticate
+from hotasr.api.body import JsonTextError, load_json_text
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
 from hotasr.audio import AudioError, decode_audio
@@ -134,6 +135,12 @@ def _text_field(form: FormData, name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise OpenAIError(400, f"'{name}' must be a text field, not a file.", param=name, code="invalid_value")
+    if "\x00" in value:  # PostgreSQL refuses NUL in text; no field has a use for one
+        raise OpenAIError(400, f"'{name}' must not contain a NUL character.", param=name, code="invalid_value")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a utf-7 charset on the part
+        raise OpenAIError(400, f"'{name}' is not valid UTF-8 text.", param=name, code="invalid_value") from None
     return value.strip() or None
 
 
@@ -166,10 +173,10 @@ def _granularities(form: FormData) -> tuple[str, ...]:
 
 def _inline_hotwords(raw: str, model: str, max_terms: int) -> list[Hotword]:
     try:
-        items = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise OpenAIError(400, f"hotwords must be a JSON list of {{text, weight, lang}} objects: {exc.msg}.",
-                          param="hotwords", code="invalid_value") from None
+        items = load_json_text(raw)
+    except JsonTextError as exc:
+        raise OpenAIError(400, f"hotwords must be a JSON list of {{text, weight, lang}} objects; it is not valid "
+                          f"JSON text: {exc}.", param="hotwords", code="invalid_value") from None
     info = MODELS[model]
     # A model without hotword support still gets the list checked; recognize() then warns it is unused.
     langs = info.hotword_langs if info.supports_hotwords else frozenset().union(*HOTWORD_LANGS.values())

@@ -9,6 +9,7 @@ hotasr.tasks; this module only speaks HTTP.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from hotasr.api.auth import authenticate
 from hotasr.api.body import read_json_object
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
+from hotasr.hotwords import show
 from hotasr.tasks.models import FAILED, FINISHED, SUCCEEDED, UNKNOWN, TaskRecord, TaskRequestError
 from hotasr.tasks.service import TaskService
 from hotasr.tasks.signing import load_secret, sign_path, verify_path
@@ -105,17 +107,21 @@ def _parse_list_time(value: str | None, name: str) -> datetime | None:
             return datetime.strptime(value, layout).astimezone()
         except ValueError:
             continue
-    raise ApiError(400, "InvalidParameter", f"{name} must look like 20230420000000 (YYYYMMDDhhmmss), got {value!r}.")
+    raise ApiError(
+        400, "InvalidParameter", f"{name} must look like 20230420000000 (YYYYMMDDhhmmss), got {show(value)}."
+    )
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # fits in 64 bits; the service checks the range
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "InvalidParameter", f"{name} must be an integer, got {raw!r}.") from None
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(400, "InvalidParameter", f"{name} must be an integer of at most 18 digits, got {show(raw)}.")
+    return int(raw)
 
 
 def install(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from hotasr.hotwords import show
 from hotasr.tasks.results import UPLOAD_TTL_SECONDS, ResultStore
 from hotasr.tasks.signing import signature
 
@@ -70,15 +71,24 @@ def check_policy(secret: bytes, policy: str, sig: str, key: str, now: float) -> 
         raise UploadError(403, "AccessDenied", "The upload policy has expired; ask for a new one.")
     prefix = parsed.upload_dir + "/"
     name = key[len(prefix):] if key.startswith(prefix) else ""
-    if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name or len(name.encode()) > 255:
-        raise UploadError(400, "InvalidParameter", f"key must be {prefix}<file name>, got {key!r}.")
+    if not _storable_name(name):
+        raise UploadError(400, "InvalidParameter", f"key must be {prefix}<file name>, got {show(key)}.")
     return parsed
+
+
+def _storable_name(name: str) -> bool:
+    """Whether `name` can be one file name on disk: no separators, no NUL, UTF-8, at most 255 bytes."""
+    try:
+        encoded = name.encode("utf-8")  # a lone surrogate (a utf-7 multipart charset) has no file name
+    except UnicodeEncodeError:
+        return False
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\x00") and len(encoded) <= 255
 
 
 def new_upload_key(account_id: int, filename: str) -> str:
     """A fresh key for a file sent straight to `POST /api/v1/uploads` (the one-step form)."""
     name = Path(filename or "audio").name.replace("\\", "_") or "audio"
-    if name in (".", "..") or "\x00" in name or len(name.encode()) > 255:
+    if not _storable_name(name):
         name = "audio"
     return f"uploads/{account_id}/{secrets.token_hex(16)}/{name}"
 
