@@ -62,13 +62,14 @@ class OpenAIError(Exception):
     """An error answered in OpenAI's shape; `param` names the offending form field."""
 
     def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 type_: str = "invalid_request_error") -> None:
+                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.code = code
         self.type = type_
+        self.headers = headers or {}
 
 
 def error_body(exc: OpenAIError) -> dict[str, Any]:
@@ -110,7 +111,7 @@ class OpenAIRoute(APIRoute):
 
 def _error_response(request: Request, exc: OpenAIError) -> JSONResponse:
     rid = request_id(request)
-    return JSONResponse(error_body(exc), status_code=exc.status, headers={"X-Request-Id": rid})
+    return JSONResponse(error_body(exc), status_code=exc.status, headers={**exc.headers, "X-Request-Id": rid})
 
 
 # -- the request ----------------------------------------------------------------------------------
@@ -419,9 +420,21 @@ async def retrieve_model(request: Request, model_id: str) -> JSONResponse:
     return JSONResponse(model_object(model_id))
 
 
-@router.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+def _allowed_methods(path: str) -> list[str]:
+    """The methods the /v1 routes take at `path` (none: the path is unknown)."""
+    methods = {m for route in router.routes if isinstance(route, APIRoute) and route.name != "unknown"
+               and route.path_regex.match(path) for m in route.methods}
+    return sorted(methods)
+
+
+@router.api_route("/v1/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                  include_in_schema=False)
 async def unknown(request: Request, rest: str) -> JSONResponse:
-    # Unknown /v1 paths answer in OpenAI's shape too (clients parse only that one).
+    # Unknown /v1 paths and methods answer in OpenAI's shape too (clients parse only that one).
+    allowed = _allowed_methods(request.url.path)
+    if allowed:
+        raise OpenAIError(405, f"Method {request.method} is not allowed on /v1/{rest}; use {', '.join(allowed)}",
+                          code="method_not_allowed", headers={"Allow": ", ".join(allowed)})
     raise OpenAIError(404, f"Invalid URL ({request.method} /v1/{rest})", code="unknown_url")
 
 

@@ -22,6 +22,7 @@ import httpx
 
 from hotasr import __version__
 from hotasr.config import Settings
+from hotasr.hotwords import show
 from hotasr.tasks.results import ResultStore
 
 DOWNLOAD_FAILED = "InvalidFile.DownloadFailed"
@@ -60,8 +61,12 @@ class Limits:
 def check_url_syntax(url: object) -> str:
     """The URL if it is one we can fetch (http, https, oss); FetchError("InvalidURL") otherwise."""
     if not isinstance(url, str) or not url.strip():
-        raise FetchError("InvalidURL", f"file URL must be a non-empty string, got {url!r}")
-    parts = urlsplit(url.strip())
+        raise FetchError("InvalidURL", f"file URL must be a non-empty string, got {show(url)}")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (parsed on access: a port past 65535 raises here, not in the worker)
+    except ValueError as exc:  # "Invalid IPv6 URL", a bad port
+        raise FetchError("InvalidURL", f"file URL {show(url)} cannot be parsed: {exc}") from None
     if parts.scheme == "oss":
         if not (parts.netloc + parts.path).strip("/"):
             raise FetchError("InvalidURL", f"oss:// URL without a key: {url!r}")
