@@ -4,8 +4,11 @@ background machinery (worker pool or queue, janitor) for one server process."""
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,6 +50,13 @@ class TaskService:
         self.results = ResultStore(results_root(settings))
         self.vocabularies = VocabularyService(sessions, settings)
         self.ttl = timedelta(hours=settings.results_ttl_hours)
+        roots = {str(p) for root in (settings.data_dir, self.results.root, Path(tempfile.gettempdir()))
+                 for p in (Path(root), Path(root).resolve())}
+        # A path stands alone (not inside a URL) and ends at a root or a slash (/tmp, not /tmpfoo).
+        self._server_paths = re.compile(
+            r"(?<![^\s'\"(=])(?:" + "|".join(re.escape(r) for r in sorted(roots, key=len, reverse=True))
+            + r")(?=$|[/\s'\",:;)])(?:/[^\s'\",:;)]*)?"
+        )
         self.queue_mode = bool(settings.queue_url)
         self._pool: WorkerPool | None = None
         self._janitor: Janitor | None = None
@@ -104,7 +114,17 @@ class TaskService:
     def get(self, account_id: int, task_id: str) -> TaskRecord | None:
         if not plausible_task_id(task_id):
             return None
-        return self.store.get(task_id, account_id)
+        record = self.store.get(task_id, account_id)
+        if record is not None:
+            for subtask in record.subtasks:
+                if subtask is not None and subtask.message:
+                    subtask.message = self.without_server_paths(subtask.message)
+        return record
+
+    def without_server_paths(self, message: str) -> str:
+        """`message` with any path under the server's own directories (data, results, temp) cut
+        out: a file's error is the user's to read, where the server keeps things is not."""
+        return self._server_paths.sub("<server file>", message)
 
     def cancel(self, account_id: int, task_id: str) -> bool:
         if not plausible_task_id(task_id):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from hotasr.hotwords import show
+from hotasr.storage.files import FILE_MODE, private_dir
 from hotasr.tasks.results import UPLOAD_TTL_SECONDS, ResultStore
 from hotasr.tasks.signing import signature
 
@@ -98,11 +100,11 @@ def store_upload(results: ResultStore, key: str, source: BinaryIO, max_bytes: in
     target: Path = results.upload_path(key)
     if target.exists():
         raise UploadError(409, "FileAlreadyExists", f"{key} already exists.")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     partial = target.with_name(f".part-{secrets.token_hex(4)}")
     size = 0
     try:
-        with partial.open("wb") as out:
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as out:
             while chunk := source.read(1 << 20):
                 size += len(chunk)
                 if size > max_bytes:
