@@ -232,3 +232,52 @@ def test_405_names_the_allowed_methods_in_both_shapes(tmp_path: Path) -> None:
     assert openai.status_code == 405 and openai.headers["allow"] == "POST"
     assert openai.json()["error"]["code"] == "method_not_allowed"
     assert asyncio.run(call("GET", "/v1/audio/translations")).status_code == 404  # no such path at all
+
+
+# -- the OpenAPI schema says what the routes take and answer ------------------------------------------------
+
+
+def refs_in(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield value
+            else:
+                yield from refs_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from refs_in(item)
+
+
+def test_openapi_describes_bodies_parameters_and_errors(tmp_path: Path) -> None:
+    app = create_app(settings_for(tmp_path))
+
+    async def get() -> dict[str, object]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hotasr") as client:
+            response = await client.get("/openapi.json")
+            assert response.status_code == 200
+            return dict(response.json())
+
+    schema = asyncio.run(get())
+    paths = schema["paths"]
+    assert isinstance(paths, dict)
+    body = paths["/api/v1/services/audio/asr/customization"]["post"]
+    assert body["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CustomizationRequest"}
+    assert body["responses"]["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/DashScopeError"}
+    submit = paths["/api/v1/services/audio/asr/transcription"]["post"]
+    assert submit["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/TaskRequest")
+    assert [p["name"] for p in submit["parameters"]] == ["X-DashScope-Async"]
+    listing = {p["name"]: p["schema"] for p in paths["/api/v1/tasks"]["get"]["parameters"]}
+    assert listing["page_no"]["maximum"] == 1_000_000 and listing["page_size"]["maximum"] == 100
+    openai = paths["/v1/audio/transcriptions"]["post"]
+    assert "multipart/form-data" in openai["requestBody"]["content"]
+    assert openai["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/OpenAIError")
+    assert all("422" not in op["responses"] for operations in paths.values() for op in operations.values())
+    components = schema["components"]
+    assert isinstance(components, dict)
+    for target in set(refs_in(schema)):  # every reference resolves
+        assert target.removeprefix("#/components/schemas/") in components["schemas"], target
+    form = components["schemas"]["OpenAITranscriptionForm"]["properties"]
+    assert {"file", "model", "hotwords", "vocabulary_id", "timestamp_granularities[]"} <= set(form)

@@ -32,6 +32,7 @@ from hotasr.api.auth import authenticate
 from hotasr.api.body import JsonTextError, load_json_text
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
+from hotasr.api.schema import OpenAITranscription, OpenAITranscriptionForm, openai_route
 from hotasr.audio import AudioError, decode_audio
 from hotasr.catalog import HOTWORD_LANGS, MODELS, get_model
 from hotasr.config import Settings
@@ -363,7 +364,8 @@ async def _read_upload(form: FormData) -> bytes:
     return data
 
 
-@router.post("/v1/audio/transcriptions")
+@router.post("/v1/audio/transcriptions", summary="Transcribe a file (OpenAI's API, with hotwords)",
+             **openai_route(form=OpenAITranscriptionForm, ok=OpenAITranscription, errors=(400, 401, 404, 413, 429)))
 async def transcriptions(request: Request) -> Response:
     account = await authenticate(request)
     settings: Settings = request.app.state.settings
@@ -404,14 +406,14 @@ def served_models(settings: Settings) -> list[str]:
     return [WHISPER_ALIAS, *names] if settings.is_served(DEFAULT_MODEL) else names
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", summary="The served models", **openai_route(errors=(401, 429)))
 async def list_models(request: Request) -> JSONResponse:
     await authenticate(request)
     settings: Settings = request.app.state.settings
     return JSONResponse({"object": "list", "data": [model_object(n) for n in served_models(settings)]})
 
 
-@router.get("/v1/models/{model_id}")
+@router.get("/v1/models/{model_id}", summary="One served model", **openai_route(errors=(401, 404, 429)))
 async def retrieve_model(request: Request, model_id: str) -> JSONResponse:
     await authenticate(request)
     if model_id not in served_models(request.app.state.settings):
