@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import threading
+import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,6 +95,7 @@ HOSTILE_TEXT = st.sampled_from([
     "\ud800", "a\udfffb", "\x00", "vocab-\x00", "abc\n", "", " ", "\u2028", "..", "/", "%00", "a" * 5000,
     "speech-biasing", "fun-asr", "paraformer-v2", "create_vocabulary", "list_vocabulary", "query_vocabulary",
     "update_vocabulary", "delete_vocabulary", "zh", "en", "http://[::1", "http://a:99999/x", "oss://", "oss://x/y",
+    "99991231235959", "00010101000000", "getPolicy", "PENDING",
 ])
 HOSTILE_INT = st.sampled_from([-1, 0, 1, 2**31, 2**62, 2**63, 2**64, 10**20, -(10**20), 10**4000])
 SCALAR = st.none() | st.booleans() | HOSTILE_INT | st.integers() | st.floats() | HOSTILE_TEXT | st.text(max_size=20)
@@ -321,3 +323,21 @@ def test_uploads_refuse_names_no_file_system_takes(app: App, tmp_path: Path) -> 
                            headers={"Content-Type": "multipart/form-data; boundary=b; charset=utf-7"})
     assert response.status_code == 200, response.text
     assert response.json()["data"]["url"].endswith("/audio")  # the unstorable name is replaced
+
+
+@pytest.fixture
+def west_of_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time behind UTC: the last second of year 9999 is past datetime's range in UTC."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("name", ["start_time", "end_time"])
+def test_task_list_times_at_the_ends_of_the_calendar(app: App, west_of_utc: None, name: str) -> None:
+    for value in ("99991231235959", "00010101000000"):
+        response = app.request("GET", "/api/v1/tasks", params={name: value})
+        assert response.status_code == 400, response.text  # OverflowError, a 500, before
+        assert response.json()["message"].startswith(f"{name} must look like")

@@ -106,7 +106,7 @@ def _parse_list_time(value: str | None, name: str) -> datetime | None:
     for layout in ("%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
         try:
             return datetime.strptime(value, layout).astimezone()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):  # astimezone: year 1 or 9999 past the local offset
             continue
     raise ApiError(
         400, "InvalidParameter", f"{name} must look like 20230420000000 (YYYYMMDDhhmmss), got {show(value)}."
