@@ -281,3 +281,26 @@ def test_openapi_describes_bodies_parameters_and_errors(tmp_path: Path) -> None:
         assert target.removeprefix("#/components/schemas/") in components["schemas"], target
     form = components["schemas"]["OpenAITranscriptionForm"]["properties"]
     assert {"file", "model", "hotwords", "vocabulary_id", "timestamp_granularities[]"} <= set(form)
+
+
+def test_a_client_gone_mid_body_is_not_a_server_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    app = create_app(settings_for(tmp_path))
+    key = app.state.accounts.create_key("gone").secret
+    sent: list[dict[str, object]] = []
+    messages = iter([{"type": "http.request", "body": b'{"model": ', "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive() -> dict[str, object]:
+        return next(messages)
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    path = "/api/v1/services/audio/asr/customization"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": path, "raw_path": path.encode(),
+             "query_string": b"", "root_path": "", "server": ("hotasr", 80), "client": ("127.0.0.1", 1),
+             "headers": [(b"authorization", f"Bearer {key}".encode()), (b"content-type", b"application/json")]}
+    with caplog.at_level(logging.INFO):
+        asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    assert sent == []  # nothing sent to nobody
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hotasr.api.errors import INTERNAL_ERROR_MESSAGE
@@ -62,6 +63,9 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # the client left mid-body: nobody to answer, nothing went wrong here
+            status = 499
+            log.info("client disconnected before the request body was read")
         except Exception:
             if response_started:  # nothing left to tell the client; uvicorn closes the connection
                 raise
