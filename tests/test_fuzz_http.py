@@ -300,7 +300,8 @@ def test_fuzz_openai_form(app: App, fields: dict[str, str], hotwords: str, audio
                              "/api/v1/tasks", "/api/v1/tasks/x", "/api/v1/tasks/x/cancel", "/api/v1/uploads",
                              "/api/v1/uploads/oss", "/api/v1/results/transcripts/x/0.json", OPENAI, "/v1/models",
                              "/v1/models/whisper-1", "/v1/nothing", "/static/index.html", "/nothing"]),
-       suffix=st.text(max_size=10), query=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+       suffix=st.text(max_size=10) | st.sampled_from(["\n0", "%0A", "\x00", "/../../etc"]),
+       query=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
        body=RAW_BODY, auth=st.booleans(),
        content_type=st.sampled_from(["application/json", "multipart/form-data; boundary=x",
                                      "multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]))

@@ -25,6 +25,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -429,7 +430,16 @@ def _allowed_methods(path: str) -> list[str]:
     return sorted(methods)
 
 
-@router.api_route("/v1/{rest:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+class _AnyPath(PathConvertor):
+    """Like `path`, newlines included (a `%0A` in the path must not fall out of the /v1 shape)."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("any_path", _AnyPath())
+
+
+@router.api_route("/v1/{rest:any_path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
                   include_in_schema=False)
 async def unknown(request: Request, rest: str) -> JSONResponse:
     # Unknown /v1 paths and methods answer in OpenAI's shape too (clients parse only that one).
