@@ -125,6 +125,8 @@ def _int_param(request: Request, name: str, default: int) -> int:
     return int(raw)
 
 
+_ASYNC_HEADER = header_parameter("X-DashScope-Async", "recorded files are async tasks",
+                                 {"type": "string", "enum": ["enable"]})
 _BINARY = {"type": "string", "format": "binary"}
 _TEXT = {"type": "string"}
 
@@ -153,9 +155,7 @@ def install(app: FastAPI) -> None:
     app.router.lifespan_context = lifespan
 
     @app.post("/api/v1/services/audio/asr/transcription", summary="Submit a transcription task", **dashscope_route(
-        body=TaskRequest, ok=TaskResponse, errors=(400, 401, 404, 413, 429),
-        parameters=[header_parameter("X-DashScope-Async", "recorded files are async tasks", {"type": "string",
-                                                                                    "enum": ["enable"]})]))
+        body=TaskRequest, ok=TaskResponse, errors=(400, 401, 404, 413, 429), parameters=[_ASYNC_HEADER]))
     async def submit(request: Request) -> JSONResponse:
         account = await authenticate(request)
         if request.headers.get("x-dashscope-async", "").lower() != "enable":
