@@ -18,7 +18,7 @@ MAX_NON_ASCII_CHARS = 15  # a term with any non-ASCII character: at most 15 char
 MAX_ASCII_SEGMENTS = 7  # an ASCII-only term: at most 7 space-separated segments
 # Not a documented rule: a sanity bound so an ASCII "term" cannot be a pasted paragraph.
 MAX_ASCII_CHARS = 128
-PREFIX_PATTERN = re.compile(r"^[a-z0-9]{1,10}$")
+PREFIX_PATTERN = re.compile(r"[a-z0-9]{1,10}")  # fullmatch: `$` would let "abc\n" through
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -68,12 +68,18 @@ def text_rule_violation(text: str) -> str | None:
     return None
 
 
+MAX_SHOWN_CHARS = 80  # an echoed value is for recognition, not a copy of a pasted megabyte
+
+
 def show(value: Any) -> str:
-    """A value as the user wrote it in JSON (`true`, not Python's `True`)."""
+    """A value as the user wrote it in JSON (`true`, not Python's `True`), cut short when long."""
     try:
-        return json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return repr(value)
+        shown = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        shown = repr(value)
+    if len(shown) > MAX_SHOWN_CHARS:
+        return f"{shown[:MAX_SHOWN_CHARS - 20]}... ({len(shown)} characters)"
+    return shown
 
 
 def _describe(index: int, item: Any) -> str:
@@ -136,7 +142,7 @@ def parse_hotword_list(
 
 
 def validate_prefix(prefix: Any) -> str:
-    if not isinstance(prefix, str) or not PREFIX_PATTERN.match(prefix):
+    if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix):
         raise HotwordError(
             f"prefix must be 1 to 10 lowercase letters or digits (a-z, 0-9), got {show(prefix)}"
         )

@@ -1,9 +1,15 @@
-"""Logging set-up: plain or JSON lines, each carrying the id of the request it belongs to."""
+"""Logging set-up: plain or JSON lines, each carrying the id of the request it belongs to.
+
+One record is one line: text from requests (paths, URLs, names) may hold CR, LF or other
+control characters, which would otherwise forge lines a log reader takes for the server's own.
+JSON lines escape them by construction; plain lines escape them in `PlainFormatter`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -16,6 +22,27 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
         return True
+
+
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """`text` with control characters (CR, LF, ESC, NUL, ...) as visible escapes: `\n`, `\x1b`."""
+    return _CONTROLS.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+class PlainFormatter(logging.Formatter):
+    """`time level logger [request id] message`; a message's control characters escaped, so one
+    record stays one line (a trace that follows keeps its own lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,7 +64,7 @@ def configure_logging(json_lines: bool = False, level: str = "INFO") -> None:
     handler.addFilter(_RequestIdFilter())
     handler.setFormatter(
         JsonFormatter() if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+        else PlainFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

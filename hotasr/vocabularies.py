@@ -24,6 +24,8 @@ from hotasr.storage.tables import Account, Vocabulary, utcnow
 
 Status = Literal["OK", "UNDEPLOYED"]
 MAX_PAGE_SIZE = 100
+# Far past any account's lists; keeps page_index * page_size inside a 64-bit OFFSET.
+MAX_PAGE_INDEX = 1_000_000
 
 
 class VocabularyNotFound(LookupError):
@@ -174,14 +176,11 @@ class VocabularyService:
         if prefix is not None and prefix != "":
             prefix = validate_prefix(prefix)
         for name, value, low, high in (
-            ("page_index", page_index, 0, None),
+            ("page_index", page_index, 0, MAX_PAGE_INDEX),
             ("page_size", page_size, 1, MAX_PAGE_SIZE),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low or (
-                high is not None and value > high
-            ):
-                bounds = f"from {low} to {high}" if high else f"{low} or more"
-                raise HotwordError(f"{name} must be an integer {bounds}, got {show(value)}")
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise HotwordError(f"{name} must be an integer from {low} to {high}, got {show(value)}")
         # Summaries only: a page of lists never needs their (up to 500) terms.
         query = select(*_SUMMARY_COLUMNS).where(Vocabulary.account_id == account_id)
         if prefix:

@@ -160,6 +160,9 @@ def test_failed_files_fail_their_subtask_only(files: FileServer) -> None:
     assert all(r["message"] and r["subtask_status"] == "FAILED" for r in output["results"])
     assert "HTTP 404" in output["results"][1]["message"]
     assert "redirects" in output["results"][5]["message"]
+    assert output["results"][3]["message"] == f"the file at {urls[3]} is empty (0 bytes)"
+    # Where the server keeps files (its temp and data directories) is never in a message.
+    assert not any(re.search(r"(^|[\s:'\"(])/(tmp|var|home|root)/", r["message"]) for r in output["results"])
     assert output["code"] == "InvalidFile.DownloadFailed"  # the task says why, too
 
     # A redirect to a good file is followed; one good file among bad ones: the task SUCCEEDS.

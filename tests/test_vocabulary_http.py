@@ -102,7 +102,7 @@ def test_sdk_1x_style_escaped_unicode_and_extra_parameters(http: httpx.Client) -
         ('{"model": "speech-biasing", "input": {"action": "list_vocabulary", "page_size": 0}}', 400,
          "InvalidParameter", "page_size must be an integer from 1 to 100, got 0"),
         ('{"model": "speech-biasing", "input": {"action": "list_vocabulary", "page_index": "a"}}', 400,
-         "InvalidParameter", 'page_index must be an integer 0 or more, got "a"'),
+         "InvalidParameter", 'page_index must be an integer from 0 to 1000000, got "a"'),
         ('{"model": "speech-biasing", "input": {"action": "list_vocabulary", "prefix": "UP"}}', 400,
          "InvalidParameter", "prefix must be"),
     ],

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from hotasr import __version__
 from hotasr.accounts import AccountService
-from hotasr.api import console, customization, openai_compat, ops, realtime, transcription
+from hotasr.api import console, customization, openai_compat, ops, realtime, schema, transcription
 from hotasr.api.errors import install_error_handlers
 from hotasr.api.limits import RateLimiter, StreamLimiter
 from hotasr.config import Settings
@@ -37,5 +37,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     transcription.install(app)
     openai_compat.install(app)
     console.install(app)
+    schema.install(app)
 
     return app

@@ -13,6 +13,7 @@ from hotasr.api.body import parse_json_object, read_body
 from hotasr.api.database import run_database_work
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
+from hotasr.api.schema import CustomizationRequest, CustomizationResponse, dashscope_route
 from hotasr.hotwords import show
 from hotasr.vocabularies import VocabularyRecord, VocabularyService
 
@@ -92,7 +93,8 @@ QUERY = "query_vocabulary"
 ACTION_NAMES = ("create_vocabulary", "list_vocabulary", QUERY, "update_vocabulary", "delete_vocabulary")
 
 
-@router.post("/api/v1/services/audio/asr/customization")
+@router.post("/api/v1/services/audio/asr/customization", summary="Hotword lists: create, list, query, update, delete",
+             **dashscope_route(body=CustomizationRequest, ok=CustomizationResponse, errors=(400, 401, 404, 413, 429)))
 async def customization(request: Request) -> JSONResponse:
     raw = await read_body(request, request.app.state.settings.max_request_bytes)
     try:

@@ -6,9 +6,8 @@ the SDK only parses error bodies of that type (spec §2).
 
 from __future__ import annotations
 
-import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,7 +18,7 @@ from hotasr.api.responses import JSONResponse
 from hotasr.hotwords import HotwordError
 from hotasr.vocabularies import VocabularyNotFound, VocabularyQuotaExceeded
 
-log = logging.getLogger("hotasr.api")
+INTERNAL_ERROR_MESSAGE = "An internal error has occurred, please try again later."
 
 
 class ApiError(Exception):
@@ -39,11 +38,13 @@ def request_id(request: Request) -> str:
     return rid
 
 
-def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
         {"code": code, "message": message, "request_id": request_id(request)},
         status_code=status,
-        headers={"X-Request-Id": request_id(request)},
+        headers={**(headers or {}), "X-Request-Id": request_id(request)},
     )
 
 
@@ -87,12 +88,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code, template = _HTTP_CODES.get(exc.status_code, ("InvalidParameter", "{detail}"))
         message = template.format(path=request.url.path, method=request.method, detail=exc.detail)
-        return error_response(request, exc.status_code, code, message)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The trace goes to the log with the request id; the client gets the id, never the trace.
-        log.exception("unhandled error, request_id=%s", request_id(request))
-        return error_response(
-            request, 500, "InternalError", "An internal error has occurred, please try again later."
-        )
+        # Starlette's own headers stay: `Allow` on a 405 says which methods the path takes.
+        return error_response(request, exc.status_code, code, message, exc.headers)
+    # Any other exception becomes the 500 of `hotasr.api.ops.RequestContext` (the trace goes to the
+    # log with the request id; the client gets the id, never the trace).

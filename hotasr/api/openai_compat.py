@@ -25,12 +25,15 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import PathConvertor, register_url_convertor
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotasr.api.auth import authenticate
+from hotasr.api.body import JsonTextError, load_json_text
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
+from hotasr.api.schema import OpenAITranscription, OpenAITranscriptionForm, openai_route
 from hotasr.audio import AudioError, decode_audio
 from hotasr.catalog import HOTWORD_LANGS, MODELS, get_model
 from hotasr.config import Settings
@@ -61,13 +64,14 @@ class OpenAIError(Exception):
     """An error answered in OpenAI's shape; `param` names the offending form field."""
 
     def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 type_: str = "invalid_request_error") -> None:
+                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.param = param
         self.code = code
         self.type = type_
+        self.headers = headers or {}
 
 
 def error_body(exc: OpenAIError) -> dict[str, Any]:
@@ -109,7 +113,7 @@ class OpenAIRoute(APIRoute):
 
 def _error_response(request: Request, exc: OpenAIError) -> JSONResponse:
     rid = request_id(request)
-    return JSONResponse(error_body(exc), status_code=exc.status, headers={"X-Request-Id": rid})
+    return JSONResponse(error_body(exc), status_code=exc.status, headers={**exc.headers, "X-Request-Id": rid})
 
 
 # -- the request ----------------------------------------------------------------------------------
@@ -134,6 +138,12 @@ def _text_field(form: FormData, name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise OpenAIError(400, f"'{name}' must be a text field, not a file.", param=name, code="invalid_value")
+    if "\x00" in value:  # PostgreSQL refuses NUL in text; no field has a use for one
+        raise OpenAIError(400, f"'{name}' must not contain a NUL character.", param=name, code="invalid_value")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a utf-7 charset on the part
+        raise OpenAIError(400, f"'{name}' is not valid UTF-8 text.", param=name, code="invalid_value") from None
     return value.strip() or None
 
 
@@ -166,10 +176,10 @@ def _granularities(form: FormData) -> tuple[str, ...]:
 
 def _inline_hotwords(raw: str, model: str, max_terms: int) -> list[Hotword]:
     try:
-        items = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise OpenAIError(400, f"hotwords must be a JSON list of {{text, weight, lang}} objects: {exc.msg}.",
-                          param="hotwords", code="invalid_value") from None
+        items = load_json_text(raw)
+    except JsonTextError as exc:
+        raise OpenAIError(400, f"hotwords must be a JSON list of {{text, weight, lang}} objects; it is not valid "
+                          f"JSON text: {exc}.", param="hotwords", code="invalid_value") from None
     info = MODELS[model]
     # A model without hotword support still gets the list checked; recognize() then warns it is unused.
     langs = info.hotword_langs if info.supports_hotwords else frozenset().union(*HOTWORD_LANGS.values())
@@ -355,7 +365,8 @@ async def _read_upload(form: FormData) -> bytes:
     return data
 
 
-@router.post("/v1/audio/transcriptions")
+@router.post("/v1/audio/transcriptions", summary="Transcribe a file (OpenAI's API, with hotwords)",
+             **openai_route(form=OpenAITranscriptionForm, ok=OpenAITranscription, errors=(400, 401, 404, 413, 429)))
 async def transcriptions(request: Request) -> Response:
     account = await authenticate(request)
     settings: Settings = request.app.state.settings
@@ -396,14 +407,14 @@ def served_models(settings: Settings) -> list[str]:
     return [WHISPER_ALIAS, *names] if settings.is_served(DEFAULT_MODEL) else names
 
 
-@router.get("/v1/models")
+@router.get("/v1/models", summary="The served models", **openai_route(errors=(401, 429)))
 async def list_models(request: Request) -> JSONResponse:
     await authenticate(request)
     settings: Settings = request.app.state.settings
     return JSONResponse({"object": "list", "data": [model_object(n) for n in served_models(settings)]})
 
 
-@router.get("/v1/models/{model_id}")
+@router.get("/v1/models/{model_id}", summary="One served model", **openai_route(errors=(401, 404, 429)))
 async def retrieve_model(request: Request, model_id: str) -> JSONResponse:
     await authenticate(request)
     if model_id not in served_models(request.app.state.settings):
@@ -412,9 +423,30 @@ async def retrieve_model(request: Request, model_id: str) -> JSONResponse:
     return JSONResponse(model_object(model_id))
 
 
-@router.api_route("/v1/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+def _allowed_methods(path: str) -> list[str]:
+    """The methods the /v1 routes take at `path` (none: the path is unknown)."""
+    methods = {m for route in router.routes if isinstance(route, APIRoute) and route.name != "unknown"
+               and route.path_regex.match(path) for m in route.methods}
+    return sorted(methods)
+
+
+class _AnyPath(PathConvertor):
+    """Like `path`, newlines included (a `%0A` in the path must not fall out of the /v1 shape)."""
+
+    regex = "(?s:.*)"
+
+
+register_url_convertor("any_path", _AnyPath())
+
+
+@router.api_route("/v1/{rest:any_path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                  include_in_schema=False)
 async def unknown(request: Request, rest: str) -> JSONResponse:
-    # Unknown /v1 paths answer in OpenAI's shape too (clients parse only that one).
+    # Unknown /v1 paths and methods answer in OpenAI's shape too (clients parse only that one).
+    allowed = _allowed_methods(request.url.path)
+    if allowed:
+        raise OpenAIError(405, f"Method {request.method} is not allowed on /v1/{rest}; use {', '.join(allowed)}",
+                          code="method_not_allowed", headers={"Allow": ", ".join(allowed)})
     raise OpenAIError(404, f"Invalid URL ({request.method} /v1/{rest})", code="unknown_url")
 
 

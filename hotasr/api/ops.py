@@ -1,7 +1,11 @@
 """Operations: request ids, access logs and metrics for every request; /health, /ready, /metrics.
 
 The middleware is plain ASGI (not BaseHTTPMiddleware) so WebSockets pass through untouched and
-streaming responses are not buffered.
+streaming responses are not buffered. It is also the last line of defence for errors: an
+exception no handler took becomes a 500 in DashScope's envelope here, sent with
+`Connection: close`, and is not re-raised. (Re-raised, as Starlette's ServerErrorMiddleware does,
+uvicorn drops the connection after the response without saying so, and the client's next request
+on that keep-alive connection fails with a reset.)
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hotasr.api.errors import INTERNAL_ERROR_MESSAGE
 from hotasr.api.responses import JSONResponse
 from hotasr.config import Settings
 from hotasr.engine import load_engine
-from hotasr.logs import request_id_var
+from hotasr.logs import escape_controls, request_id_var
 from hotasr.metrics import Metrics
 
 access_log = logging.getLogger("hotasr.access")
@@ -45,25 +51,55 @@ class RequestContext:
         token = request_id_var.set(rid)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                if not any(k.lower() == b"x-request-id" for k, _ in message["headers"]):
-                    message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                response_started = True
+                message["headers"] = _with_ops_headers(list(message.get("headers", [])), rid, status)
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # the client left mid-body: nobody to answer, nothing went wrong here
+            status = 499
+            log.info("client disconnected before the request body was read")
+        except Exception:
+            if response_started:  # nothing left to tell the client; uvicorn closes the connection
+                raise
+            log.exception("unhandled error, request_id=%s", rid)
+            await _send_internal_error(send_with_id, rid)
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"  # bounded label set
             self.metrics.requests.labels(route, str(status)).inc()
             self.metrics.latency.labels(route).observe(elapsed)
-            access_log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, elapsed * 1000)
+            # The path is decoded (%0A is a newline): escaped, it cannot forge a line of the log.
+            access_log.info("%s %s %d %.1fms", escape_controls(scope["method"]), escape_controls(scope["path"]),
+                            status, elapsed * 1000)
             request_id_var.reset(token)
+
+
+def _with_ops_headers(headers: list[tuple[bytes, bytes]], rid: str, status: int) -> list[tuple[bytes, bytes]]:
+    """`X-Request-Id` on every response; `Connection: close` on every 5xx, so that a client whose
+    request failed on the server's side starts afresh on a new connection."""
+    names = {name.lower() for name, _ in headers}
+    if b"x-request-id" not in names:
+        headers.append((b"x-request-id", rid.encode()))
+    if status >= 500:
+        headers = [(name, value) for name, value in headers if name.lower() != b"connection"]
+        headers.append((b"connection", b"close"))
+    return headers
+
+
+async def _send_internal_error(send: Send, rid: str) -> None:
+    response = JSONResponse(
+        {"code": "InternalError", "message": INTERNAL_ERROR_MESSAGE, "request_id": rid}, status_code=500
+    )
+    await send({"type": "http.response.start", "status": 500, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 class ModelWarmup:

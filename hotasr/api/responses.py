@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pydantic_core
@@ -17,4 +18,9 @@ class JSONResponse(StarletteJSONResponse):
     """
 
     def render(self, content: Any) -> bytes:
-        return pydantic_core.to_json(content)
+        try:
+            return pydantic_core.to_json(content)
+        except pydantic_core.PydanticSerializationError:
+            # A lone surrogate (echoed from a request) has no UTF-8 form: send it as a \u escape
+            # rather than fail the response. Rare, so the slow encoder is fine here.
+            return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()

@@ -9,6 +9,7 @@ hotasr.tasks; this module only speaks HTTP.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,8 +24,10 @@ from hotasr.api.auth import authenticate
 from hotasr.api.body import read_json_object
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
-from hotasr.tasks.models import FAILED, FINISHED, SUCCEEDED, UNKNOWN, TaskRecord, TaskRequestError
-from hotasr.tasks.service import TaskService
+from hotasr.api.schema import TaskRequest, TaskResponse, dashscope_route, header_parameter, query_parameter
+from hotasr.hotwords import show
+from hotasr.tasks.models import FAILED, FINISHED, STATUSES, SUCCEEDED, UNKNOWN, TaskRecord, TaskRequestError
+from hotasr.tasks.service import MAX_PAGE_NO, MAX_PAGE_SIZE, TaskService
 from hotasr.tasks.signing import load_secret, sign_path, verify_path
 from hotasr.tasks.uploads import UploadError, check_policy, issue_policy, new_upload_key, store_upload
 
@@ -103,19 +106,33 @@ def _parse_list_time(value: str | None, name: str) -> datetime | None:
     for layout in ("%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
         try:
             return datetime.strptime(value, layout).astimezone()
-        except ValueError:
+        except (ValueError, OverflowError, OSError):  # astimezone: year 1 or 9999 past the local offset
             continue
-    raise ApiError(400, "InvalidParameter", f"{name} must look like 20230420000000 (YYYYMMDDhhmmss), got {value!r}.")
+    raise ApiError(
+        400, "InvalidParameter", f"{name} must look like 20230420000000 (YYYYMMDDhhmmss), got {show(value)}."
+    )
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,18}")  # fits in 64 bits; the service checks the range
 
 
 def _int_param(request: Request, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(400, "InvalidParameter", f"{name} must be an integer, got {raw!r}.") from None
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(400, "InvalidParameter", f"{name} must be an integer of at most 18 digits, got {show(raw)}.")
+    return int(raw)
+
+
+_ASYNC_HEADER = header_parameter("X-DashScope-Async", "recorded files are async tasks",
+                                 {"type": "string", "enum": ["enable"]})
+_BINARY = {"type": "string", "format": "binary"}
+_TEXT = {"type": "string"}
+
+
+def _form(fields: dict[str, dict[str, str]]) -> dict[str, Any]:
+    return {"type": "object", "required": list(fields), "properties": fields}
 
 
 def install(app: FastAPI) -> None:
@@ -137,7 +154,8 @@ def install(app: FastAPI) -> None:
 
     app.router.lifespan_context = lifespan
 
-    @app.post("/api/v1/services/audio/asr/transcription")
+    @app.post("/api/v1/services/audio/asr/transcription", summary="Submit a transcription task", **dashscope_route(
+        body=TaskRequest, ok=TaskResponse, errors=(400, 401, 404, 413, 429), parameters=[_ASYNC_HEADER]))
     async def submit(request: Request) -> JSONResponse:
         account = await authenticate(request)
         if request.headers.get("x-dashscope-async", "").lower() != "enable":
@@ -157,7 +175,8 @@ def install(app: FastAPI) -> None:
             output["warnings"] = record.warnings
         return _ok(request, output)
 
-    @app.get("/api/v1/tasks/{task_id}")
+    @app.get("/api/v1/tasks/{task_id}", summary="A task's status and results (UNKNOWN for ids not found)",
+             **dashscope_route(ok=TaskResponse, errors=(401, 429)))
     async def query(request: Request, task_id: str) -> JSONResponse:
         account = await authenticate(request)
         record = await run_in_threadpool(_service(request).get, account, task_id)
@@ -166,7 +185,8 @@ def install(app: FastAPI) -> None:
         output, usage = _task_output(request, record)
         return _ok(request, output, usage)
 
-    @app.post("/api/v1/tasks/{task_id}/cancel")
+    @app.post("/api/v1/tasks/{task_id}/cancel", summary="Cancel a PENDING task",
+              **dashscope_route(ok=TaskResponse, errors=(400, 401, 404, 429)))
     async def cancel(request: Request, task_id: str) -> JSONResponse:
         account = await authenticate(request)
         service = _service(request)
@@ -182,7 +202,15 @@ def install(app: FastAPI) -> None:
             f"this one is {record.status}.",
         )
 
-    @app.get("/api/v1/tasks")
+    @app.get("/api/v1/tasks", summary="This account's tasks, newest first", **dashscope_route(parameters=[
+        query_parameter("page_no", "1-based", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NO, "default": 1}),
+        query_parameter("page_size", "tasks per page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
+                                              "default": 10}),
+        query_parameter("status", "only tasks in this status", {"type": "string", "enum": list(STATUSES)}),
+        query_parameter("model_name", "only tasks of this model", {"type": "string"}),
+        query_parameter("start_time", "submitted at or after, YYYYMMDDhhmmss (server local time)", {"type": "string"}),
+        query_parameter("end_time", "submitted at or before, YYYYMMDDhhmmss", {"type": "string"}),
+    ]))
     async def list_tasks(request: Request) -> JSONResponse:
         account = await authenticate(request)
         params = request.query_params
@@ -241,7 +269,9 @@ def install(app: FastAPI) -> None:
             raise ApiError(404, "NotFound", "The result no longer exists (results are kept for a limited time).")
         return Response(data, media_type="application/json; charset=utf-8")
 
-    @app.get("/api/v1/uploads")
+    @app.get("/api/v1/uploads", summary="An upload policy (as DashScope's OSS upload)", **dashscope_route(
+        parameters=[query_parameter("action", "", {"type": "string", "enum": ["getPolicy"]}, required=True)],
+        errors=(400, 401, 429)))
     async def upload_policy(request: Request) -> JSONResponse:
         account = await authenticate(request)
         action = request.query_params.get("action")
@@ -251,7 +281,8 @@ def install(app: FastAPI) -> None:
                             _base_url(request) + UPLOAD_PATH)
         return JSONResponse({"request_id": request_id(request), "data": data})
 
-    @app.post("/api/v1/uploads")
+    @app.post("/api/v1/uploads", summary="Upload a file in one step; answers its oss:// URL", **dashscope_route(
+        multipart=_form({"file": _BINARY}), errors=(400, 401, 413, 429)))
     async def upload_direct(request: Request) -> JSONResponse:
         """One step for curl users: `curl -H "Authorization: Bearer $KEY" -F file=@a.wav …/api/v1/uploads`
         answers `data.url` = `oss://…`, usable in file_urls by the same account for 48 hours."""
@@ -272,7 +303,9 @@ def install(app: FastAPI) -> None:
                 raise ApiError(exc.status, exc.code, exc.message) from None
         return JSONResponse({"request_id": request_id(request), "data": {"url": f"oss://{key}", "size": size}})
 
-    @app.post(UPLOAD_PATH)
+    @app.post(UPLOAD_PATH, summary="Upload a file under a signed policy (no API key)", **dashscope_route(
+        multipart=_form({"file": _BINARY, "key": _TEXT, "policy": _TEXT, "Signature": _TEXT}),
+        errors=(400, 403, 409, 413), keyed=False))
     async def upload(request: Request) -> JSONResponse:
         # Authorised by the signed policy in the form, like an OSS POST upload (no API key).
         declared = request.headers.get("content-length", "")

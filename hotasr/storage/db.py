@@ -20,6 +20,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotasr.storage.files import create_private_file, narrow, private_dir
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -53,11 +55,20 @@ _JSON_CODEC: dict[str, Any] = {
 _POOL: dict[str, Any] = {"pool_size": 48, "max_overflow": 16}
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The database file made 0600 before SQLite opens it: SQLite creates it (and its -wal and
+    -shm files, which copy the database's mode) with the umask's 0644 otherwise."""
+    private_dir(path.parent)
+    create_private_file(path)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        narrow(file)
+
+
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(parsed.database))
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import os
 import socket
 import ssl
 import time
@@ -22,10 +23,13 @@ import httpx
 
 from hotasr import __version__
 from hotasr.config import Settings
+from hotasr.hotwords import show
+from hotasr.storage.files import FILE_MODE, private_dir
 from hotasr.tasks.results import ResultStore
 
 DOWNLOAD_FAILED = "InvalidFile.DownloadFailed"
 TOO_LARGE = "InvalidFile.TooLarge"
+EMPTY_FILE = "InvalidFile.DecodeFailed"  # what the decoder's "empty" becomes; said here without a path
 
 
 class FetchError(Exception):
@@ -60,8 +64,12 @@ class Limits:
 def check_url_syntax(url: object) -> str:
     """The URL if it is one we can fetch (http, https, oss); FetchError("InvalidURL") otherwise."""
     if not isinstance(url, str) or not url.strip():
-        raise FetchError("InvalidURL", f"file URL must be a non-empty string, got {url!r}")
-    parts = urlsplit(url.strip())
+        raise FetchError("InvalidURL", f"file URL must be a non-empty string, got {show(url)}")
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (parsed on access: a port past 65535 raises here, not in the worker)
+    except ValueError as exc:  # "Invalid IPv6 URL", a bad port
+        raise FetchError("InvalidURL", f"file URL {show(url)} cannot be parsed: {exc}") from None
     if parts.scheme == "oss":
         if not (parts.netloc + parts.path).strip("/"):
             raise FetchError("InvalidURL", f"oss:// URL without a key: {url!r}")
@@ -87,9 +95,45 @@ def upload_owner(key: str) -> int | None:
     return None
 
 
-def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are the IPv4 reached
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d (:: and ::1 excepted)
+# Ranges `ipaddress` calls global (Python 3.11) that still lead inside: 6to4 and Teredo tunnel to
+# the IPv4 address they embed (127.0.0.1 as 2002:7f00:1::), the 6to4 relay anycast forwards to
+# them, and site-local (deprecated) is routed by sites as their private range.
+_REFUSED_NETWORKS: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = (
+    (ipaddress.ip_network("2002::/16"), "6to4"),
+    (ipaddress.ip_network("2001::/32"), "Teredo"),
+    (_IPV4_COMPATIBLE, "IPv4-compatible"),
+    (ipaddress.ip_network("fec0::/10"), "site-local"),
+    (ipaddress.ip_network("192.88.99.0/24"), "6to4 relay"),
+)
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, NAT64, 6to4, Teredo's server, IPv4-compatible)."""
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address in _NAT64 or (address in _IPV4_COMPATIBLE and int(address) > 1):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if address.sixtofour:
+        return address.sixtofour
+    if address.teredo:
+        return address.teredo[0]
+    return None
+
+
+def _refused(address: IPAddress) -> str | None:
+    """Why the guard refuses `address`, or None for a public one."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            reason = _refused(inner)
+            if reason:
+                return f"{reason} (embedded {inner})"
+            if address.ipv4_mapped or address in _NAT64:
+                return None  # they reach exactly that public IPv4 address
     for attribute, what in (
         ("is_loopback", "loopback"),
         ("is_private", "private"),
@@ -99,6 +143,9 @@ def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | No
         ("is_unspecified", "unspecified"),
     ):
         if getattr(address, attribute):
+            return what
+    for network, what in _REFUSED_NETWORKS:
+        if address.version == network.version and address in network:
             return what
     if not address.is_global:
         return "non-public"
@@ -133,10 +180,12 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> str:
 
 def fetch_to(url: str, dest: Path, *, account_id: int, limits: Limits, results: ResultStore) -> Path:
     """The local file for `url`: `dest` after a download, or the stored upload for oss:// URLs."""
-    if urlsplit(url).scheme == "oss":
-        return _uploaded_file(url, account_id, results)
-    download(url, dest, limits)
-    return dest
+    path = _uploaded_file(url, account_id, results) if urlsplit(url).scheme == "oss" else dest
+    if path is dest:
+        download(url, dest, limits)
+    if path.stat().st_size == 0:  # said here: the decoder's own message would name the local file
+        raise FetchError(EMPTY_FILE, f"the file at {url} is empty (0 bytes)")
+    return path
 
 
 def _uploaded_file(url: str, account_id: int, results: ResultStore) -> Path:
@@ -225,9 +274,9 @@ def _fetch_once(client: httpx.Client, url: str, dest: Path, limits: Limits, dead
 
 def _stream_to(response: httpx.Response, dest: Path, limits: Limits, deadline: float) -> None:
     size = 0
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(dest.parent)
     try:
-        with dest.open("wb") as out:
+        with os.fdopen(os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE), "wb") as out:
             for chunk in response.iter_bytes(1 << 16):
                 size += len(chunk)
                 if size > limits.max_bytes:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hotasr.config import Settings
+from hotasr.storage.files import narrow, private_dir
 
 UPLOAD_TTL_SECONDS = 48 * 3600  # DashScope's temporary upload URLs live 48 h (spec §8)
 
@@ -26,8 +27,11 @@ def results_root(settings: Settings) -> Path:
 
 
 class ResultStore:
+    """Transcripts and uploads, private to the server's user (files 0600, directories 0700)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
+        narrow(root)  # made 0755 by versions before 0700 directories
 
     def path(self, key: str) -> Path:
         """The file for `key`; refuses keys that would leave the store (`..`, absolute paths)."""
@@ -46,8 +50,8 @@ class ResultStore:
             return None
 
     def _write(self, target: Path, data: bytes) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        private_dir(target.parent)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")  # 0600
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)

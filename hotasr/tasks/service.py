@@ -4,8 +4,11 @@ background machinery (worker pool or queue, janitor) for one server process."""
 from __future__ import annotations
 
 import logging
+import re
+import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +29,18 @@ log = logging.getLogger("hotasr.tasks")
 
 FILE_MODELS = sorted(n for n, m in MODELS.items() if m.mode == "file")
 MAX_PAGE_SIZE = 100
+MAX_PAGE_NO = 1_000_000  # far past any account's tasks; keeps the OFFSET inside 64 bits
+MAX_TASK_ID_CHARS = 128  # task ids are UUIDs; anything longer (or with a NUL) cannot be one
+
+
+def plausible_task_id(task_id: str) -> bool:
+    """Whether `task_id` could name a task at all: PostgreSQL refuses a NUL in a query parameter."""
+    return 0 < len(task_id) <= MAX_TASK_ID_CHARS and "\x00" not in task_id
+
+
+def _check_text(name: str, value: str | None) -> None:
+    if value is not None and "\x00" in value:
+        raise TaskRequestError("InvalidParameter", f"{name} must not contain a NUL character.")
 
 
 class TaskService:
@@ -35,6 +50,13 @@ class TaskService:
         self.results = ResultStore(results_root(settings))
         self.vocabularies = VocabularyService(sessions, settings)
         self.ttl = timedelta(hours=settings.results_ttl_hours)
+        roots = {str(p) for root in (settings.data_dir, self.results.root, Path(tempfile.gettempdir()))
+                 for p in (Path(root), Path(root).resolve())}
+        # A path stands alone (not inside a URL) and ends at a root or a slash (/tmp, not /tmpfoo).
+        self._server_paths = re.compile(
+            r"(?<![^\s'\"(=])(?:" + "|".join(re.escape(r) for r in sorted(roots, key=len, reverse=True))
+            + r")(?=$|[/\s'\",:;)])(?:/[^\s'\",:;)]*)?"
+        )
         self.queue_mode = bool(settings.queue_url)
         self._pool: WorkerPool | None = None
         self._janitor: Janitor | None = None
@@ -90,9 +112,23 @@ class TaskService:
         return record
 
     def get(self, account_id: int, task_id: str) -> TaskRecord | None:
-        return self.store.get(task_id, account_id)
+        if not plausible_task_id(task_id):
+            return None
+        record = self.store.get(task_id, account_id)
+        if record is not None:
+            for subtask in record.subtasks:
+                if subtask is not None and subtask.message:
+                    subtask.message = self.without_server_paths(subtask.message)
+        return record
+
+    def without_server_paths(self, message: str) -> str:
+        """`message` with any path under the server's own directories (data, results, temp) cut
+        out: a file's error is the user's to read, where the server keeps things is not."""
+        return self._server_paths.sub("<server file>", message)
 
     def cancel(self, account_id: int, task_id: str) -> bool:
+        if not plausible_task_id(task_id):
+            return False
         return self.store.cancel(task_id, account_id, self.ttl)
 
     def list(
@@ -107,11 +143,13 @@ class TaskService:
         page_size: int,
     ) -> TaskPage:
         if status is not None and status not in STATUSES:
-            raise TaskRequestError("InvalidParameter", f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-        if page_no < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise TaskRequestError(
-                "InvalidParameter", f"page_no must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}"
+                "InvalidParameter", f"status must be one of {', '.join(STATUSES)}, got {show(status)}."
             )
+        _check_text("model_name", model)
+        for name, value, high in (("page_no", page_no, MAX_PAGE_NO), ("page_size", page_size, MAX_PAGE_SIZE)):
+            if not 1 <= value <= high:
+                raise TaskRequestError("InvalidParameter", f"{name} must be an integer from 1 to {high}, got {value}.")
         return self.store.list(
             account_id, status=status, model=model, since=since, until=until, page_no=page_no, page_size=page_size
         )

@@ -7,12 +7,15 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from hotasr.hotwords import show
+from hotasr.storage.files import FILE_MODE, private_dir
 from hotasr.tasks.results import UPLOAD_TTL_SECONDS, ResultStore
 from hotasr.tasks.signing import signature
 
@@ -70,15 +73,24 @@ def check_policy(secret: bytes, policy: str, sig: str, key: str, now: float) -> 
         raise UploadError(403, "AccessDenied", "The upload policy has expired; ask for a new one.")
     prefix = parsed.upload_dir + "/"
     name = key[len(prefix):] if key.startswith(prefix) else ""
-    if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name or len(name.encode()) > 255:
-        raise UploadError(400, "InvalidParameter", f"key must be {prefix}<file name>, got {key!r}.")
+    if not _storable_name(name):
+        raise UploadError(400, "InvalidParameter", f"key must be {prefix}<file name>, got {show(key)}.")
     return parsed
+
+
+def _storable_name(name: str) -> bool:
+    """Whether `name` can be one file name on disk: no separators, no NUL, UTF-8, at most 255 bytes."""
+    try:
+        encoded = name.encode("utf-8")  # a lone surrogate (a utf-7 multipart charset) has no file name
+    except UnicodeEncodeError:
+        return False
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\x00") and len(encoded) <= 255
 
 
 def new_upload_key(account_id: int, filename: str) -> str:
     """A fresh key for a file sent straight to `POST /api/v1/uploads` (the one-step form)."""
     name = Path(filename or "audio").name.replace("\\", "_") or "audio"
-    if name in (".", "..") or "\x00" in name or len(name.encode()) > 255:
+    if not _storable_name(name):
         name = "audio"
     return f"uploads/{account_id}/{secrets.token_hex(16)}/{name}"
 
@@ -88,11 +100,11 @@ def store_upload(results: ResultStore, key: str, source: BinaryIO, max_bytes: in
     target: Path = results.upload_path(key)
     if target.exists():
         raise UploadError(409, "FileAlreadyExists", f"{key} already exists.")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     partial = target.with_name(f".part-{secrets.token_hex(4)}")
     size = 0
     try:
-        with partial.open("wb") as out:
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb") as out:
             while chunk := source.read(1 << 20):
                 size += len(chunk)
                 if size > max_bytes:
