@@ -31,6 +31,17 @@ from hotasr.tasks.models import (
 
 _INSTANCE = uuid.uuid4().hex[:8]
 
+# A file whose decoding began is marked in its subtask slot until decoding ends. A task claimed
+# with such a mark left over had its worker die in the decoder: that file fails with CRASHED_CODE
+# instead of being decoded again, so a poison file cannot crash-loop the workers (the decode runs
+# in a child process, hotasr.audio_guard; this is the net under that net).
+DECODING = "DECODING"
+CRASHED_CODE = "InvalidFile.DecodeCrashed"
+CRASHED_MESSAGE = (
+    "the worker stopped while decoding this file (a crash in the audio decoder, or a kill); "
+    "the file is not retried so that it cannot crash a worker again"
+)
+
 
 def worker_identity(name: str = "") -> str:
     """`host:pid:instance[:name]`: enough to tell, on the same host, that an owner is dead."""
@@ -72,7 +83,7 @@ def _record(row: TranscriptionTask) -> TaskRecord:
         status=row.status,
         file_urls=list(row.file_urls),
         parameters=TaskParameters.from_dict(row.parameters or {}),
-        subtasks=[Subtask.from_dict(s) if s else None for s in (row.subtasks or [])],
+        subtasks=[Subtask.from_dict(s) if s and not _decoding(s) else None for s in (row.subtasks or [])],
         warnings=list(row.warnings or []),
         submit_time=_aware(row.submit_time) or utcnow(),
         scheduled_time=_aware(row.scheduled_time),
@@ -86,6 +97,14 @@ def _record(row: TranscriptionTask) -> TaskRecord:
 
 def _subtask_dicts(subtasks: Sequence[Subtask | None]) -> list[dict[str, Any] | None]:
     return [s.to_dict() if s else None for s in subtasks]
+
+
+def _decoding(subtask: dict[str, Any] | None) -> bool:
+    return bool(subtask) and subtask.get("subtask_status") == DECODING  # type: ignore[union-attr]
+
+
+def _crashed(url: str) -> dict[str, Any]:
+    return Subtask(url, FAILED, CRASHED_CODE, CRASHED_MESSAGE).to_dict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +222,10 @@ class TaskStore:
                 return None
             row = session.get(TranscriptionTask, task_id)
             assert row is not None
+            if any(_decoding(s) for s in row.subtasks or []):  # the last worker died decoding it
+                row.subtasks = [_crashed(url) if _decoding(s) else s
+                                for s, url in zip(row.subtasks, row.file_urls, strict=True)]
+                session.flush()
             return _record(row)
 
     def claim_next(self, owner: str, lease: timedelta) -> TaskRecord | None:
@@ -239,8 +262,14 @@ class TaskStore:
         """Extend the lease; False when the task is no longer ours (it was recovered)."""
         return self._update_running(task_id, owner, lease_until=utcnow() + lease)
 
-    def save_progress(self, task_id: str, owner: str, subtasks: Sequence[Subtask | None]) -> bool:
-        return self._update_running(task_id, owner, subtasks=_subtask_dicts(subtasks))
+    def save_progress(
+        self, task_id: str, owner: str, subtasks: Sequence[Subtask | None], decoding: int | None = None
+    ) -> bool:
+        """Save the files done; `decoding`: the index of the file whose decoding begins now (see DECODING)."""
+        values = _subtask_dicts(subtasks)
+        if decoding is not None:
+            values[decoding] = {"file_url": "", "subtask_status": DECODING}
+        return self._update_running(task_id, owner, subtasks=values)
 
     def finish(
         self,
@@ -264,10 +293,15 @@ class TaskStore:
         )
 
     def release(self, task_id: str, owner: str) -> bool:
-        """Give a RUNNING task back (graceful shutdown): PENDING again, the attempt not counted."""
+        """Give a RUNNING task back (graceful shutdown): PENDING again, the attempt not counted, and a
+        file left mid-decode by the stop is decoded again."""
+        with reading(self._sessions) as session:
+            row = session.get(TranscriptionTask, task_id)
+            subtasks = [None if _decoding(s) else s for s in (row.subtasks if row else None) or []]
         return self._update_running(
             task_id,
             owner,
+            subtasks=subtasks,
             status=PENDING,
             owner=None,  # a column value: the task is nobody's again
             lease_until=None,
@@ -330,7 +364,7 @@ class TaskStore:
             "giving up on the files not finished"
         )
         subtasks = [
-            s or Subtask(url, FAILED, "InternalError", message).to_dict()
+            _crashed(url) if _decoding(s) else s or Subtask(url, FAILED, "InternalError", message).to_dict()
             for s, url in zip(row.subtasks, row.file_urls, strict=True)
         ]
         row.subtasks = subtasks
