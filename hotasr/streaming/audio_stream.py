@@ -3,6 +3,11 @@
 Raw PCM and WAV are converted directly. Compressed formats (mp3, Ogg opus/speex, ADTS aac, amr)
 go through PyAV reading from a blocking pipe in a thread, because FFmpeg's demuxers pull data
 rather than accept pushes.
+
+Every stream is held to the same `AudioLimits` as files (hotasr.audio_guard): channels and sample
+rate as its header declares them, and its duration as it arrives. A header that declares 0
+channels, audio past the limits, and a stream that ends without a single sample all raise
+AudioError; the WebSocket adapter reports them as task-failed.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import Protocol
 import av
 import numpy as np
 
-from hotasr.audio import SAMPLE_RATE, AudioError
+from hotasr.audio import EMPTY, SAMPLE_RATE, AudioError, AudioLimits
 
 # The formats the real-time API documents, and the FFmpeg demuxer for each compressed one.
 CONTAINER_FORMATS = {"mp3": "mp3", "opus": "ogg", "speex": "ogg", "aac": "aac", "amr": "amr"}
@@ -41,12 +46,34 @@ def unsupported_reason(fmt: str) -> str | None:
     return None
 
 
-def open_stream(fmt: str, sample_rate: int) -> StreamDecoder:
+def open_stream(fmt: str, sample_rate: int, limits: AudioLimits | None = None) -> StreamDecoder:
+    """A decoder for one stream; `limits` default to AudioLimits() (the settings' defaults)."""
+    limits = limits or AudioLimits()
     if fmt == "pcm":
-        return PcmStream(sample_rate)
+        return PcmStream(sample_rate, limits=limits)
     if fmt == "wav":
-        return WavStream(sample_rate)
-    return ContainerStream(fmt)
+        return WavStream(sample_rate, limits)
+    return ContainerStream(fmt, limits)
+
+
+class _Meter:
+    """Counts a stream's 16 kHz samples against the duration limit; no samples at all is an error."""
+
+    def __init__(self, limits: AudioLimits, what: str) -> None:
+        self.limits = limits
+        self.what = what  # e.g. "the wav stream"
+        self.samples = 0
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        self.samples += len(samples)
+        self.limits.check_decoded(self.what, self.samples)
+        return samples
+
+    def finish(self, samples: np.ndarray) -> np.ndarray:
+        self(samples)
+        if self.samples == 0:
+            raise AudioError(EMPTY, f"{self.what} ended without any audio (0 samples)")
+        return samples
 
 
 class _Resampler:
@@ -77,11 +104,15 @@ def _concat(parts: object) -> np.ndarray:
 class PcmStream:
     """Signed 16-bit little-endian PCM at the declared rate."""
 
-    def __init__(self, sample_rate: int, channels: int = 1) -> None:
+    def __init__(self, sample_rate: int, channels: int = 1, limits: AudioLimits | None = None,
+                 what: str = "pcm stream") -> None:
+        limits = limits or AudioLimits()
+        limits.check_header(f"the {what}", channels=channels, sample_rate=sample_rate)
         self.channels = channels
         self._frame_bytes = 2 * channels
         self._carry = b""  # a frame split across two messages
         self._resample = _Resampler(sample_rate)
+        self._meter = _Meter(limits, f"the {what}")
 
     def feed(self, data: bytes) -> np.ndarray:
         data = self._carry + data
@@ -90,17 +121,18 @@ class PcmStream:
         samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
         if self.channels > 1:
             samples = samples.reshape(-1, self.channels).mean(axis=1)
-        return self._resample(samples)
+        return self._meter(self._resample(samples))
 
     def finish(self) -> np.ndarray:
-        return self._resample.flush()
+        return self._meter.finish(self._resample.flush())
 
 
 class WavStream:
     """A RIFF/WAVE stream: the SDK sends the file as is, header in the first frame(s)."""
 
-    def __init__(self, declared_rate: int) -> None:
+    def __init__(self, declared_rate: int, limits: AudioLimits | None = None) -> None:
         self.declared_rate = declared_rate
+        self.limits = limits or AudioLimits()
         self._header = b""
         self._pcm: PcmStream | None = None
 
@@ -119,7 +151,8 @@ class WavStream:
                 "SAMPLE_RATE_MISMATCH",
                 f"the wav header says {rate} Hz but sample_rate is {self.declared_rate}",
             )
-        self._pcm = PcmStream(rate, channels)
+        # Checked before any sample is read: a header with 0 channels or 500 of them fails here.
+        self._pcm = PcmStream(rate, channels, self.limits, "wav stream")
         rest, self._header = self._header[offset:], b""
         return self._pcm.feed(rest)
 
@@ -127,7 +160,7 @@ class WavStream:
         if self._pcm is None:
             if self._header:
                 raise AudioError("INVALID_WAV", "the stream ended before a complete wav header")
-            return np.zeros(0, np.float32)
+            raise AudioError(EMPTY, "the wav stream ended without any audio (0 bytes)")
         return self._pcm.finish()
 
 
@@ -193,8 +226,10 @@ class _Pipe:
 class ContainerStream:
     """Compressed audio decoded by FFmpeg in a background thread."""
 
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, limits: AudioLimits | None = None) -> None:
         self.fmt = fmt
+        self.limits = limits or AudioLimits()
+        self._meter = _Meter(self.limits, f"the {fmt} stream")
         self._pipe = _Pipe()
         self._out: deque[np.ndarray] = deque()
         self._error: AudioError | None = None
@@ -208,6 +243,9 @@ class ContainerStream:
             with av.open(self._pipe, mode="r", format=CONTAINER_FORMATS[self.fmt]) as container:
                 if not container.streams.audio:
                     raise AudioError("NO_AUDIO_STREAM", f"the {self.fmt} stream has no audio")
+                context = container.streams.audio[0].codec_context
+                self.limits.check_header(f"the {self.fmt} stream", channels=context.channels,
+                                         sample_rate=context.sample_rate)
                 for frame in container.decode(audio=0):
                     for out in resampler.resample(frame):
                         self._out.append(out.to_ndarray().reshape(-1).astype(np.float32))
@@ -226,7 +264,11 @@ class ContainerStream:
         parts = []
         while self._out:
             parts.append(self._out.popleft())
-        return _concat(parts)
+        try:
+            return self._meter(_concat(parts))
+        except AudioError:
+            self.close()  # stop the decoder thread: nothing more of this stream is wanted
+            raise
 
     def feed(self, data: bytes) -> np.ndarray:
         self._pipe.write(bytes(data))
@@ -235,7 +277,10 @@ class ContainerStream:
     def finish(self) -> np.ndarray:
         self._pipe.close_writer()
         self._done.wait(timeout=30)
-        return self._drain()
+        samples = self._drain()
+        if self._meter.samples == 0:
+            raise AudioError(EMPTY, f"the {self.fmt} stream ended without any audio (0 samples)")
+        return samples
 
     def close(self) -> None:
         self._pipe.close_writer()
