@@ -403,7 +403,7 @@ def _resample_planes(planes: np.ndarray, from_rate: int, to_rate: int) -> list[n
     if from_rate == to_rate:
         return [np.ascontiguousarray(p, dtype=np.float32) for p in planes]
     channels = planes.shape[0]
-    layout = av.AudioLayout(f"{channels}c")
+    layout = av.AudioLayout(f"{channels} channels")  # "Nc" has no default layout for some N (9, 33, ...)
     # Packed frames: planar ones with 8 or more channels crash PyAV (see _decode_stream).
     resampler = av.AudioResampler(format="flt", layout=layout, rate=to_rate)
     out: list[np.ndarray] = []
