@@ -209,7 +209,7 @@ def test_speech_gate_hears_speech_not_noise() -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_file_that_killed_its_worker_in_the_decoder_fails_and_is_not_retried(database_url: str) -> None:
+def test_a_file_whose_decode_keeps_killing_its_worker_fails_and_is_not_retried(database_url: str) -> None:
     from hotasr.accounts import AccountService
     from hotasr.tasks.models import FAILED, TaskParameters
     from tests.test_transcription_units import LEASE, TTL
@@ -222,22 +222,31 @@ def test_a_file_that_killed_its_worker_in_the_decoder_fails_and_is_not_retried(d
     assert account is not None
     urls = ["http://example.com/poison.wav", "http://example.com/fine.wav"]
     task_id = store.create(account, "fun-asr", urls, TaskParameters(), []).task_id
-    first = store.claim(task_id, "host:1:a", LEASE)
-    assert first is not None
-    assert store.save_progress(task_id, "host:1:a", first.subtasks, decoding=0)  # the runner, before decoding
-    assert store.get(task_id).subtasks == [None, None]  # type: ignore[union-attr]  # in progress, not done
-    # The worker dies in the decoder; the janitor hands the task out again.
-    assert store.recover(3, TTL, is_dead=lambda owner: owner == "host:1:a").requeued == [task_id]
+
+    def dies_decoding(owner: str, index: int) -> Any:
+        record = store.claim_next(owner, LEASE)
+        assert record is not None and record.task_id == task_id
+        assert store.save_progress(task_id, owner, record.subtasks, decoding=index)  # the runner, before decoding
+        assert store.get(task_id).subtasks[index] is None  # type: ignore[union-attr]  # in progress, not done
+        # The worker dies in the decoder; the janitor hands the task out again.
+        assert store.recover(5, TTL, is_dead=lambda dead: dead == owner).requeued == [task_id]
+        return record
+
+    # Once may be a kill (a deploy, the OOM killer): the file is decoded again.
+    dies_decoding("host:1:a", 0)
+    # A graceful stop mid-decode does not count (the pool releases the task).
     second = store.claim_next("host:2:b", LEASE)
-    assert second is not None and second.attempts == 2
-    poisoned = second.subtasks[0]
-    assert poisoned is not None and poisoned.status == FAILED and poisoned.code == CRASHED_CODE
-    assert second.subtasks[1] is None  # the other file still runs
-    # A graceful stop mid-decode is not a crash: the file is decoded again after the restart.
-    assert store.save_progress(task_id, "host:2:b", second.subtasks, decoding=1)
+    assert second is not None and second.subtasks == [None, None]
+    assert store.save_progress(task_id, "host:2:b", second.subtasks, decoding=0)
     assert store.release(task_id, "host:2:b")
-    third = store.claim_next("host:3:c", LEASE)
-    assert third is not None and third.subtasks[1] is None and third.subtasks[0].code == CRASHED_CODE  # type: ignore[union-attr]
+    # A second death in the same file's decode: it fails with a clear code, the rest goes on.
+    dies_decoding("host:3:c", 0)
+    last = store.claim_next("host:4:d", LEASE)
+    assert last is not None
+    poisoned = last.subtasks[0]
+    assert poisoned is not None and poisoned.status == FAILED and poisoned.code == CRASHED_CODE
+    assert "2 times" in (poisoned.message or "")
+    assert last.subtasks[1] is None  # the other file still runs
 
 
 # -- every path, one server ----------------------------------------------------------------------------
