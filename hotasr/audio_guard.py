@@ -136,7 +136,13 @@ def _ensure_preload() -> None:
 
 def run_isolated(fn: Callable[..., Any], args: tuple[Any, ...], limits: AudioLimits, name: str) -> Any:
     """`fn(*args)` in a child process under `limits`' memory and CPU limits; its (small, picklable)
-    result, or the AudioError it raised. A child that dies raises AudioError(DECODE_CRASHED)."""
+    result, or the AudioError it raised. A child that dies raises AudioError(DECODE_CRASHED).
+    In a daemonic process (a multiprocessing.Pool worker), which may not start children, `fn` runs
+    here instead."""
+    if multiprocessing.current_process().daemon:
+        # multiprocessing forbids children here (e.g. hotasr.transcribe inside a Pool worker):
+        # decode in this process, with the same limits on what the header declares and decodes.
+        return fn(*args)
     _ensure_preload()
     receiver, sender = _context.Pipe(duplex=False)
     child = _context.Process(

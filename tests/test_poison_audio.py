@@ -181,6 +181,21 @@ def test_a_crash_or_memory_blowup_in_the_decoder_fails_only_that_call() -> None:
     assert run_isolated(len, (b"still here",), limits, "x") == 10  # and this process goes on
 
 
+def _channels_of(path: Path) -> int:
+    return decode_audio(path).info.channels
+
+
+def test_a_pool_worker_may_decode_too(hostile: dict[str, Path]) -> None:
+    # Daemonic Pool workers may not start children: they decode in-process, under the same limits.
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        assert pool.map(_channels_of, [hostile["8ch.wav"]]) == [8]
+        with pytest.raises(AudioError) as caught:
+            pool.map(_channels_of, [hostile["1hz.wav"]])
+    assert caught.value.code == BAD_SAMPLE_RATE
+
+
 def test_stream_headers_and_empty_streams_are_audio_errors(hostile: dict[str, Path]) -> None:
     stream = open_stream("wav", RATE)
     with pytest.raises(AudioError) as caught:  # was ZeroDivisionError
