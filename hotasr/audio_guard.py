@@ -159,14 +159,15 @@ def run_isolated(fn: Callable[..., Any], args: tuple[Any, ...], limits: AudioLim
         receiver.close()
         child.join()
     if outcome is None:
-        raise AudioError(DECODE_CRASHED, _death(name, child.exitcode))
+        raise AudioError(DECODE_CRASHED, death_message(name, child.exitcode))
     kind, *rest = outcome
     if kind == "error":
         raise AudioError(*rest)
     return rest[0]
 
 
-def _death(name: str, exitcode: int | None) -> str:
+def death_message(name: str, exitcode: int | None) -> str:
+    """Why a decoder process ended without an answer, in words."""
     if exitcode is not None and exitcode < 0:
         try:
             sig = signal.Signals(-exitcode)
@@ -174,8 +175,31 @@ def _death(name: str, exitcode: int | None) -> str:
             how = f"signal {-exitcode}"
         else:
             how = "it ran out of CPU time (decoder_cpu_seconds)" if sig == signal.SIGXCPU else sig.name
-        return f"the audio decoder crashed on {name} ({how}); the file cannot be decoded"
+        return f"the audio decoder crashed on {name} ({how}); the audio cannot be decoded"
     return f"the audio decoder stopped on {name} without an answer (exit status {exitcode})"
+
+
+def start_isolated(fn: Callable[..., None], args: tuple[Any, ...], limits: AudioLimits) -> tuple[Any, Any] | None:
+    """`fn(connection, *args)` in a child process under `limits`' memory and CPU limits, for
+    decoders that live as long as a stream. Returns (this side's duplex Connection, the child
+    Process), or None in a daemonic process, which may not start children."""
+    if multiprocessing.current_process().daemon:
+        return None
+    _ensure_preload()
+    mine, theirs = _context.Pipe(duplex=True)
+    child = _context.Process(
+        target=_serve_main, args=(theirs, fn, args, limits.decoder_memory_mb, limits.decoder_cpu_seconds),
+        name=_CHILD_NAME, daemon=True,
+    )
+    child.start()
+    theirs.close()
+    return mine, child
+
+
+def _serve_main(connection: Any, fn: Callable[..., None], args: tuple[Any, ...], memory_mb: int,
+                cpu_seconds: int) -> None:
+    _limit(memory_mb, cpu_seconds)
+    fn(connection, *args)
 
 
 def _child_main(sender: Any, fn: Callable[..., Any], args: tuple[Any, ...], memory_mb: int,

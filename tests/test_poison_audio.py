@@ -217,6 +217,28 @@ def test_stream_headers_and_empty_streams_are_audio_errors(hostile: dict[str, Pa
     assert caught.value.code == TOO_LONG
 
 
+def test_a_crash_in_a_compressed_streams_decoder_fails_that_stream_only() -> None:
+    import os
+    import signal
+    import time
+
+    data = encode(speech(), "mp3", "mp3", RATE)
+    doomed, healthy = open_stream("mp3", RATE), open_stream("mp3", RATE)
+    doomed.feed(data[:4000])
+    deadline = time.monotonic() + 30
+    while getattr(doomed, "_child", None) is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the decoder process starts in the background
+    os.kill(doomed._child.pid, signal.SIGSEGV)  # type: ignore[attr-defined]  # what a poison stream does to FFmpeg
+    with pytest.raises(AudioError) as caught:
+        doomed.feed(data[4000:])
+        doomed.finish()
+    assert caught.value.code == DECODE_CRASHED and "mp3 stream" in caught.value.message
+    pieces = [healthy.feed(data[n : n + 4000]) for n in range(0, len(data), 4000)]
+    decoded = np.concatenate([*pieces, healthy.finish()])
+    assert abs(len(decoded) - len(speech())) < RATE // 10  # mp3 padding aside, all of it
+    healthy.close()
+
+
 def test_speech_gate_hears_speech_not_noise() -> None:
     assert has_speech(speech())
     assert not has_speech(noise(30))

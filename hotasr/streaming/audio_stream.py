@@ -1,8 +1,9 @@
 """Incremental audio decoding for real-time streams: bytes in as they arrive, 16 kHz mono float32 out.
 
-Raw PCM and WAV are converted directly. Compressed formats (mp3, Ogg opus/speex, ADTS aac, amr)
-go through PyAV reading from a blocking pipe in a thread, because FFmpeg's demuxers pull data
-rather than accept pushes.
+Raw PCM and WAV are converted directly (numpy only). Compressed formats (mp3, Ogg opus/speex,
+ADTS aac, amr) go through PyAV in a child process per stream (hotasr.audio_guard), reading from a
+blocking connection, because FFmpeg's demuxers pull data rather than accept pushes; a crash in
+FFmpeg fails that stream only.
 
 Every stream is held to the same `AudioLimits` as files (hotasr.audio_guard): channels and sample
 rate as its header declares them, and its duration as it arrives. A header that declares 0
@@ -12,15 +13,19 @@ AudioError; the WebSocket adapter reports them as task-failed.
 
 from __future__ import annotations
 
+import json
+import queue
 import struct
 import threading
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import av
 import numpy as np
 
-from hotasr.audio import EMPTY, SAMPLE_RATE, AudioError, AudioLimits
+from hotasr.audio import DECODE_CRASHED, EMPTY, SAMPLE_RATE, TOO_LARGE, AudioError, AudioLimits
+from hotasr.audio_guard import death_message, start_isolated
 
 # The formats the real-time API documents, and the FFmpeg demuxer for each compressed one.
 CONTAINER_FORMATS = {"mp3": "mp3", "opus": "ogg", "speex": "ogg", "aac": "aac", "amr": "amr"}
@@ -223,40 +228,141 @@ class _Pipe:
             return data
 
 
+def decode_container(source: object, fmt: str, limits: AudioLimits, emit: Callable[[np.ndarray], None]) -> None:
+    """Decode the compressed stream `source` (a file-like object) and pass 16 kHz mono float32
+    pieces to `emit`; AudioError for what cannot be decoded or is past the limits."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    try:
+        with av.open(source, mode="r", format=CONTAINER_FORMATS[fmt]) as container:
+            if not container.streams.audio:
+                raise AudioError("NO_AUDIO_STREAM", f"the {fmt} stream has no audio")
+            context = container.streams.audio[0].codec_context
+            limits.check_header(f"the {fmt} stream", channels=context.channels, sample_rate=context.sample_rate)
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    emit(out.to_ndarray().reshape(-1).astype(np.float32))
+            for out in resampler.resample(None):
+                emit(out.to_ndarray().reshape(-1).astype(np.float32))
+    except AudioError:
+        raise
+    except MemoryError:
+        raise AudioError(TOO_LARGE, f"decoding the {fmt} stream needs more memory than the decoder may use "
+                         "(decoder_memory_mb)") from None
+    except Exception as exc:  # FFmpeg errors: corrupt or mislabelled audio
+        raise AudioError("DECODE_ERROR", f"could not decode the {fmt} stream: {exc}") from None
+
+
+# Messages between a ContainerStream and its decoder process. To the child: the stream's bytes,
+# then b"" for its end. From the child: b"S" + float32 samples, b"E" + JSON [code, message], b"D" (done).
+_SAMPLES, _ERROR, _DONE = b"S", b"E", b"D"
+
+
+class _ConnectionReader:
+    """The decoder process's view of the stream: a file-like object over the connection."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._buffer = b""
+        self._ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._buffer and not self._ended:
+            self._buffer = self._connection.recv_bytes()
+            self._ended = not self._buffer
+        size = len(self._buffer) if size < 0 else size
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def _decode_in_child(connection: Any, fmt: str, limits: AudioLimits) -> None:
+    """The decoder process of one ContainerStream (hotasr.audio_guard.start_isolated)."""
+    try:
+        decode_container(_ConnectionReader(connection), fmt, limits,
+                         lambda samples: connection.send_bytes(_SAMPLES + samples.tobytes()))
+        connection.send_bytes(_DONE)
+    except AudioError as exc:
+        connection.send_bytes(_ERROR + json.dumps([exc.code, exc.message]).encode())
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the stream's owner is gone
+
+
 class ContainerStream:
-    """Compressed audio decoded by FFmpeg in a background thread."""
+    """Compressed audio decoded by FFmpeg in a child process (a native crash fails this stream
+    only, as AudioError DECODE_CRASHED), fed and drained by two background threads so that feed()
+    never blocks. In a daemonic process, which may not start children, FFmpeg runs in a thread here.
+    """
 
     def __init__(self, fmt: str, limits: AudioLimits | None = None) -> None:
         self.fmt = fmt
         self.limits = limits or AudioLimits()
         self._meter = _Meter(self.limits, f"the {fmt} stream")
-        self._pipe = _Pipe()
         self._out: deque[np.ndarray] = deque()
         self._error: AudioError | None = None
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"decode-{fmt}", daemon=True)
-        self._thread.start()
+        self._inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._child: Any = None
+        threading.Thread(target=self._start, name=f"decode-{fmt}", daemon=True).start()
 
-    def _run(self) -> None:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    # -- background threads -------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the decoder process (a fork: not on the caller's event loop), then feed it."""
         try:
-            with av.open(self._pipe, mode="r", format=CONTAINER_FORMATS[self.fmt]) as container:
-                if not container.streams.audio:
-                    raise AudioError("NO_AUDIO_STREAM", f"the {self.fmt} stream has no audio")
-                context = container.streams.audio[0].codec_context
-                self.limits.check_header(f"the {self.fmt} stream", channels=context.channels,
-                                         sample_rate=context.sample_rate)
-                for frame in container.decode(audio=0):
-                    for out in resampler.resample(frame):
-                        self._out.append(out.to_ndarray().reshape(-1).astype(np.float32))
-                for out in resampler.resample(None):
-                    self._out.append(out.to_ndarray().reshape(-1).astype(np.float32))
-        except AudioError as exc:
-            self._error = exc
-        except Exception as exc:  # FFmpeg errors: corrupt or mislabelled audio
-            self._error = AudioError("DECODE_ERROR", f"could not decode the {self.fmt} stream: {exc}")
+            started = start_isolated(_decode_in_child, (self.fmt, self.limits), self.limits)
+        except Exception as exc:  # could not fork: fail the stream, not the server
+            reason = f"could not start the audio decoder for the {self.fmt} stream: {exc}"
+            return self._fail(AudioError(DECODE_CRASHED, reason))
+        if started is None:
+            return self._decode_here()
+        connection, self._child = started
+        threading.Thread(target=self._receive, args=(connection,), name=f"decoded-{self.fmt}", daemon=True).start()
+        while True:
+            data = self._inbox.get()
+            try:
+                connection.send_bytes(data)
+            except OSError:
+                return  # the child is gone; _receive reports why
+            if not data:
+                return
+
+    def _receive(self, connection: Any) -> None:
+        try:
+            while True:
+                message = connection.recv_bytes()
+                kind, body = message[:1], message[1:]
+                if kind == _SAMPLES:
+                    self._out.append(np.frombuffer(body, dtype=np.float32))
+                elif kind == _ERROR:
+                    code, text = json.loads(body)
+                    return self._fail(AudioError(code, text))
+                else:
+                    return self._done.set()
+        except (EOFError, OSError):
+            self._child.join(timeout=5)
+            self._fail(AudioError(DECODE_CRASHED, death_message(f"the {self.fmt} stream", self._child.exitcode)))
         finally:
+            connection.close()
+
+    def _decode_here(self) -> None:
+        pipe = _Pipe()
+        threading.Thread(target=self._pump, args=(pipe,), name=f"feed-{self.fmt}", daemon=True).start()
+        try:
+            decode_container(pipe, self.fmt, self.limits, self._out.append)
+        except AudioError as exc:
+            return self._fail(exc)
+        self._done.set()
+
+    def _pump(self, pipe: _Pipe) -> None:
+        while data := self._inbox.get():
+            pipe.write(data)
+        pipe.close_writer()
+
+    def _fail(self, error: AudioError) -> None:
+        if not self._done.is_set():
+            self._error = error
             self._done.set()
+
+    # -- the caller's side -------------------------------------------------------------------------
 
     def _drain(self) -> np.ndarray:
         if self._error is not None:
@@ -267,15 +373,16 @@ class ContainerStream:
         try:
             return self._meter(_concat(parts))
         except AudioError:
-            self.close()  # stop the decoder thread: nothing more of this stream is wanted
+            self.close()  # stop the decoder: nothing more of this stream is wanted
             raise
 
     def feed(self, data: bytes) -> np.ndarray:
-        self._pipe.write(bytes(data))
+        if data:
+            self._inbox.put(bytes(data))
         return self._drain()
 
     def finish(self) -> np.ndarray:
-        self._pipe.close_writer()
+        self._inbox.put(b"")
         self._done.wait(timeout=30)
         samples = self._drain()
         if self._meter.samples == 0:
@@ -283,4 +390,7 @@ class ContainerStream:
         return samples
 
     def close(self) -> None:
-        self._pipe.close_writer()
+        self._inbox.put(b"")
+        child = self._child
+        if child is not None and not self._done.is_set() and child.is_alive():
+            child.terminate()  # an abandoned stream: its decoder has nothing more to do
