@@ -42,6 +42,7 @@ from hotasr.speech_gate import NO_SPEECH_WARNING, has_speech
 from hotasr.storage.db import make_engine, make_sessions, migrate
 from hotasr.streaming.audio_stream import open_stream
 from hotasr.tasks.store import CRASHED_CODE, TaskStore
+from tests.conftest import BACKENDS
 from tests.engine_fixtures import MODEL_CACHE, encode
 from tests.servers import Server
 from tests.task_fixtures import ONE_TWO_THREE, FileServer, task_server
@@ -245,7 +246,7 @@ def test_speech_gate_hears_speech_not_noise() -> None:
     assert not has_speech(np.zeros(RATE * 5, np.float32))
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("database_url", BACKENDS, indirect=True)
 def test_a_file_whose_decode_keeps_killing_its_worker_fails_and_is_not_retried(database_url: str) -> None:
     from hotasr.accounts import AccountService
     from hotasr.tasks.models import FAILED, TaskParameters
