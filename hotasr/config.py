@@ -124,7 +124,7 @@ class Settings(BaseSettings):
     allow_private_urls: bool = False
     max_download_bytes: int = 512 * 1024 * 1024
     max_download_seconds: float = 300
-    max_audio_seconds: float = 4 * 3600
+    max_audio_seconds: float = 4 * 3600  # every path: OpenAI, file tasks, real time, library and CLI
     max_redirects: int = 5
     # HMAC key of signed result and upload URLs. Default: generated once into data_dir; set it
     # explicitly when several API servers must accept each other's URLs.
@@ -134,6 +134,21 @@ class Settings(BaseSettings):
     task_lease_seconds: float = 60
     # A task interrupted this many times (its worker crashed each time) fails instead of retrying.
     task_max_attempts: int = 3
+
+    # -- untrusted audio, on every path (hotasr.audio_guard). Checked on the header before decoding
+    # and again while decoding; refused with an AudioError the adapters map to their error codes.
+    max_audio_channels: int = Field(default=32, ge=1)
+    min_audio_sample_rate: int = Field(default=4000, ge=1)
+    max_audio_sample_rate: int = Field(default=384000, ge=1)
+    # Decoded float32 samples one file may come to (4 h mono at 16 kHz is 879 MiB).
+    max_decoded_audio_mb: int = Field(default=2048, ge=1)
+    # Files are probed and decoded in a child process: a crash in FFmpeg fails that file only. The
+    # child may map this much memory beyond what it starts with, and spend this much CPU time.
+    decoder_memory_mb: int = Field(default=1024, ge=0)
+    decoder_cpu_seconds: int = Field(default=900, ge=0)
+    # Whole files with no speech (Silero VAD with a noise floor, hotasr.speech_gate) are not given
+    # to Whisper: no invented text for noise, and none of its CPU cost.
+    speech_gate: bool = True
 
     @model_validator(mode="after")
     def _fair_realtime_limits(self) -> Settings:

@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from hotasr.audio import SAMPLE_RATE, decode_audio, resample
+from hotasr.audio import EMPTY, SAMPLE_RATE, AudioError, AudioLimits, decode_audio, resample
 from hotasr.catalog import get_model
 from hotasr.config import Settings
 from hotasr.engine import BiasingMode
@@ -41,7 +41,10 @@ def transcribe(
         another `lang` are skipped (with a warning).
     channel: for multi-channel files, which channel to transcribe (default: a downmix).
 
-    Raises hotasr.audio.AudioError for unreadable audio and ModelNotServed for unknown models.
+    Raises hotasr.audio.AudioError for unreadable audio, or audio past the limits of `settings`
+    (max_audio_seconds, max_audio_channels, ...), and ModelNotServed for unknown models. Files are
+    decoded in a child process, so a file that crashes FFmpeg raises AudioError(DECODE_CRASHED)
+    instead of ending this process. Audio without speech gives no sentences and a warning.
     """
     settings = settings or Settings()
     info = get_model(model)
@@ -50,13 +53,20 @@ def transcribe(
     terms = _parse_hotwords(hotwords, info.hotword_langs, settings.max_terms_per_vocabulary)
 
     warnings: list[str] = []
+    limits = AudioLimits.from_settings(settings)
     if isinstance(audio, np.ndarray):
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"a numpy audio array must be mono (1-D), got shape {samples.shape}")
+        # The same limits as files: a 1 Hz "rate" would make resampling allocate 16,000 times the input.
+        limits.check_header("the audio array", channels=1, sample_rate=sample_rate,
+                            seconds=len(samples) / sample_rate if sample_rate > 0 else None)
+        if not len(samples):
+            raise AudioError(EMPTY, "the audio array is empty (0 samples)")
         samples = resample(samples, sample_rate, SAMPLE_RATE)
     else:
-        decoded = decode_audio(audio, channel=channel)
+        # Probed and decoded in a child process: a file that crashes FFmpeg raises AudioError here.
+        decoded = decode_audio(audio, channel=channel, limits=limits)
         samples, warnings = decoded.samples, decoded.warnings
 
     transcript = recognize(
@@ -67,6 +77,7 @@ def transcribe(
         language_hints=[language] if language else None,
         biasing=biasing,
         progress=progress,
+        speech_gate=True,
     )
     transcript.warnings[:0] = warnings
     return transcript

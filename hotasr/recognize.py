@@ -5,6 +5,9 @@ apply are warnings on the transcript, never errors (that is how DashScope behave
 - a vocabulary created for another `target_model` does not apply;
 - models without hotword support (Paraformer v1, SenseVoice) ignore vocabularies;
 - with `language_hints`, only hotwords whose `lang` is among the hints (or that have no lang) apply.
+
+With `speech_gate` (whole files: tasks, OpenAI, library, CLI), audio in which voice activity
+detection finds no speech never reaches the engine (hotasr.speech_gate).
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from collections.abc import Callable, Hashable, Sequence
 
 import numpy as np
 
+from hotasr.audio import SAMPLE_RATE
 from hotasr.catalog import get_model
 from hotasr.config import Settings
 from hotasr.engine import BiasingMode, load_engine
 from hotasr.hotwords import Hotword, applicable_hotwords
+from hotasr.speech_gate import NO_SPEECH_WARNING, has_speech
 from hotasr.transcript import Transcript
 
 log = logging.getLogger(__name__)
@@ -59,11 +64,15 @@ def recognize(
     context: str | None = None,
     progress: Callable[[float], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    speech_gate: bool = False,
 ) -> Transcript:
     """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would.
 
     `language` is one already known for this audio (e.g. detected earlier in the same stream):
     decoding starts in it, skipping detection; unlike `language_hints` it filters no hotwords.
+    `speech_gate`: a whole recording; with settings.speech_gate on, one without speech comes back
+    with no sentences and a warning, without running the engine. Real-time segments (already cut
+    by a VAD) leave it off.
     """
     check_served(model, settings)
     info = get_model(model)
@@ -94,6 +103,10 @@ def recognize(
                 f"{hints}: {listed}" + (f" and {more} more" if more else ""),
             )
 
+    if speech_gate and settings.speech_gate and not has_speech(samples):
+        log.info("no speech detected in %.1f s of audio; not transcribed", len(samples) / SAMPLE_RATE)
+        warnings.append(NO_SPEECH_WARNING)
+        return Transcript([], hints[0] if hints else language, round(len(samples) * 1000 / SAMPLE_RATE), warnings)
     engine = load_engine(route, settings)
     # DashScope's hints may list several languages; Whisper decodes one, so the first one leads.
     # The engine warns (and detects instead) when the model does not know that language.

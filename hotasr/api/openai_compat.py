@@ -34,7 +34,7 @@ from hotasr.api.body import JsonTextError, load_json_text
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
 from hotasr.api.schema import OpenAITranscription, OpenAITranscriptionForm, openai_route
-from hotasr.audio import AudioError, decode_audio
+from hotasr.audio import AudioError, AudioLimits, decode_audio
 from hotasr.catalog import HOTWORD_LANGS, MODELS, get_model
 from hotasr.config import Settings
 from hotasr.engine import BIASING_MODES, BiasingMode, EngineError
@@ -245,7 +245,8 @@ def transcribe(req: TranscriptionRequest, audio: bytes, account: int, settings: 
     """Blocking: decode and recognize one upload (run in a worker thread)."""
     hotwords = _hotwords(req, account, vocabularies)
     try:
-        decoded = decode_audio(audio)
+        # Probed and decoded in a child process under the server's audio limits (hotasr.audio_guard).
+        decoded = decode_audio(audio, limits=AudioLimits.from_settings(settings))
     except AudioError as exc:
         raise OpenAIError(400, f"The audio file could not be decoded: {exc.message}", param="file",
                           code=exc.code.lower()) from None
@@ -270,6 +271,7 @@ def transcribe(req: TranscriptionRequest, audio: bytes, account: int, settings: 
             vocabulary_target_model=hotwords.target_model,
             hotwords_key=hotwords.cache_key,
             biasing=biasing,
+            speech_gate=True,
         )
     except ModelNotServed as exc:
         raise OpenAIError(404, exc.message, param="model", code="model_not_found") from None

@@ -36,7 +36,7 @@ from hotasr.accounts import AccountService
 from hotasr.api.auth import bearer_token
 from hotasr.api.limits import KeyLimiter, StreamLimiter
 from hotasr.api.responses import JSONResponse
-from hotasr.audio import AudioError
+from hotasr.audio import AudioError, AudioLimits
 from hotasr.catalog import ModelInfo, get_model
 from hotasr.config import Settings
 from hotasr.engine import load_engine
@@ -523,7 +523,8 @@ class _Connection:
         )
         session = RealtimeSession(options, functools.partial(self.hub.timed_decode, bound), self.hub.pool,
                                   functools.partial(self._on_event, task_id), self.hub.has_idle_worker)
-        return _Task(task_id, fmt, session, open_stream(fmt, rate))  # type: ignore[arg-type]
+        stream = open_stream(fmt, rate, AudioLimits.from_settings(self.settings))  # type: ignore[arg-type]
+        return _Task(task_id, fmt, session, stream)
 
     def _model(self, name: Any) -> ModelInfo:
         info = get_model(name) if isinstance(name, str) else None

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hotasr.audio import AudioError, decode_audio
+from hotasr.audio import AudioError, AudioLimits, decode_audio
 from hotasr.catalog import get_model
 from hotasr.cli.common import err, fail, print_error, print_warning, read_hotwords_file
 from hotasr.client import DEFAULT_SERVER, Client, ServerError
@@ -196,8 +196,9 @@ def _transcribe_one(
     biasing: Any,
     channel: int | None,
 ) -> Transcript:
-    decoded = decode_audio(path, channel=channel)
+    decoded = decode_audio(path, channel=channel, limits=AudioLimits.from_settings(settings))
     kwargs: dict[str, Any] = {
+        "speech_gate": True,
         "model": model,
         "settings": settings,
         "hotwords": terms,

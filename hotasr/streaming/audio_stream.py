@@ -1,21 +1,31 @@
 """Incremental audio decoding for real-time streams: bytes in as they arrive, 16 kHz mono float32 out.
 
-Raw PCM and WAV are converted directly. Compressed formats (mp3, Ogg opus/speex, ADTS aac, amr)
-go through PyAV reading from a blocking pipe in a thread, because FFmpeg's demuxers pull data
-rather than accept pushes.
+Raw PCM and WAV are converted directly (numpy only). Compressed formats (mp3, Ogg opus/speex,
+ADTS aac, amr) go through PyAV in a child process per stream (hotasr.audio_guard), reading from a
+blocking connection, because FFmpeg's demuxers pull data rather than accept pushes; a crash in
+FFmpeg fails that stream only.
+
+Every stream is held to the same `AudioLimits` as files (hotasr.audio_guard): channels and sample
+rate as its header declares them, and its duration as it arrives. A header that declares 0
+channels, audio past the limits, and a stream that ends without a single sample all raise
+AudioError; the WebSocket adapter reports them as task-failed.
 """
 
 from __future__ import annotations
 
+import json
+import queue
 import struct
 import threading
 from collections import deque
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import av
 import numpy as np
 
-from hotasr.audio import SAMPLE_RATE, AudioError
+from hotasr.audio import DECODE_CRASHED, EMPTY, SAMPLE_RATE, TOO_LARGE, AudioError, AudioLimits
+from hotasr.audio_guard import death_message, start_isolated
 
 # The formats the real-time API documents, and the FFmpeg demuxer for each compressed one.
 CONTAINER_FORMATS = {"mp3": "mp3", "opus": "ogg", "speex": "ogg", "aac": "aac", "amr": "amr"}
@@ -41,12 +51,34 @@ def unsupported_reason(fmt: str) -> str | None:
     return None
 
 
-def open_stream(fmt: str, sample_rate: int) -> StreamDecoder:
+def open_stream(fmt: str, sample_rate: int, limits: AudioLimits | None = None) -> StreamDecoder:
+    """A decoder for one stream; `limits` default to AudioLimits() (the settings' defaults)."""
+    limits = limits or AudioLimits()
     if fmt == "pcm":
-        return PcmStream(sample_rate)
+        return PcmStream(sample_rate, limits=limits)
     if fmt == "wav":
-        return WavStream(sample_rate)
-    return ContainerStream(fmt)
+        return WavStream(sample_rate, limits)
+    return ContainerStream(fmt, limits)
+
+
+class _Meter:
+    """Counts a stream's 16 kHz samples against the duration limit; no samples at all is an error."""
+
+    def __init__(self, limits: AudioLimits, what: str) -> None:
+        self.limits = limits
+        self.what = what  # e.g. "the wav stream"
+        self.samples = 0
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        self.samples += len(samples)
+        self.limits.check_decoded(self.what, self.samples)
+        return samples
+
+    def finish(self, samples: np.ndarray) -> np.ndarray:
+        self(samples)
+        if self.samples == 0:
+            raise AudioError(EMPTY, f"{self.what} ended without any audio (0 samples)")
+        return samples
 
 
 class _Resampler:
@@ -77,11 +109,15 @@ def _concat(parts: object) -> np.ndarray:
 class PcmStream:
     """Signed 16-bit little-endian PCM at the declared rate."""
 
-    def __init__(self, sample_rate: int, channels: int = 1) -> None:
+    def __init__(self, sample_rate: int, channels: int = 1, limits: AudioLimits | None = None,
+                 what: str = "pcm stream") -> None:
+        limits = limits or AudioLimits()
+        limits.check_header(f"the {what}", channels=channels, sample_rate=sample_rate)
         self.channels = channels
         self._frame_bytes = 2 * channels
         self._carry = b""  # a frame split across two messages
         self._resample = _Resampler(sample_rate)
+        self._meter = _Meter(limits, f"the {what}")
 
     def feed(self, data: bytes) -> np.ndarray:
         data = self._carry + data
@@ -90,17 +126,18 @@ class PcmStream:
         samples = np.frombuffer(data[:usable], dtype="<i2").astype(np.float32) / 32768.0
         if self.channels > 1:
             samples = samples.reshape(-1, self.channels).mean(axis=1)
-        return self._resample(samples)
+        return self._meter(self._resample(samples))
 
     def finish(self) -> np.ndarray:
-        return self._resample.flush()
+        return self._meter.finish(self._resample.flush())
 
 
 class WavStream:
     """A RIFF/WAVE stream: the SDK sends the file as is, header in the first frame(s)."""
 
-    def __init__(self, declared_rate: int) -> None:
+    def __init__(self, declared_rate: int, limits: AudioLimits | None = None) -> None:
         self.declared_rate = declared_rate
+        self.limits = limits or AudioLimits()
         self._header = b""
         self._pcm: PcmStream | None = None
 
@@ -119,7 +156,8 @@ class WavStream:
                 "SAMPLE_RATE_MISMATCH",
                 f"the wav header says {rate} Hz but sample_rate is {self.declared_rate}",
             )
-        self._pcm = PcmStream(rate, channels)
+        # Checked before any sample is read: a header with 0 channels or 500 of them fails here.
+        self._pcm = PcmStream(rate, channels, self.limits, "wav stream")
         rest, self._header = self._header[offset:], b""
         return self._pcm.feed(rest)
 
@@ -127,7 +165,7 @@ class WavStream:
         if self._pcm is None:
             if self._header:
                 raise AudioError("INVALID_WAV", "the stream ended before a complete wav header")
-            return np.zeros(0, np.float32)
+            raise AudioError(EMPTY, "the wav stream ended without any audio (0 bytes)")
         return self._pcm.finish()
 
 
@@ -190,35 +228,141 @@ class _Pipe:
             return data
 
 
-class ContainerStream:
-    """Compressed audio decoded by FFmpeg in a background thread."""
+def decode_container(source: object, fmt: str, limits: AudioLimits, emit: Callable[[np.ndarray], None]) -> None:
+    """Decode the compressed stream `source` (a file-like object) and pass 16 kHz mono float32
+    pieces to `emit`; AudioError for what cannot be decoded or is past the limits."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    try:
+        with av.open(source, mode="r", format=CONTAINER_FORMATS[fmt]) as container:
+            if not container.streams.audio:
+                raise AudioError("NO_AUDIO_STREAM", f"the {fmt} stream has no audio")
+            context = container.streams.audio[0].codec_context
+            limits.check_header(f"the {fmt} stream", channels=context.channels, sample_rate=context.sample_rate)
+            for frame in container.decode(audio=0):
+                for out in resampler.resample(frame):
+                    emit(out.to_ndarray().reshape(-1).astype(np.float32))
+            for out in resampler.resample(None):
+                emit(out.to_ndarray().reshape(-1).astype(np.float32))
+    except AudioError:
+        raise
+    except MemoryError:
+        raise AudioError(TOO_LARGE, f"decoding the {fmt} stream needs more memory than the decoder may use "
+                         "(decoder_memory_mb)") from None
+    except Exception as exc:  # FFmpeg errors: corrupt or mislabelled audio
+        raise AudioError("DECODE_ERROR", f"could not decode the {fmt} stream: {exc}") from None
 
-    def __init__(self, fmt: str) -> None:
+
+# Messages between a ContainerStream and its decoder process. To the child: the stream's bytes,
+# then b"" for its end. From the child: b"S" + float32 samples, b"E" + JSON [code, message], b"D" (done).
+_SAMPLES, _ERROR, _DONE = b"S", b"E", b"D"
+
+
+class _ConnectionReader:
+    """The decoder process's view of the stream: a file-like object over the connection."""
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._buffer = b""
+        self._ended = False
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._buffer and not self._ended:
+            self._buffer = self._connection.recv_bytes()
+            self._ended = not self._buffer
+        size = len(self._buffer) if size < 0 else size
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def _decode_in_child(connection: Any, fmt: str, limits: AudioLimits) -> None:
+    """The decoder process of one ContainerStream (hotasr.audio_guard.start_isolated)."""
+    try:
+        decode_container(_ConnectionReader(connection), fmt, limits,
+                         lambda samples: connection.send_bytes(_SAMPLES + samples.tobytes()))
+        connection.send_bytes(_DONE)
+    except AudioError as exc:
+        connection.send_bytes(_ERROR + json.dumps([exc.code, exc.message]).encode())
+    except (BrokenPipeError, EOFError, OSError):
+        pass  # the stream's owner is gone
+
+
+class ContainerStream:
+    """Compressed audio decoded by FFmpeg in a child process (a native crash fails this stream
+    only, as AudioError DECODE_CRASHED), fed and drained by two background threads so that feed()
+    never blocks. In a daemonic process, which may not start children, FFmpeg runs in a thread here.
+    """
+
+    def __init__(self, fmt: str, limits: AudioLimits | None = None) -> None:
         self.fmt = fmt
-        self._pipe = _Pipe()
+        self.limits = limits or AudioLimits()
+        self._meter = _Meter(self.limits, f"the {fmt} stream")
         self._out: deque[np.ndarray] = deque()
         self._error: AudioError | None = None
         self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"decode-{fmt}", daemon=True)
-        self._thread.start()
+        self._inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
+        self._child: Any = None
+        threading.Thread(target=self._start, name=f"decode-{fmt}", daemon=True).start()
 
-    def _run(self) -> None:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    # -- background threads -------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Start the decoder process (a fork: not on the caller's event loop), then feed it."""
         try:
-            with av.open(self._pipe, mode="r", format=CONTAINER_FORMATS[self.fmt]) as container:
-                if not container.streams.audio:
-                    raise AudioError("NO_AUDIO_STREAM", f"the {self.fmt} stream has no audio")
-                for frame in container.decode(audio=0):
-                    for out in resampler.resample(frame):
-                        self._out.append(out.to_ndarray().reshape(-1).astype(np.float32))
-                for out in resampler.resample(None):
-                    self._out.append(out.to_ndarray().reshape(-1).astype(np.float32))
-        except AudioError as exc:
-            self._error = exc
-        except Exception as exc:  # FFmpeg errors: corrupt or mislabelled audio
-            self._error = AudioError("DECODE_ERROR", f"could not decode the {self.fmt} stream: {exc}")
+            started = start_isolated(_decode_in_child, (self.fmt, self.limits), self.limits)
+        except Exception as exc:  # could not fork: fail the stream, not the server
+            reason = f"could not start the audio decoder for the {self.fmt} stream: {exc}"
+            return self._fail(AudioError(DECODE_CRASHED, reason))
+        if started is None:
+            return self._decode_here()
+        connection, self._child = started
+        threading.Thread(target=self._receive, args=(connection,), name=f"decoded-{self.fmt}", daemon=True).start()
+        while True:
+            data = self._inbox.get()
+            try:
+                connection.send_bytes(data)
+            except OSError:
+                return  # the child is gone; _receive reports why
+            if not data:
+                return
+
+    def _receive(self, connection: Any) -> None:
+        try:
+            while True:
+                message = connection.recv_bytes()
+                kind, body = message[:1], message[1:]
+                if kind == _SAMPLES:
+                    self._out.append(np.frombuffer(body, dtype=np.float32))
+                elif kind == _ERROR:
+                    code, text = json.loads(body)
+                    return self._fail(AudioError(code, text))
+                else:
+                    return self._done.set()
+        except (EOFError, OSError):
+            self._child.join(timeout=5)
+            self._fail(AudioError(DECODE_CRASHED, death_message(f"the {self.fmt} stream", self._child.exitcode)))
         finally:
+            connection.close()
+
+    def _decode_here(self) -> None:
+        pipe = _Pipe()
+        threading.Thread(target=self._pump, args=(pipe,), name=f"feed-{self.fmt}", daemon=True).start()
+        try:
+            decode_container(pipe, self.fmt, self.limits, self._out.append)
+        except AudioError as exc:
+            return self._fail(exc)
+        self._done.set()
+
+    def _pump(self, pipe: _Pipe) -> None:
+        while data := self._inbox.get():
+            pipe.write(data)
+        pipe.close_writer()
+
+    def _fail(self, error: AudioError) -> None:
+        if not self._done.is_set():
+            self._error = error
             self._done.set()
+
+    # -- the caller's side -------------------------------------------------------------------------
 
     def _drain(self) -> np.ndarray:
         if self._error is not None:
@@ -226,16 +370,27 @@ class ContainerStream:
         parts = []
         while self._out:
             parts.append(self._out.popleft())
-        return _concat(parts)
+        try:
+            return self._meter(_concat(parts))
+        except AudioError:
+            self.close()  # stop the decoder: nothing more of this stream is wanted
+            raise
 
     def feed(self, data: bytes) -> np.ndarray:
-        self._pipe.write(bytes(data))
+        if data:
+            self._inbox.put(bytes(data))
         return self._drain()
 
     def finish(self) -> np.ndarray:
-        self._pipe.close_writer()
+        self._inbox.put(b"")
         self._done.wait(timeout=30)
-        return self._drain()
+        samples = self._drain()
+        if self._meter.samples == 0:
+            raise AudioError(EMPTY, f"the {self.fmt} stream ended without any audio (0 samples)")
+        return samples
 
     def close(self) -> None:
-        self._pipe.close_writer()
+        self._inbox.put(b"")
+        child = self._child
+        if child is not None and not self._done.is_set() and child.is_alive():
+            child.terminate()  # an abandoned stream: its decoder has nothing more to do

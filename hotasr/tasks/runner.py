@@ -9,24 +9,28 @@ task to another worker) this runner stops writing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import av
 from sqlalchemy.orm import Session, sessionmaker
 
 from hotasr.audio import (
     DECODE_ERROR,
     EMPTY,
+    INVALID_CHANNEL,
     NO_AUDIO_STREAM,
     NOT_FOUND,
+    TOO_LONG,
     UNSUPPORTED,
     AudioError,
+    AudioLimits,
     decode_channels,
     is_silent,
 )
@@ -35,6 +39,7 @@ from hotasr.engine import EngineError
 from hotasr.logs import request_id_var
 from hotasr.postprocess import apply_to_transcript
 from hotasr.recognize import ModelNotServed, recognize
+from hotasr.speech_gate import NO_SPEECH_WARNING
 from hotasr.tasks.fetch import FetchError, Limits, fetch_to
 from hotasr.tasks.models import FAILED, SUCCEEDED, Subtask, TaskRecord
 from hotasr.tasks.results import ResultStore, results_root
@@ -53,6 +58,10 @@ _AUDIO_CODES = {
     EMPTY: "InvalidFile.DecodeFailed",
     DECODE_ERROR: "InvalidFile.DecodeFailed",
     NOT_FOUND: "InvalidFile.DownloadFailed",
+    TOO_LONG: "InvalidFile.TooLong",
+    INVALID_CHANNEL: "InvalidParameter",
+    # Anything else (DECODE_CRASHED, TOO_MANY_CHANNELS, INVALID_HEADER, ...) is InvalidFile.DecodeFailed,
+    # with the AudioError's message saying which limit or what went wrong.
 }
 
 class SubtaskFailed(Exception):
@@ -113,7 +122,8 @@ class TaskRunner:
                 continue  # done before an interruption
             if lost.is_set() or stopping.is_set():
                 return
-            subtasks[index] = self._subtask(record, index, url, vocabulary, vocabulary_warning)
+            decoding = functools.partial(self._mark_decoding, record.task_id, owner, subtasks, index)
+            subtasks[index] = self._subtask(record, index, url, vocabulary, vocabulary_warning, decoding)
             if not self.store.save_progress(record.task_id, owner, subtasks):
                 return
         done = [s for s in subtasks if s is not None]
@@ -122,6 +132,13 @@ class TaskRunner:
         if not lost.is_set():
             self.store.finish(record.task_id, owner, status, subtasks, usage, self.ttl)
             log.info("task %s %s (%d files)", record.task_id, status, len(subtasks))
+
+    def _mark_decoding(
+        self, task_id: str, owner: str, subtasks: list[Subtask | None], index: int, begins: bool
+    ) -> None:
+        """Mark file `index` as decoding in the database (or clear the mark): if this worker dies
+        while it decodes, the next claim fails that file instead of decoding it again."""
+        self.store.save_progress(task_id, owner, subtasks, decoding=index if begins else None)
 
     def _vocabulary(self, record: TaskRecord) -> tuple[VocabularyRecord | None, str | None]:
         vocabulary_id = record.parameters.vocabulary_id
@@ -133,11 +150,12 @@ class TaskRunner:
             return None, f"vocabulary {vocabulary_id!r} was deleted before the task ran; no hotwords were applied"
 
     def _subtask(
-        self, record: TaskRecord, index: int, url: str, vocabulary: VocabularyRecord | None, warning: str | None
+        self, record: TaskRecord, index: int, url: str, vocabulary: VocabularyRecord | None, warning: str | None,
+        decoding: Callable[[bool], None],
     ) -> Subtask:
         try:
             with scratch_dir() as tmp:
-                result = self._transcribe_file(record, url, Path(tmp) / "audio", vocabulary)
+                result = self._transcribe_file(record, url, Path(tmp) / "audio", vocabulary, decoding)
         except SubtaskFailed as exc:
             log.info("task %s file %d failed: %s %s", record.task_id, index, exc.code, exc.message)
             return Subtask(url, FAILED, exc.code, exc.message)
@@ -152,7 +170,8 @@ class TaskRunner:
         return Subtask(url, SUCCEEDED, result_key=key, billed_seconds=result.billed_seconds)
 
     def _transcribe_file(
-        self, record: TaskRecord, url: str, scratch: Path, vocabulary: VocabularyRecord | None
+        self, record: TaskRecord, url: str, scratch: Path, vocabulary: VocabularyRecord | None,
+        decoding: Callable[[bool], None],
     ) -> FileResult:
         try:
             path = fetch_to(
@@ -161,25 +180,21 @@ class TaskRunner:
             )
         except FetchError as exc:
             raise SubtaskFailed(exc.code, exc.message) from None
-        limit_ms = self.settings.max_audio_seconds * 1000
-        declared_ms = probe_duration_ms(path)
-        if declared_ms is not None and declared_ms > limit_ms:  # refuse before decoding hours of audio
-            raise SubtaskFailed("InvalidFile.TooLong", _too_long(declared_ms, self.settings.max_audio_seconds))
-        try:
-            decoded = decode_channels(path)
-        except AudioError as exc:
-            raise SubtaskFailed(_AUDIO_CODES.get(exc.code, "InvalidFile.DecodeFailed"), exc.message) from None
-        info = decoded.info
-        if info.duration_ms > limit_ms:
-            raise SubtaskFailed("InvalidFile.TooLong", _too_long(info.duration_ms, self.settings.max_audio_seconds))
         params = record.parameters
-        for channel in params.channel_ids:
-            if not 0 <= channel < info.channels:
-                have = f"{info.channels} channel" + ("" if info.channels == 1 else "s")
-                raise SubtaskFailed(
-                    "InvalidParameter",
-                    f"channel_id {channel} requested but the file has {have} (channels are numbered from 0)",
-                )
+        decoding(True)
+        try:
+            # Probed, checked against the limits and decoded in a child process: a file that
+            # crashes FFmpeg fails here, as this file's DECODE_CRASHED, and never takes the worker.
+            decoded = decode_channels(path, channels=params.channel_ids,
+                                      limits=AudioLimits.from_settings(self.settings))
+        except AudioError as exc:
+            message = exc.message
+            if exc.code == INVALID_CHANNEL:
+                message = message.replace("channel ", "channel_id ", 1)
+            raise SubtaskFailed(_AUDIO_CODES.get(exc.code, "InvalidFile.DecodeFailed"), message) from None
+        finally:
+            decoding(False)
+        info = decoded.info
         warnings = list(decoded.warnings)
         transcripts = []
         for channel in params.channel_ids:
@@ -197,6 +212,7 @@ class TaskRunner:
                     language_hints=list(params.language_hints) or None,
                     vocabulary_target_model=vocabulary.target_model if vocabulary else None,
                     hotwords_key=vocabulary.cache_key if vocabulary else None,
+                    speech_gate=True,
                 )
             except ModelNotServed as exc:
                 raise SubtaskFailed("ModelNotFound", exc.message) from None
@@ -209,7 +225,8 @@ class TaskRunner:
                 transcript = apply_to_transcript(transcript, disfluency_removal=True)
             transcripts.append(channel_document(channel, transcript))
         if not any(t["sentences"] for t in transcripts):
-            raise SubtaskFailed(NO_SPEECH, "no speech was recognized in the audio file")
+            gated = NO_SPEECH_WARNING in warnings
+            raise SubtaskFailed(NO_SPEECH, NO_SPEECH_WARNING if gated else "no speech was recognized in the audio file")
         document: dict[str, Any] = {
             "file_url": url,
             "properties": {
@@ -224,19 +241,6 @@ class TaskRunner:
             document["warnings"] = warnings
         billed = info.duration_ms / 1000 * len(params.channel_ids)  # each requested track is billed
         return FileResult(document, billed)
-
-
-def probe_duration_ms(path: Path) -> float | None:
-    """The duration the container declares, without decoding; None when it declares none."""
-    try:
-        with av.open(str(path)) as container:
-            return container.duration / 1000 if container.duration else None
-    except Exception:  # unreadable: decoding reports it properly
-        return None
-
-
-def _too_long(duration_ms: float, limit_seconds: float) -> str:
-    return f"the audio is {duration_ms / 1000:.0f} s long; the limit is {limit_seconds:g} s (max_audio_seconds)"
 
 
 def channel_document(channel: int, transcript: Transcript) -> dict[str, Any]:

@@ -31,6 +31,20 @@ from hotasr.tasks.models import (
 
 _INSTANCE = uuid.uuid4().hex[:8]
 
+# A file whose decoding began is marked in its subtask slot until decoding ends. A task claimed
+# with such a mark left over had its worker die while that file decoded. The decode runs in a
+# child process (hotasr.audio_guard), so that death was most likely a kill (a deploy, the OOM
+# killer) and the file is decoded once more; if its worker dies there again (DECODE_TRIES), the
+# file fails with CRASHED_CODE instead, so a poison file cannot crash-loop the workers.
+DECODING = "DECODING"
+INTERRUPTED = "INTERRUPTED"  # a file whose decode was interrupted before: not done, counted
+DECODE_TRIES = 2
+CRASHED_CODE = "InvalidFile.DecodeCrashed"
+CRASHED_MESSAGE = (
+    f"the worker stopped {DECODE_TRIES} times while decoding this file (a crash in the audio decoder, "
+    "or kills); it is not retried again, so that it cannot crash-loop the workers"
+)
+
 
 def worker_identity(name: str = "") -> str:
     """`host:pid:instance[:name]`: enough to tell, on the same host, that an owner is dead."""
@@ -72,7 +86,7 @@ def _record(row: TranscriptionTask) -> TaskRecord:
         status=row.status,
         file_urls=list(row.file_urls),
         parameters=TaskParameters.from_dict(row.parameters or {}),
-        subtasks=[Subtask.from_dict(s) if s else None for s in (row.subtasks or [])],
+        subtasks=[Subtask.from_dict(s) if s and not _marked(s) else None for s in (row.subtasks or [])],
         warnings=list(row.warnings or []),
         submit_time=_aware(row.submit_time) or utcnow(),
         scheduled_time=_aware(row.scheduled_time),
@@ -86,6 +100,33 @@ def _record(row: TranscriptionTask) -> TaskRecord:
 
 def _subtask_dicts(subtasks: Sequence[Subtask | None]) -> list[dict[str, Any] | None]:
     return [s.to_dict() if s else None for s in subtasks]
+
+
+def _decoding(subtask: dict[str, Any] | None) -> bool:
+    return bool(subtask) and subtask.get("subtask_status") == DECODING  # type: ignore[union-attr]
+
+
+def _marked(subtask: dict[str, Any] | None) -> bool:
+    """A DECODING or INTERRUPTED mark: the file is not done."""
+    return bool(subtask) and subtask.get("subtask_status") in (DECODING, INTERRUPTED)  # type: ignore[union-attr]
+
+
+def _interruptions(subtask: dict[str, Any] | None) -> int:
+    return int(subtask.get("interrupted") or 0) if _marked(subtask) else 0  # type: ignore[union-attr]
+
+
+def _after_death(subtask: dict[str, Any] | None, url: str) -> dict[str, Any] | None:
+    """The slot of a file once its worker died: a DECODING mark counts one more interruption."""
+    if not _decoding(subtask):
+        return subtask
+    count = _interruptions(subtask) + 1
+    if count >= DECODE_TRIES:
+        return _crashed(url)
+    return {"file_url": url, "subtask_status": INTERRUPTED, "interrupted": count}
+
+
+def _crashed(url: str) -> dict[str, Any]:
+    return Subtask(url, FAILED, CRASHED_CODE, CRASHED_MESSAGE).to_dict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +244,9 @@ class TaskStore:
                 return None
             row = session.get(TranscriptionTask, task_id)
             assert row is not None
+            if any(_decoding(s) for s in row.subtasks or []):  # the last worker died decoding it
+                row.subtasks = [_after_death(s, url) for s, url in zip(row.subtasks, row.file_urls, strict=True)]
+                session.flush()
             return _record(row)
 
     def claim_next(self, owner: str, lease: timedelta) -> TaskRecord | None:
@@ -239,8 +283,17 @@ class TaskStore:
         """Extend the lease; False when the task is no longer ours (it was recovered)."""
         return self._update_running(task_id, owner, lease_until=utcnow() + lease)
 
-    def save_progress(self, task_id: str, owner: str, subtasks: Sequence[Subtask | None]) -> bool:
-        return self._update_running(task_id, owner, subtasks=_subtask_dicts(subtasks))
+    def save_progress(
+        self, task_id: str, owner: str, subtasks: Sequence[Subtask | None], decoding: int | None = None
+    ) -> bool:
+        """Save the files done; `decoding`: the index of the file whose decoding begins now (see DECODING)."""
+        values = _subtask_dicts(subtasks)
+        if decoding is not None:
+            with reading(self._sessions) as session:
+                row = session.get(TranscriptionTask, task_id)
+                before = (row.subtasks or [None] * (decoding + 1))[decoding] if row else None
+            values[decoding] = {"file_url": "", "subtask_status": DECODING, "interrupted": _interruptions(before)}
+        return self._update_running(task_id, owner, subtasks=values)
 
     def finish(
         self,
@@ -264,10 +317,18 @@ class TaskStore:
         )
 
     def release(self, task_id: str, owner: str) -> bool:
-        """Give a RUNNING task back (graceful shutdown): PENDING again, the attempt not counted."""
+        """Give a RUNNING task back (graceful shutdown): PENDING again, the attempt not counted, and a
+        file left mid-decode by the stop is decoded again."""
+        with reading(self._sessions) as session:
+            row = session.get(TranscriptionTask, task_id)
+            subtasks = [  # a stop is no crash: the mark keeps its count, not one more
+                {**s, "subtask_status": INTERRUPTED} if _decoding(s) else s
+                for s in (row.subtasks if row else None) or []
+            ]
         return self._update_running(
             task_id,
             owner,
+            subtasks=subtasks,
             status=PENDING,
             owner=None,  # a column value: the task is nobody's again
             lease_until=None,
@@ -330,7 +391,8 @@ class TaskStore:
             "giving up on the files not finished"
         )
         subtasks = [
-            s or Subtask(url, FAILED, "InternalError", message).to_dict()
+            _crashed(url) if _decoding(s)
+            else s if s and not _marked(s) else Subtask(url, FAILED, "InternalError", message).to_dict()
             for s, url in zip(row.subtasks, row.file_urls, strict=True)
         ]
         row.subtasks = subtasks
