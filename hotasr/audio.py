@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import av
 import numpy as np
@@ -197,7 +197,7 @@ def _select(planes: list[np.ndarray], channel: int | None, channels: int) -> np.
     if channel is None:
         if len(planes) == 1:
             return np.ascontiguousarray(planes[0])
-        return np.mean(np.stack(planes), axis=0, dtype=np.float32)
+        return np.asarray(np.mean(np.stack(planes), axis=0, dtype=np.float32))
     _check_channel(channel, channels)
     return np.ascontiguousarray(planes[channel])
 
@@ -299,7 +299,7 @@ def _decode_stream(
     stream: av.AudioStream,
     rate: int,
     wanted: list[int] | None,
-    sinks: list[BinaryIO],
+    sinks: Sequence[BinaryIO],
     limits: AudioLimits,
     name: str,
     warnings: list[str],
@@ -388,7 +388,7 @@ def _frames(
             yield frame
 
 
-def _seconds(packet: av.Packet, stream: av.AudioStream) -> str:
+def _seconds(packet: av.Packet[Any], stream: av.AudioStream) -> str:
     if packet.pts is None or stream.time_base is None:
         return "some point"
     return f"{float(packet.pts * stream.time_base):.1f} s"

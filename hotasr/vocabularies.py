@@ -207,7 +207,8 @@ class VocabularyService:
         row = await self._reader.first(_owned_by_key(secret, vid)) if secret.startswith(KEY_PREFIX) else None
         if row is None:
             return KeyedRead(None, vocabulary_id, None)
-        return KeyedRead((row[0], row[1]), vocabulary_id, tuple(row[2:]) if row[2] is not None else None)
+        values = tuple(row)
+        return KeyedRead((values[0], values[1]), vocabulary_id, values[2:] if values[2] is not None else None)
 
     def update(self, account_id: int, vocabulary_id: Any, *, items: Any) -> None:
         record = self.get(account_id, vocabulary_id)

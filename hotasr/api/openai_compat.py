@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -90,7 +90,7 @@ def _from_api_error(exc: ApiError) -> OpenAIError:
 class OpenAIRoute(APIRoute):
     """Every error of these routes leaves in OpenAI's shape, whatever raised it (never a trace)."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
@@ -206,7 +206,7 @@ def parse_request(form: FormData, settings: Settings) -> TranscriptionRequest:
         prompt=_text_field(form, "prompt"),
         granularities=_granularities(form),
         vocabulary_id=_text_field(form, "vocabulary_id"),
-        biasing=cast(BiasingMode, biasing),
+        biasing=biasing,
     )
     raw_hotwords = _text_field(form, "hotwords")
     if raw_hotwords and request.vocabulary_id:
@@ -334,7 +334,7 @@ def to_verbose(transcript: Transcript, granularities: tuple[str, ...]) -> dict[s
 def render(transcript: Transcript, req: TranscriptionRequest, headers: dict[str, str]) -> Response:
     warnings = transcript.warnings
     if req.response_format in ("json", "verbose_json"):
-        body = {"text": transcript.text} if req.response_format == "json" else to_verbose(
+        body: dict[str, Any] = {"text": transcript.text} if req.response_format == "json" else to_verbose(
             transcript, req.granularities)
         if warnings:
             body["warnings"] = warnings  # hotasr extra: what did not apply as asked
@@ -393,13 +393,14 @@ def model_object(name: str) -> dict[str, Any]:
     info = get_model(name)
     served_as = DEFAULT_MODEL if name == WHISPER_ALIAS else name
     target = get_model(served_as)
+    known = info or target
     return {
         "id": name,
         "object": "model",
         "created": 0,
         "owned_by": "hotasr",
         # hotasr extras: what the console needs to offer the right models in the right place.
-        "mode": (info or target).mode if (info or target) else "file",
+        "mode": known.mode if known else "file",
         "supports_hotwords": bool(target and target.supports_hotwords),
     }
 
@@ -428,7 +429,7 @@ async def retrieve_model(request: Request, model_id: str) -> JSONResponse:
 def _allowed_methods(path: str) -> list[str]:
     """The methods the /v1 routes take at `path` (none: the path is unknown)."""
     methods = {m for route in router.routes if isinstance(route, APIRoute) and route.name != "unknown"
-               and route.path_regex.match(path) for m in route.methods}
+               and route.path_regex.match(path) for m in route.methods or ()}
     return sorted(methods)
 
 

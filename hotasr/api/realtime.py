@@ -523,8 +523,8 @@ class _Connection:
         )
         session = RealtimeSession(options, functools.partial(self.hub.timed_decode, bound), self.hub.pool,
                                   functools.partial(self._on_event, task_id), self.hub.has_idle_worker)
-        stream = open_stream(fmt, rate, AudioLimits.from_settings(self.settings))  # type: ignore[arg-type]
-        return _Task(task_id, fmt, session, stream)
+        stream = open_stream(str(fmt), rate, AudioLimits.from_settings(self.settings))
+        return _Task(task_id, str(fmt), session, stream)
 
     def _model(self, name: Any) -> ModelInfo:
         info = get_model(name) if isinstance(name, str) else None
@@ -602,7 +602,7 @@ def _header(task_id: str, event: str) -> dict[str, Any]:
 
 
 def _result(event: SentenceEvent) -> dict[str, Any]:
-    sentence = {
+    sentence: dict[str, Any] = {
         "begin_time": event.begin_ms,
         "end_time": event.end_ms,  # null while interim: the SDK tells finals by a non-null end_time
         "text": event.text,

@@ -71,7 +71,7 @@ class TranscriptionTask(Base):
     # The validated request parameters the runner needs (vocabulary_id, channel_id, ...).
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     # One dict per file, in file order, filled in as files finish: a resumed task skips those done.
-    subtasks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    subtasks: Mapped[list[dict[str, Any] | None]] = mapped_column(JSON)  # None: a file not done yet
     warnings: Mapped[list[str]] = mapped_column(JSON)
     submit_time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     scheduled_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

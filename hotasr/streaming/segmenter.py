@@ -6,6 +6,7 @@ from the start of the stream (16 kHz).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from hotasr.audio import SAMPLE_RATE
@@ -66,11 +67,11 @@ class Segmenter:
         self._speech = 0  # speech samples in the current sentence
         self.silent_for = 0  # samples since the last speech window anywhere (heartbeat / idle rules)
 
-    def push(self, probabilities: list[float] | object) -> list[Segment]:
+    def push(self, probabilities: Iterable[float]) -> list[Segment]:
         """Advance over new windows; returns the sentences they complete."""
         finished: list[Segment] = []
         cfg = self.config
-        for p in probabilities:  # type: ignore[attr-defined]
+        for p in probabilities:
             window_start = self.position
             self.position += WINDOW
             if self.start is None:

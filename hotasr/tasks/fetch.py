@@ -158,7 +158,7 @@ def resolve_checked(host: str, port: int, allow_private: bool) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise FetchError(DOWNLOAD_FAILED, f"cannot resolve host {host!r}: {exc}") from None
-    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise FetchError(DOWNLOAD_FAILED, f"host {host!r} has no address")
     if allow_private:

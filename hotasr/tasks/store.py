@@ -5,6 +5,7 @@ worker that lost its claim (its lease lapsed) can no longer write.
 
 from __future__ import annotations
 
+import builtins
 import math
 import os
 import socket
@@ -102,17 +103,21 @@ def _subtask_dicts(subtasks: Sequence[Subtask | None]) -> list[dict[str, Any] | 
     return [s.to_dict() if s else None for s in subtasks]
 
 
+def _status(subtask: dict[str, Any] | None) -> object:
+    return subtask.get("subtask_status") if subtask else None
+
+
 def _decoding(subtask: dict[str, Any] | None) -> bool:
-    return bool(subtask) and subtask.get("subtask_status") == DECODING  # type: ignore[union-attr]
+    return _status(subtask) == DECODING
 
 
 def _marked(subtask: dict[str, Any] | None) -> bool:
     """A DECODING or INTERRUPTED mark: the file is not done."""
-    return bool(subtask) and subtask.get("subtask_status") in (DECODING, INTERRUPTED)  # type: ignore[union-attr]
+    return _status(subtask) in (DECODING, INTERRUPTED)
 
 
 def _interruptions(subtask: dict[str, Any] | None) -> int:
-    return int(subtask.get("interrupted") or 0) if _marked(subtask) else 0  # type: ignore[union-attr]
+    return int(subtask.get("interrupted") or 0) if subtask and _marked(subtask) else 0
 
 
 def _after_death(subtask: dict[str, Any] | None, url: str) -> dict[str, Any] | None:
@@ -322,7 +327,7 @@ class TaskStore:
         with reading(self._sessions) as session:
             row = session.get(TranscriptionTask, task_id)
             subtasks = [  # a stop is no crash: the mark keeps its count, not one more
-                {**s, "subtask_status": INTERRUPTED} if _decoding(s) else s
+                {**s, "subtask_status": INTERRUPTED} if s and _decoding(s) else s
                 for s in (row.subtasks if row else None) or []
             ]
         return self._update_running(
@@ -395,14 +400,14 @@ class TaskStore:
             else s if s and not _marked(s) else Subtask(url, FAILED, "InternalError", message).to_dict()
             for s, url in zip(row.subtasks, row.file_urls, strict=True)
         ]
-        row.subtasks = subtasks
+        row.subtasks = list(subtasks)
         succeeded = [s for s in subtasks if s["subtask_status"] == "SUCCEEDED"]
         if succeeded:  # the files finished before still count, as in any multi-file task
             row.status = "SUCCEEDED"
             row.usage_seconds = math.ceil(sum(float(s.get("billed_seconds") or 0) for s in succeeded))
         row.warnings = [*row.warnings, message]
 
-    def stale_pending(self, older_than: timedelta) -> list[str]:
+    def stale_pending(self, older_than: timedelta) -> builtins.list[str]:
         """PENDING tasks last dispatched before now - older_than (queue mode: the message may be lost);
         marks them dispatched now."""
         now = utcnow()
@@ -421,7 +426,7 @@ class TaskStore:
                 )
         return ids
 
-    def expired(self, limit: int = 500) -> list[TaskRecord]:
+    def expired(self, limit: int = 500) -> builtins.list[TaskRecord]:
         with self._sessions() as session:
             rows = session.scalars(
                 select(TranscriptionTask)
