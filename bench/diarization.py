@@ -151,7 +151,11 @@ def _options(pairs: list[str]) -> DiarizationOptions:
     for pair in pairs:
         name, value = pair.split("=", 1)
         current = getattr(options, name)
-        options = replace(options, **{name: type(current)(value) if current is not None else int(value)})
+        if isinstance(current, bool):
+            parsed: Any = value.lower() in ("1", "true", "yes")
+        else:
+            parsed = type(current)(value) if current is not None else int(value)
+        options = replace(options, **{name: parsed})
     return options
 
 

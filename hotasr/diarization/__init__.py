@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 def diarize(samples: np.ndarray, cache_dir: Path, options: DiarizationOptions | None = None) -> Diarization:
     """Speaker turns of float32 mono 16 kHz `samples`. Raises WeightsError without the model."""
-    from hotasr.diarization.clustering import cluster
+    from hotasr.diarization.clustering import centered, cluster
     from hotasr.diarization.model import load_encoder
     from hotasr.diarization.smoothing import speaker_turns
     from hotasr.diarization.speech import speech_regions
@@ -54,6 +54,8 @@ def diarize(samples: np.ndarray, cache_dir: Path, options: DiarizationOptions | 
     regions = speech_regions(samples, options)
     windows = plan_windows(regions, duration_ms, options)
     embeddings = embed_windows(samples, windows, encoder, options)
+    if options.center and len(embeddings) > 1:
+        embeddings = centered(embeddings)
     labels, estimated = cluster(embeddings, options)
     turns = speaker_turns(regions, windows, embeddings, labels, options)
     count = len({t.speaker for t in turns})

@@ -29,12 +29,23 @@ def cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.nda
     k = min(fixed, n) if fixed is not None else eigengap_count(values, min(options.max_speakers, n - 1))
     if k <= 1:
         return np.zeros(n, np.int64), fixed is None
-    features = vectors[:, :k]
-    features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
-    labels = kmeans(features, k)
+    if options.method == "ahc":
+        labels = agglomerative(embeddings, k)
+    else:
+        features = vectors[:, :k]
+        features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+        labels = kmeans(features, k)
     if fixed is None:
         labels = merge_similar(embeddings, labels, options.merge_similarity)
     return labels, fixed is None
+
+
+def centered(embeddings: np.ndarray) -> np.ndarray:
+    """Embeddings less the file's mean embedding, L2-normalised again. GE2E embeddings are
+    non-negative (ReLU), so raw cosine similarities crowd into 0.6-0.9; what the voices of one
+    recording share is removed and their differences stand out."""
+    x = embeddings - embeddings.mean(axis=0)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def pruned_affinity(embeddings: np.ndarray, prune: float) -> np.ndarray:
@@ -59,11 +70,15 @@ def laplacian_eigen(affinity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def eigengap_count(values: np.ndarray, max_k: int) -> int:
-    """k whose gap between the k-th and (k+1)-th smallest eigenvalues is the widest (1..max_k)."""
-    if max_k < 1 or len(values) < 2:
+    """k (2..max_k) with the widest gap between the k-th and (k+1)-th smallest eigenvalues.
+
+    One speaker is not read from the eigengap (a single voice still splits into loose groups);
+    `merge_similar` joins clusters that are one voice afterwards.
+    """
+    if max_k < 2 or len(values) < 3:
         return 1
     gaps = np.diff(values[: max_k + 1])
-    return int(np.argmax(gaps)) + 1
+    return int(np.argmax(gaps[1:])) + 2
 
 
 def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -92,6 +107,29 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
             best, best_inertia = labels, inertia
     assert best is not None
     return compact(best)
+
+
+def agglomerative(embeddings: np.ndarray, k: int) -> np.ndarray:
+    """Average-linkage clustering on cosine similarity down to k clusters. Unlike spectral
+    clustering it leaves a small distinct group (a speaker who says little) on its own rather
+    than cutting a talkative speaker in two."""
+    n = len(embeddings)
+    sim = (embeddings @ embeddings.T).astype(np.float64)
+    np.fill_diagonal(sim, -np.inf)
+    sizes = np.ones(n)
+    members = np.arange(n)
+    alive = np.ones(n, bool)
+    for _ in range(n - k):
+        i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        i, j = min(i, j), max(i, j)
+        merged = (sim[i] * sizes[i] + sim[j] * sizes[j]) / (sizes[i] + sizes[j])
+        merged[i] = -np.inf
+        sim[i], sim[:, i] = merged, merged
+        sim[j], sim[:, j] = -np.inf, -np.inf
+        sizes[i] += sizes[j]
+        alive[j] = False
+        members[members == j] = i
+    return compact(members)
 
 
 def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:

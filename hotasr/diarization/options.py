@@ -24,12 +24,16 @@ class DiarizationOptions:
     vad_pad_ms: int = 100
     min_region_ms: int = 200  # speech shorter than this gets no window of its own
     # Embedding windows inside speech.
-    window_ms: int = 1500
+    window_ms: int = 2000
     hop_ms: int = 500
     # Spectral clustering: each row of the affinity keeps its strongest `prune` fraction.
     prune: float = 0.25
+    center: bool = False  # subtract the file's mean embedding before clustering
+    # How windows are grouped once the count is known: "spectral" (k-means on the Laplacian's
+    # eigenvectors) or "ahc" (average linkage on cosine similarity).
+    method: str = "spectral"
     # With an estimated count: two clusters whose centroids are this similar are one speaker.
-    merge_similarity: float = 0.86
+    merge_similarity: float = 0.83
     # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
     frame_ms: int = 50
     switch_penalty: float = 0.5
