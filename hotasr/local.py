@@ -30,6 +30,8 @@ def transcribe(
     progress: Callable[[float], None] | None = None,
     channel: int | None = None,
     sample_rate: int = SAMPLE_RATE,
+    diarize: bool = False,
+    speaker_count: int | None = None,
 ) -> Transcript:
     """Transcribe one recording.
 
@@ -40,10 +42,19 @@ def transcribe(
     language: the language spoken; also acts like DashScope's language_hints, so hotwords with
         another `lang` are skipped (with a warning).
     channel: for multi-channel files, which channel to transcribe (default: a downmix).
+    diarize: label every sentence with a `speaker_id` (0, 1, ...), splitting sentences where the
+        speaker changes; `speaker_count` (2-100) fixes the number of speakers, else it is estimated.
 
     Raises hotasr.audio.AudioError for unreadable audio and ModelNotServed for unknown models.
     """
     settings = settings or Settings()
+    options = None
+    if diarize:
+        from hotasr.diarization import DiarizationOptions
+
+        options = DiarizationOptions(speaker_count)  # ValueError names a bad speaker_count
+    elif speaker_count is not None:
+        raise ValueError("speaker_count only applies with diarize=True")
     info = get_model(model)
     if info is None:
         raise ModelNotServed(model, f"model {model!r} is not a known model name")
@@ -69,6 +80,10 @@ def transcribe(
         progress=progress,
     )
     transcript.warnings[:0] = warnings
+    if options is not None:
+        from hotasr.diarization import diarize_transcript
+
+        transcript = diarize_transcript(samples, transcript, settings.model_cache_dir, options)
     return transcript
 
 

@@ -36,6 +36,14 @@ def label_transcript(transcript: Transcript, turns: Sequence[SpeakerTurn], optio
     sentences: list[Sentence] = []
     for sentence in transcript.sentences:
         sentences.extend(_label_sentence(sentence, turns, options.min_run_ms, joiner))
+    # Ids 0..n-1 in order of first appearance in the text: a speaker with turns but no words
+    # (a cough, a word Whisper dropped) leaves no gap in the numbering.
+    order: dict[int, int] = {}
+    for sentence in sentences:
+        if sentence.text.strip():
+            sentence.speaker_id = order.setdefault(sentence.speaker_id or 0, len(order))
+        else:
+            sentence.speaker_id = order.get(sentence.speaker_id or 0, 0)
     return Transcript(sentences, transcript.language, transcript.duration_ms, list(transcript.warnings))
 
 
