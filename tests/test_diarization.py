@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hotasr.audio import decode_audio
 from hotasr.diarization import DiarizationOptions, SpeakerTurn, diarize, label_transcript
 from hotasr.diarization import model as speaker_model
 from hotasr.diarization.assign import speaker_of
@@ -19,37 +18,7 @@ from hotasr.diarization.model import SpeakerEncoder, converted_weights, mel_fram
 from hotasr.diarization.smoothing import viterbi
 from hotasr.engine.weights import WeightsError
 from hotasr.transcript import Sentence, Transcript, Word
-from tests.servers import SHARED
-
-LIBRI = SHARED / "data" / "librispeech_test_subset" / "test-other"
-# Two voices of LibriSpeech test-other: 1688 (male) and 1998 (female), 10 utterances each.
-MAN = sorted(LIBRI.glob("1688-*.flac"))
-WOMAN = sorted(LIBRI.glob("1998-*.flac"))
-
-
-def _speech(paths: list[Path], seconds: float) -> np.ndarray:
-    """About `seconds` of one speaker: their utterances in order, cut at `seconds`."""
-    out, total = [], 0
-    for path in paths:
-        samples = decode_audio(path).samples
-        out.append(samples)
-        total += len(samples)
-        if total >= seconds * 16000:
-            break
-    return np.concatenate(out)[: int(seconds * 16000)]
-
-
-def two_speaker_audio() -> tuple[np.ndarray, list[tuple[int, int, str]]]:
-    """Man 10 s, woman 10 s, man 8 s (0.6 s of silence between turns) and those turns in ms."""
-    gap = np.zeros(int(0.6 * 16000), np.float32)
-    man, woman = _speech(MAN, 18), _speech(WOMAN, 10)
-    parts = [(man[: 10 * 16000], "man"), (woman, "woman"), (man[10 * 16000 :], "man")]
-    audio, turns, at = [], [], 0
-    for samples, who in parts:
-        audio += [samples, gap]
-        turns.append((at, at + len(samples) // 16, who))
-        at += (len(samples) + len(gap)) // 16
-    return np.concatenate(audio), turns
+from tests.diarization_fixtures import MAN, WOMAN, speech, two_speaker_audio
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +66,7 @@ def test_checkpoint_reader_refuses_code(tmp_path: Path) -> None:
 
 
 def test_encoder_embeds_unit_vectors_of_mel_windows(cache: Path) -> None:
-    samples = _speech(MAN, 3)
+    samples = speech(MAN, 3)
     mel = mel_frames(samples)
     assert mel.shape == (301, 40) and (mel >= 0).all()  # power, not log: Resemblyzer's input
     encoder = SpeakerEncoder.load(cache)
@@ -196,7 +165,7 @@ def test_two_speakers_are_told_apart(cache: Path, count: int | None) -> None:
 
 
 def test_one_voice_silence_and_a_tone(cache: Path) -> None:
-    one = diarize(_speech(WOMAN, 25), cache)
+    one = diarize(speech(WOMAN, 25), cache)
     assert one.speaker_count == 1 and {t.speaker for t in one.turns} == {0}
     assert diarize(np.zeros(16000 * 5, np.float32), cache).turns == ()
     t = np.arange(16000 * 5) / 16000

@@ -37,6 +37,7 @@ def cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.nda
         labels = kmeans(features, k)
     if fixed is None:
         labels = merge_similar(embeddings, labels, options.merge_similarity)
+        labels = absorb_small(embeddings, labels, options.min_speaker_windows)
     return labels, fixed is None
 
 
@@ -150,6 +151,22 @@ def merge_similar(embeddings: np.ndarray, labels: np.ndarray, threshold: float) 
         if sim[i, j] < threshold:
             break
         labels = compact(np.where(labels == max(i, j), min(i, j), labels))
+    return labels
+
+
+def absorb_small(embeddings: np.ndarray, labels: np.ndarray, min_windows: int) -> np.ndarray:
+    """Clusters of fewer than `min_windows` windows join their most similar cluster: a few seconds
+    are too little to tell a new voice from a change of tone (only when the count is estimated)."""
+    labels = compact(labels)
+    while labels.max() > 0:
+        sizes = np.bincount(labels)
+        small = int(np.argmin(sizes))
+        if sizes[small] >= min_windows:
+            break
+        c = centroids(embeddings, labels)
+        sim = c @ c[small]
+        sim[small] = -np.inf
+        labels = compact(np.where(labels == small, int(np.argmax(sim)), labels))
     return labels
 
 

@@ -34,6 +34,8 @@ class DiarizationOptions:
     method: str = "spectral"
     # With an estimated count: two clusters whose centroids are this similar are one speaker.
     merge_similarity: float = 0.83
+    # With an estimated count: a speaker needs this many windows (about hop_ms each) of speech.
+    min_speaker_windows: int = 8
     # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
     frame_ms: int = 50
     switch_penalty: float = 0.5
