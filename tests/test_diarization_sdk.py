@@ -112,3 +112,55 @@ def test_bad_speaker_count_is_a_400_naming_it(server: Server, key: str, files: F
     assert refused.status_code == 400 and "speaker_count" in refused.message
     ignored = submit(server, key, {**good, "parameters": {"speaker_count": 2}})
     assert ignored.status_code == 200
+
+
+def _dialogue_ids(segments: list[tuple[float, float, int]]) -> dict[int, set[int]]:
+    """Speaker ids per reference turn of the dialogue, each segment (start s, end s, id) by its middle."""
+    ids: dict[int, set[int]] = {0: set(), 1: set(), 2: set()}
+    for start, end, speaker in segments:
+        middle = (start + end) / 2 * 1000
+        ids[next(n for n, (_, e, _) in enumerate(DIALOGUE_TURNS) if middle < e + 300)].add(speaker)
+    return ids
+
+
+def test_openai_verbose_json_has_a_speaker_per_segment(server: Server, key: str, files: FileServer) -> None:
+    from openai import BadRequestError, OpenAI
+
+    client = OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=120)
+    path = files.root / "dialogue.wav"
+    with path.open("rb") as audio:
+        result = client.audio.transcriptions.create(
+            file=audio, model="whisper-1", response_format="verbose_json", extra_body={"diarize": "true"}
+        )
+    segments = [(s.start, s.end, s.speaker) for s in result.segments]  # type: ignore[attr-defined]
+    assert _dialogue_ids(segments) == {0: {0}, 1: {1}, 2: {0}}
+    with path.open("rb") as audio:
+        plain = client.audio.transcriptions.create(file=audio, model="whisper-1", response_format="verbose_json")
+    assert all(not hasattr(s, "speaker") or s.speaker is None for s in plain.segments)  # type: ignore[union-attr]
+    for fields in ({"diarize": "true", "speaker_count": "1"}, {"diarize": "true", "speaker_count": "two"},
+                   {"speaker_count": "2"}):
+        with path.open("rb") as audio, pytest.raises(BadRequestError, match="speaker_count"):
+            client.audio.transcriptions.create(file=audio, model="whisper-1", extra_body=fields)
+
+
+def test_cli_and_library_diarize(server: Server, files: FileServer) -> None:
+    path = files.root / "dialogue.wav"
+    out = server.cli("transcribe", "--diarize", "--speaker-count", "2", "--format", "json", str(path))
+    sentences = json.loads(out.stdout)["sentences"]
+    segments = [(s["begin_time"] / 1000, s["end_time"] / 1000, s["speaker_id"]) for s in sentences]
+    assert _dialogue_ids(segments) == {0: {0}, 1: {1}, 2: {0}}
+    text = server.cli("transcribe", "--diarize", str(path)).stdout
+    assert [line.split(":")[0] for line in text.splitlines()] == ["Speaker 0", "Speaker 1", "Speaker 0"]
+    bad = server.cli("transcribe", "--diarize", "--speaker-count", "1", str(path), check=False)
+    assert bad.returncode != 0 and "speaker_count" in bad.stderr
+
+    import hotasr
+    from hotasr.config import Settings
+
+    settings = Settings(models=json.loads(server.env["HOTASR_MODELS"]),
+                        model_cache_dir=server.env["HOTASR_MODEL_CACHE_DIR"])
+    transcript = hotasr.transcribe(str(path), settings=settings, diarize=True)
+    spans = [(s.begin_ms / 1000, s.end_ms / 1000, s.speaker_id or 0) for s in transcript.sentences]
+    assert _dialogue_ids(spans) == {0: {0}, 1: {1}, 2: {0}}
+    with pytest.raises(ValueError, match="speaker_count"):
+        hotasr.transcribe(str(path), settings=settings, diarize=True, speaker_count=101)
