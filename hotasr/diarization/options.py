@@ -26,7 +26,7 @@ class DiarizationOptions:
     min_region_ms: int = 200  # speech shorter than this gets no window of its own
     # Embedding windows inside speech.
     window_ms: int = 2000
-    hop_ms: int = 500
+    hop_ms: int = 1000
     # Spectral clustering: each row of the affinity keeps its strongest `prune` fraction.
     prune: float = 0.25
     center: bool = False  # subtract the file's mean embedding before clustering
@@ -36,7 +36,7 @@ class DiarizationOptions:
     # With an estimated count: two clusters whose centroids are this similar are one speaker.
     merge_similarity: float = 0.83
     # With an estimated count: a speaker needs this many windows (about hop_ms each) of speech.
-    min_speaker_windows: int = 8
+    min_speaker_windows: int = 4
     # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
     frame_ms: int = 50
     switch_penalty: float = 2.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from hotasr.diarization.model import HOP, SpeakerEncoder, mel_frames
 from hotasr.diarization.options import DiarizationOptions
@@ -54,7 +55,10 @@ def embed_windows(
     mel = np.pad(mel, ((0, n), (0, 0)))  # a window that reaches past the end sees silence
     starts = [w.start_ms // FRAME_MS for w in windows]
     out = []
-    for i in range(0, len(starts), _BATCH):
-        batch = np.stack([mel[s : s + n] for s in starts[i : i + _BATCH]])
-        out.append(encoder.embed(batch))
+    # One BLAS thread: the LSTM's products are small, and extra threads only spin against the
+    # decoders (the `hotasr` command sets this for the whole process; a library caller may not).
+    with threadpool_limits(1, user_api="blas"):
+        for i in range(0, len(starts), _BATCH):
+            batch = np.stack([mel[s : s + n] for s in starts[i : i + _BATCH]])
+            out.append(encoder.embed(batch))
     return np.concatenate(out)
