@@ -25,6 +25,7 @@ from hotasr.diarization.options import (
     DiarizationOptions,
     SpeakerTurn,
 )
+from hotasr.transcript import Transcript
 
 __all__ = [
     "MAX_SPEAKERS",
@@ -64,8 +65,8 @@ def diarize(samples: np.ndarray, cache_dir: Path, options: DiarizationOptions | 
 
 
 def diarize_transcript(
-    samples: np.ndarray, transcript, cache_dir: Path, options: DiarizationOptions | None = None
-):
+    samples: np.ndarray, transcript: Transcript, cache_dir: Path, options: DiarizationOptions | None = None
+) -> Transcript:
     """`transcript` with a speaker_id on every sentence, from diarizing the same `samples`."""
     options = options or DiarizationOptions()
     if not transcript.sentences:
