@@ -12,6 +12,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
+	# The speaker-embedding model for diarization (Resemblyzer's GE2E, Apache-2.0, 17 MB). Its
+	# metadata requires torch, which hotasr never imports (hotasr.diarization.model reads the weights
+	# with numpy), so it cannot be a dependency in pyproject.toml: install it without its dependencies.
+	$(BIN)/pip install --quiet --no-deps resemblyzer==0.1.4
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -30,6 +30,8 @@ def transcribe(
     progress: Callable[[float], None] | None = None,
     channel: int | None = None,
     sample_rate: int = SAMPLE_RATE,
+    diarize: bool = False,
+    speaker_count: int | None = None,
 ) -> Transcript:
     """Transcribe one recording.
 
@@ -40,6 +42,8 @@ def transcribe(
     language: the language spoken; also acts like DashScope's language_hints, so hotwords with
         another `lang` are skipped (with a warning).
     channel: for multi-channel files, which channel to transcribe (default: a downmix).
+    diarize: label every sentence with a `speaker_id` (0, 1, ...), splitting sentences where the
+        speaker changes; `speaker_count` (2-100) fixes the number of speakers, else it is estimated.
 
     Raises hotasr.audio.AudioError for unreadable audio, or audio past the limits of `settings`
     (max_audio_seconds, max_audio_channels, ...), and ModelNotServed for unknown models. Files are
@@ -47,6 +51,13 @@ def transcribe(
     instead of ending this process. Audio without speech gives no sentences and a warning.
     """
     settings = settings or Settings()
+    options = None
+    if diarize:
+        from hotasr.diarization import DiarizationOptions
+
+        options = DiarizationOptions(speaker_count)  # ValueError names a bad speaker_count
+    elif speaker_count is not None:
+        raise ValueError("speaker_count only applies with diarize=True")
     info = get_model(model)
     if info is None:
         raise ModelNotServed(model, f"model {model!r} is not a known model name")
@@ -80,6 +91,10 @@ def transcribe(
         speech_gate=True,
     )
     transcript.warnings[:0] = warnings
+    if options is not None:
+        from hotasr.diarization import diarize_transcript
+
+        transcript = diarize_transcript(samples, transcript, settings.model_cache_dir, options)
     return transcript
 
 

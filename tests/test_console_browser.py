@@ -244,6 +244,19 @@ def test_compare_without_biasing_marks_the_changed_words(page: Any, web: Server)
     screenshot(page, "transcribe-compare")
 
 
+def test_speakers_are_labelled_in_the_transcript(page: Any, tmp_path: Path) -> None:
+    from tests.diarization_fixtures import two_speaker_audio, write_wav
+
+    dialogue = write_wav(tmp_path / "dialogue.wav", two_speaker_audio()[0])  # a man, a woman, the man again
+    page.click("[data-tab=transcribe]")
+    page.set_input_files("#tx-file", str(dialogue))
+    page.check("#tx-diarize")
+    page.click("#tx-run")
+    page.wait_for_selector("#tx-transcript p.turn", timeout=LONG)
+    assert page.locator("#tx-transcript .speaker").all_inner_texts() == ["Speaker 0", "Speaker 1", "Speaker 0"]
+    screenshot(page, "transcribe-speakers")
+
+
 def test_import_export_and_delete(page: Any, web: Server, tmp_path: Path) -> None:
     terms = [{"text": "Kennedy", "weight": 5, "lang": "en"}, {"text": "赛德克巴莱", "weight": 4, "lang": "zh"}]
     source = tmp_path / "terms.json"

@@ -108,8 +108,9 @@ def test_call_with_vocabulary(files: FileServer) -> None:
 
 
 def test_async_call_wait_fetch_list_and_warnings(files: FileServer) -> None:
+    word_filter = json.dumps({"filter_with_empty": {"word_list": ["hello"]}})
     submitted = Transcription.async_call(model="paraformer-v2", file_urls=[files.url("english.wav")],
-                                         diarization_enabled=True, speaker_count=2)
+                                         special_word_filter=word_filter)
     assert submitted.status_code == 200 and submitted.output.task_status == "PENDING"
     task_id = submitted.output.task_id
     early = Transcription.fetch(task=task_id)
@@ -119,10 +120,10 @@ def test_async_call_wait_fetch_list_and_warnings(files: FileServer) -> None:
     done = Transcription.wait(task=submitted)
     assert done.output.task_status == "SUCCEEDED"
     # Not supported is said, never silently dropped: on the task and in the result file.
-    assert any("diarization" in w for w in done.output["warnings"])
+    assert any("special_word_filter" in w for w in done.output["warnings"])
     doc = _get_json(done.output["results"][0]["transcription_url"])
     _check_document_shape(doc, files.url("english.wav"))
-    assert any("diarization" in w for w in doc["warnings"])
+    assert any("special_word_filter" in w for w in doc["warnings"])
     assert "three" in doc["transcripts"][0]["text"].lower()
 
     listed = Transcription.list(model_name="paraformer-v2", page_size=100)

@@ -130,6 +130,7 @@ class TranscriptionRequest:
     inline_hotwords: list[Hotword] | None = None
     biasing: BiasingMode = "hotasr"
     warnings: list[str] = field(default_factory=list)
+    diarization: Any = None  # hotasr extra (`diarize`, `speaker_count`): DiarizationOptions, or None
 
 
 def _text_field(form: FormData, name: str) -> str | None:
@@ -214,8 +215,29 @@ def parse_request(form: FormData, settings: Settings) -> TranscriptionRequest:
                           code="invalid_value")
     if raw_hotwords:
         request.inline_hotwords = _inline_hotwords(raw_hotwords, model, settings.max_terms_per_vocabulary)
+    request.diarization = _diarization(form)
     # `temperature` is accepted and ignored: decoding here is deterministic (beam search).
     return request
+
+
+def _diarization(form: FormData) -> Any:
+    """hotasr extra fields `diarize` (true/false) and `speaker_count` (2-100): speakers per segment."""
+    from hotasr.diarization import DiarizationOptions
+
+    diarize = (_text_field(form, "diarize") or "false").lower()
+    if diarize not in ("true", "false"):
+        raise OpenAIError(400, f"diarize must be true or false, got {show(diarize)}.", param="diarize",
+                          code="invalid_value")
+    raw = _text_field(form, "speaker_count")
+    if raw is None:
+        return DiarizationOptions() if diarize == "true" else None
+    if diarize != "true":
+        raise OpenAIError(400, "speaker_count needs diarize=true.", param="speaker_count", code="invalid_value")
+    try:
+        return DiarizationOptions(int(raw))
+    except ValueError:
+        raise OpenAIError(400, f"speaker_count must be an integer from 2 to 100, got {show(raw)}.",
+                          param="speaker_count", code="invalid_value") from None
 
 
 # -- recognition ----------------------------------------------------------------------------------
@@ -279,6 +301,15 @@ def transcribe(req: TranscriptionRequest, audio: bytes, account: int, settings: 
         log.error("recognition failed: %s", exc)
         raise OpenAIError(500, f"recognition failed: {exc}", code="engine_error", type_="server_error") from None
     transcript.warnings[:0] = [w for w in warnings if w not in transcript.warnings]
+    if req.diarization is not None:
+        from hotasr.diarization import diarize_transcript
+        from hotasr.engine.weights import WeightsError
+
+        try:
+            transcript = diarize_transcript(decoded.samples, transcript, settings.model_cache_dir, req.diarization)
+        except WeightsError as exc:
+            raise OpenAIError(500, f"diarization is not available on this server: {exc}", param="diarize",
+                              code="engine_error", type_="server_error") from None
     return transcript
 
 
@@ -320,7 +351,8 @@ def to_verbose(transcript: Transcript, granularities: tuple[str, ...]) -> dict[s
     if "segment" in granularities:
         body["segments"] = [
             {"id": n, "seek": 0, "start": s.begin_ms / 1000, "end": s.end_ms / 1000, "text": " " + s.text.strip(),
-             "tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, "no_speech_prob": 0.0}
+             "tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, "no_speech_prob": 0.0,
+             **({"speaker": s.speaker_id} if s.speaker_id is not None else {})}  # hotasr extra: diarize=true
             for n, s in enumerate(_sentences(transcript))
         ]
     if "word" in granularities:

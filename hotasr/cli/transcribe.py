@@ -25,7 +25,7 @@ from hotasr.engine import EngineError
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list
 from hotasr.recognize import ModelNotServed, check_served, recognize
 from hotasr.tasks.client import transcribe_remote
-from hotasr.transcript import Sentence, Transcript, Word
+from hotasr.transcript import Sentence, Transcript, Word, word_joiner
 
 # A progress bar for anything shorter only flickers.
 _PROGRESS_MIN_MS = 30_000
@@ -80,6 +80,12 @@ def transcribe_command(
     channel: Annotated[
         int | None, typer.Option("--channel", help="Transcribe only this channel (0-based); default: downmix.")
     ] = None,
+    diarize: Annotated[
+        bool, typer.Option("--diarize", help="Label sentences with speakers (0, 1, ...), split at speaker changes.")
+    ] = False,
+    speaker_count: Annotated[
+        int | None, typer.Option("--speaker-count", help="With --diarize: the number of speakers (2-100).")
+    ] = None,
 ) -> None:
     """Transcribe audio files."""
     # faster-whisper and hotasr log their warnings; the CLI prints the transcript's own instead.
@@ -87,11 +93,17 @@ def transcribe_command(
     logging.getLogger("faster_whisper").setLevel(logging.ERROR)
     if hotwords is not None and vocabulary_id is not None:
         fail("use either --hotwords or --vocabulary-id, not both")
+    diarization = _diarization_options(diarize, speaker_count)
     if server is not None:
         if hotwords is not None or biasing is not Biasing.hotasr or channel is not None:
             fail("--hotwords, --biasing and --channel work in-process only; on a server, store the list "
                  "(hotasr vocab import) and pass --vocabulary-id")
-        transcripts = _transcribe_on_server(files, server, api_key, model, vocabulary_id, language)
+        extra: dict[str, Any] = {}
+        if diarization is not None:
+            extra["diarization_enabled"] = True
+            if speaker_count is not None:
+                extra["speaker_count"] = speaker_count
+        transcripts = _transcribe_on_server(files, server, api_key, model, vocabulary_id, language, extra)
         _output(transcripts, output_format, len(files))
         return
     settings = Settings()
@@ -118,7 +130,7 @@ def transcribe_command(
     for path in files:
         try:
             transcripts.append((path, _transcribe_one(
-                path, model, settings, terms, language, target_model, key, biasing.value, channel
+                path, model, settings, terms, language, target_model, key, biasing.value, channel, diarization
             )))
         except (AudioError, EngineError, ModelNotServed) as exc:
             transcripts.append((path, str(exc)))
@@ -148,16 +160,29 @@ def _output(transcripts: list[tuple[Path, Transcript | str]], output_format: Out
         raise typer.Exit(1)
 
 
+def _diarization_options(diarize: bool, speaker_count: int | None) -> Any:
+    if not diarize:
+        if speaker_count is not None:
+            fail("--speaker-count needs --diarize")
+        return None
+    from hotasr.diarization import DiarizationOptions
+
+    try:
+        return DiarizationOptions(speaker_count)
+    except ValueError as exc:
+        fail(f"--speaker-count: {exc}")
+
+
 def _transcribe_on_server(
     files: list[Path], server: str, api_key: str | None, model: str, vocabulary_id: str | None,
-    language: str | None,
+    language: str | None, extra: dict[str, Any],
 ) -> list[tuple[Path, Transcript | str]]:
     if not api_key:
         fail("--server needs an API key: pass --api-key or set HOTASR_API_KEY")
     try:
         with err.status(f"transcribing {len(files)} file(s) on {server}"):
             results = transcribe_remote(server, api_key, files, model=model, vocabulary_id=vocabulary_id,
-                                        language_hints=[language] if language else None)
+                                        language_hints=[language] if language else None, extra_parameters=extra)
     except (ServerError, FileNotFoundError) as exc:
         fail(str(exc))
     out: list[tuple[Path, Transcript | str]] = []
@@ -195,6 +220,7 @@ def _transcribe_one(
     key: Any,
     biasing: Any,
     channel: int | None,
+    diarization: Any = None,
 ) -> Transcript:
     decoded = decode_audio(path, channel=channel, limits=AudioLimits.from_settings(settings))
     kwargs: dict[str, Any] = {
@@ -221,6 +247,10 @@ def _transcribe_one(
             task = bar.add_task(path.name, total=1.0)
             transcript = recognize(decoded.samples, progress=lambda done: bar.update(task, completed=done), **kwargs)
     transcript.warnings[:0] = decoded.warnings
+    if diarization is not None:
+        from hotasr.diarization import diarize_transcript
+
+        transcript = diarize_transcript(decoded.samples, transcript, settings.model_cache_dir, diarization)
     return transcript
 
 
@@ -246,18 +276,40 @@ def _fetch_vocabulary(
 
 
 def _render(path: Path, transcript: Transcript, fmt: OutputFormat, *, several: bool) -> str:
+    cues = [s for s in transcript.sentences if s.text.strip()]
     if fmt is OutputFormat.text:
         text = transcript.text + "\n"
+        if any(s.speaker_id is not None for s in cues):
+            text = _by_speaker(cues, transcript)
         return f"{path}: {text}" if several else text
-    cues = [s for s in transcript.sentences if s.text.strip()]
     if fmt is OutputFormat.srt:
         blocks = [
-            f"{i}\n{_stamp(s.begin_ms, ',')} --> {_stamp(s.end_ms, ',')}\n{s.text.strip()}\n"
+            f"{i}\n{_stamp(s.begin_ms, ',')} --> {_stamp(s.end_ms, ',')}\n"
+            f"{_speaker(s, '[speaker {}] ')}{s.text.strip()}\n"
             for i, s in enumerate(cues, 1)
         ]
         return "\n".join(blocks) + ("\n" if several else "")
-    blocks = [f"{_stamp(s.begin_ms, '.')} --> {_stamp(s.end_ms, '.')}\n{s.text.strip()}\n" for s in cues]
+    blocks = [
+        f"{_stamp(s.begin_ms, '.')} --> {_stamp(s.end_ms, '.')}\n{_speaker(s, '<v Speaker {}>')}{s.text.strip()}\n"
+        for s in cues
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def _speaker(sentence: Sentence, template: str) -> str:
+    return "" if sentence.speaker_id is None else template.format(sentence.speaker_id)
+
+
+def _by_speaker(cues: list[Sentence], transcript: Transcript) -> str:
+    """One line per speaker turn: "Speaker 0: ..." (consecutive sentences of a speaker joined)."""
+    lines: list[tuple[int | None, list[str]]] = []
+    for s in cues:
+        if lines and lines[-1][0] == s.speaker_id:
+            lines[-1][1].append(s.text.strip())
+        else:
+            lines.append((s.speaker_id, [s.text.strip()]))
+    joiner = word_joiner(transcript.language)
+    return "".join(f"Speaker {speaker}: {joiner.join(texts)}\n" for speaker, texts in lines)
 
 
 def _stamp(ms: int, sep: str) -> str:
@@ -279,6 +331,7 @@ def _as_json(path: Path, transcript: Transcript) -> dict[str, Any]:
                 "begin_time": s.begin_ms,
                 "end_time": s.end_ms,
                 "text": s.text,
+                **({"speaker_id": s.speaker_id} if s.speaker_id is not None else {}),
                 "words": [
                     {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
                     for w in s.words

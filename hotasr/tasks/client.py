@@ -26,12 +26,14 @@ def transcribe_remote(
     language_hints: Sequence[str] | None = None,
     timeout: float | None = None,
     on_status: Callable[[str], None] | None = None,
+    extra_parameters: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per path, in order: the transcript JSON of spec §5.3 (plus "warnings" when there
     are any), or `{"file_url", "subtask_status": "FAILED", "code", "message"}` for a failed file.
 
     Raises hotasr.client.ServerError when the server refuses a request (bad key, unknown model,
     unknown vocabulary) or `timeout` seconds pass; FileNotFoundError for a missing local file.
+    `extra_parameters` go into the request's `parameters` as given (e.g. diarization_enabled).
     """
     files = [Path(p) for p in paths]
     for path in files:
@@ -39,7 +41,9 @@ def transcribe_remote(
             raise FileNotFoundError(f"no such file: {path}")
     base = server.rstrip("/")
     try:
-        return _transcribe(base, api_key, files, model, vocabulary_id, language_hints, timeout, on_status)
+        return _transcribe(
+            base, api_key, files, model, vocabulary_id, language_hints, timeout, on_status, extra_parameters or {}
+        )
     except httpx.HTTPError as exc:
         raise ServerError(0, "", f"cannot reach {base}: {exc}") from None
 
@@ -53,10 +57,11 @@ def _transcribe(
     language_hints: Sequence[str] | None,
     timeout: float | None,
     on_status: Callable[[str], None] | None,
+    extra_parameters: dict[str, Any],
 ) -> list[dict[str, Any]]:
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {api_key}"}, timeout=120) as http:
         urls = [_upload(http, path, model) for path in files]
-        parameters: dict[str, Any] = {}
+        parameters: dict[str, Any] = dict(extra_parameters)
         if vocabulary_id:
             parameters["vocabulary_id"] = vocabulary_id
         if language_hints:

@@ -38,6 +38,7 @@ class TaskParameters:
     disfluency_removal: bool = False
     timestamp_alignment: bool = False
     diarization: bool = False
+    speaker_count: int | None = None  # with diarization: the number of speakers, else estimated
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class TaskParameters:
             "disfluency_removal_enabled": self.disfluency_removal,
             "timestamp_alignment_enabled": self.timestamp_alignment,
             "diarization_enabled": self.diarization,
+            "speaker_count": self.speaker_count,
         }
 
     @classmethod
@@ -58,6 +60,7 @@ class TaskParameters:
             disfluency_removal=bool(data.get("disfluency_removal_enabled")),
             timestamp_alignment=bool(data.get("timestamp_alignment_enabled")),
             diarization=bool(data.get("diarization_enabled")),
+            speaker_count=data.get("speaker_count"),
         )
 
 

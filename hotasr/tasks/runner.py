@@ -223,6 +223,8 @@ class TaskRunner:
                     warnings.append(message)
             if params.disfluency_removal:
                 transcript = apply_to_transcript(transcript, disfluency_removal=True)
+            if params.diarization:
+                transcript = _diarized(samples, transcript, params.speaker_count, self.settings)
             transcripts.append(channel_document(channel, transcript))
         if not any(t["sentences"] for t in transcripts):
             gated = NO_SPEECH_WARNING in warnings
@@ -241,6 +243,17 @@ class TaskRunner:
             document["warnings"] = warnings
         billed = info.duration_ms / 1000 * len(params.channel_ids)  # each requested track is billed
         return FileResult(document, billed)
+
+
+def _diarized(samples: Any, transcript: Transcript, speaker_count: int | None, settings: Settings) -> Transcript:
+    """The transcript with a speaker_id on every sentence (diarization_enabled)."""
+    from hotasr.diarization import DiarizationOptions, diarize_transcript
+    from hotasr.engine.weights import WeightsError
+
+    try:
+        return diarize_transcript(samples, transcript, settings.model_cache_dir, DiarizationOptions(speaker_count))
+    except WeightsError as exc:
+        raise SubtaskFailed("InternalError", f"diarization is not available on this server: {exc}") from None
 
 
 def channel_document(channel: int, transcript: Transcript) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hotasr.catalog import MODELS, get_model
 from hotasr.config import Settings
+from hotasr.diarization.options import MAX_SPEAKERS, MIN_SPEAKERS
 from hotasr.hotwords import show
 from hotasr.tasks.fetch import FetchError, check_url_syntax, oss_key, upload_owner
 from hotasr.tasks.janitor import Janitor
@@ -244,12 +245,10 @@ class TaskService:
             if not isinstance(value, bool):
                 raise TaskRequestError("InvalidParameter", f"{name} must be true or false, got {show(value)}.")
             flags[name] = value
-        if flags["diarization_enabled"]:
-            warnings.append(
-                "diarization_enabled is not supported by hotasr: sentences carry no speaker_id"
-                + (f" (speaker_count {data.get('speaker_count')} was ignored)" if "speaker_count" in data else "")
-                + "."
-            )
+        speaker_count = _speaker_count(data)
+        if speaker_count is not None and not flags["diarization_enabled"]:
+            warnings.append("speaker_count only applies with diarization_enabled: true; it was ignored.")
+            speaker_count = None
         if data.get("special_word_filter"):
             warnings.append("special_word_filter is not supported by hotasr; no words were filtered.")
         parameters = TaskParameters(
@@ -259,5 +258,19 @@ class TaskService:
             disfluency_removal=flags["disfluency_removal_enabled"],
             timestamp_alignment=flags["timestamp_alignment_enabled"],
             diarization=flags["diarization_enabled"],
+            speaker_count=speaker_count,
         )
         return parameters, warnings
+
+
+def _speaker_count(data: dict[str, Any]) -> int | None:
+    """`speaker_count`: DashScope's hint for diarization, an integer from 2 to 100 (absent: estimated)."""
+    value = data.get("speaker_count")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_SPEAKERS <= value <= MAX_SPEAKERS:
+        raise TaskRequestError(
+            "InvalidParameter",
+            f"speaker_count must be an integer from {MIN_SPEAKERS} to {MAX_SPEAKERS}, got {show(value)}.",
+        )
+    return value

@@ -79,7 +79,7 @@ export async function listModels() {
 }
 
 /** One upload through POST /v1/audio/transcriptions, verbose_json with words and segments. */
-export async function transcribe(file, { model, vocabularyId, language, biasing }) {
+export async function transcribe(file, { model, vocabularyId, language, biasing, diarize }) {
   const form = new FormData();
   form.append("file", file, file.name || "audio.wav");
   form.append("model", model);
@@ -89,6 +89,7 @@ export async function transcribe(file, { model, vocabularyId, language, biasing 
   if (vocabularyId) form.append("vocabulary_id", vocabularyId);
   if (language) form.append("language", language);
   if (biasing) form.append("biasing", biasing);
+  if (diarize) form.append("diarize", "true"); // hotasr extra: each segment gets a `speaker`
   return call("/v1/audio/transcriptions", { method: "POST", body: form });
 }
 

@@ -127,10 +127,24 @@ export function resultSentences(doc) {
 
 export function resultToSrt(doc) {
   const multi = (doc.transcripts || []).length > 1;
+  const who = (s) => (s.speaker_id === undefined || s.speaker_id === null ? "" : `[speaker ${s.speaker_id}] `);
   return resultSentences(doc)
     .sort((a, b) => a.begin_time - b.begin_time)
-    .map((s, n) => `${n + 1}\n${clock(s.begin_time)} --> ${clock(s.end_time)}\n${multi ? `[${s.channel}] ` : ""}${s.text}\n`)
+    .map((s, n) => `${n + 1}\n${clock(s.begin_time)} --> ${clock(s.end_time)}\n${multi ? `[${s.channel}] ` : ""}${who(s)}${s.text}\n`)
     .join("\n");
+}
+
+/** Consecutive segments of one speaker joined: [{speaker, text}] (segments without `speaker` are skipped). */
+export function speakerTurns(segments) {
+  const turns = [];
+  for (const segment of segments) {
+    if (segment.speaker === undefined || segment.speaker === null) continue;
+    const text = segment.text.trim();
+    const last = turns[turns.length - 1];
+    if (last && last.speaker === segment.speaker) last.text += " " + text;
+    else turns.push({ speaker: segment.speaker, text });
+  }
+  return turns;
 }
 
 export function resultToText(doc) {

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import { MicSession } from "./mic.js";
-import { el, findHits, hitCounts, renderMarked, tokens, wordDiff } from "./text.js";
+import { el, findHits, hitCounts, renderMarked, speakerTurns, tokens, wordDiff } from "./text.js";
 
 const $ = (id) => document.getElementById(id);
 const listCache = new Map(); // vocabulary_id -> {terms: [text], targetModel}
@@ -103,6 +103,15 @@ function showTranscripts(mainText, plainText, terms) {
   }
 }
 
+/** The main transcript as speaker turns: "Speaker 0" before each run of that speaker's segments. */
+function showSpeakers(segments, terms) {
+  const turns = speakerTurns(segments);
+  if (turns.length === 0) return;
+  $("tx-transcript").replaceChildren(...turns.map((turn) => el("p", { class: "turn" },
+    el("span", { class: `speaker s${turn.speaker % 6}`, text: `Speaker ${turn.speaker}` }), " ",
+    ...renderMarked(turn.text, findHits(turn.text, terms)))));
+}
+
 function choices() {
   return { vocabularyId: $("tx-vocab").value, language: $("tx-language").value.trim(), compare: $("tx-compare").checked };
 }
@@ -118,7 +127,8 @@ async function runFile() {
   try {
     status(`Transcribing ${file.name} with ${model}…`);
     const terms = await termsOf(vocabularyId);
-    const main = await api.transcribe(file, { model, vocabularyId, language });
+    const diarize = $("tx-diarize").checked;
+    const main = await api.transcribe(file, { model, vocabularyId, language, diarize });
     let plain = null;
     if (compare) {
       status("Transcribing again without biasing…");
@@ -127,6 +137,7 @@ async function runFile() {
     $("tx-main-title").textContent = vocabularyId ? "With hotwords" : "Transcript";
     $("tx-interim").textContent = "";
     showTranscripts(main.text, plain ? plain.text : null, terms);
+    if (diarize) showSpeakers(main.segments || [], terms);
     showWarnings([["", main.warnings], ["without biasing", plain && plain.warnings]]);
     status(`${file.name}: ${main.duration.toFixed(1)} s of audio, done in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
   } catch (error) {

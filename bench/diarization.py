@@ -1,0 +1,244 @@
+"""Speaker diarization: DER (pyannote.metrics) on the AMI meeting excerpt and on two-speaker
+LibriSpeech conversations, and what diarization adds to a file's decode time.
+
+    python bench/diarization.py build-set            # (re)writes bench/sets/librispeech_2spk.json
+    python bench/diarization.py der [--split dev|test|all] [--opt name=value ...]
+    python bench/diarization.py timing               # Whisper base decode vs diarization, AMI
+
+Needs `pip install -e '.[bench]'` (pyannote.metrics) and the speaker model
+(`pip install --no-deps resemblyzer==0.1.4`). Shared data: $HOTASR_SHARED_DIR or ../shared.
+Collars: pyannote's `collar` is the total width around each reference boundary, so NIST's usual
+"0.25 s collar" (±0.25 s) is collar=0.5 there; both are reported, with no collar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from hotasr.audio import decode_audio  # noqa: E402
+from hotasr.diarization import DiarizationOptions, diarize  # noqa: E402
+
+SHARED = Path(os.environ.get("HOTASR_SHARED_DIR") or REPO.parent / "shared")
+AMI = SHARED / "data" / "ami_meeting_mixture"
+LIBRI = SHARED / "data" / "librispeech_test_subset" / "test-other"
+SET = REPO / "bench" / "sets" / "librispeech_2spk.json"
+CACHE = Path(os.environ.get("HOTASR_MODEL_CACHE_DIR") or REPO / "var" / "cache")
+SEED = 20260422
+COLLARS = {"none": 0.0, "±0.125 s": 0.25, "±0.25 s": 0.5}  # label -> pyannote collar (total width)
+
+# -- the two-speaker set ---------------------------------------------------------------------------
+
+
+def _trimmed_span(samples: np.ndarray) -> tuple[int, int]:
+    """(begin_ms, end_ms) of an utterance without its leading and trailing silence (10 ms frames
+    more than 35 dB below the loudest frame)."""
+    frames = samples[: len(samples) // 160 * 160].reshape(-1, 160)
+    db = 10 * np.log10((frames**2).mean(axis=1) + 1e-12)
+    loud = np.flatnonzero(db > db.max() - 35)
+    return int(loud[0]) * 10, int(loud[-1] + 1) * 10
+
+
+def build_set(conversations: int = 16) -> dict[str, Any]:
+    """Seeded recipe: each conversation alternates two test-other speakers for 6 turns; a turn is one
+    utterance, trimmed of silence and cut to a length drawn from 2-15 s (the whole utterance when
+    shorter), followed by 0.2-1.0 s of silence. Odd-numbered conversations tune, even ones report."""
+    rng = random.Random(SEED)
+    by_speaker: dict[str, list[str]] = {}
+    for path in sorted(LIBRI.glob("*.flac")) + sorted(LIBRI.glob("*.wav")):
+        by_speaker.setdefault(path.stem.split("-")[0], []).append(path.name)
+    spans = {}
+    for names in by_speaker.values():
+        for name in names:
+            spans[name] = _trimmed_span(decode_audio(LIBRI / name).samples)
+    speakers = sorted(by_speaker)
+    out = []
+    for n in range(conversations):
+        pair = rng.sample(speakers, 2)
+        pools = {s: rng.sample(by_speaker[s], len(by_speaker[s])) for s in pair}
+        at, turns = 0, []
+        for t in range(6):
+            speaker = pair[t % 2]
+            name = pools[speaker].pop()
+            begin, end = spans[name]
+            length = rng.randint(2000, 15000)
+            end = min(end, begin + length)
+            turns.append({"speaker": speaker, "file": name, "begin_ms": begin, "end_ms": end, "at_ms": at})
+            at += end - begin + rng.randint(200, 1000)
+        out.append({"id": f"conv{n:02d}", "split": "dev" if n % 2 == 0 else "test", "duration_ms": at, "turns": turns})
+    return {
+        "about": "two-speaker conversations from LibriSpeech test-other (bench/diarization.py build-set)",
+        "seed": SEED,
+        "source": "data/librispeech_test_subset/test-other",
+        "conversations": out,
+    }
+
+
+def conversation_audio(conv: dict[str, Any]) -> np.ndarray:
+    audio = np.zeros(conv["duration_ms"] * 16, np.float32)
+    for turn in conv["turns"]:
+        samples = decode_audio(LIBRI / turn["file"]).samples[turn["begin_ms"] * 16 : turn["end_ms"] * 16]
+        audio[turn["at_ms"] * 16 : turn["at_ms"] * 16 + len(samples)] = samples
+    return audio
+
+
+def conversation_reference(conv: dict[str, Any]) -> list[tuple[float, float, str]]:
+    return [
+        (t["at_ms"] / 1000, (t["at_ms"] + t["end_ms"] - t["begin_ms"]) / 1000, t["speaker"]) for t in conv["turns"]
+    ]
+
+
+# -- scoring ------------------------------------------------------------------------------------------
+
+
+def read_rttm(path: Path) -> list[tuple[float, float, str]]:
+    out = []
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "SPEAKER":
+            out.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return out
+
+
+def annotation(turns: list[tuple[float, float, str]]):
+    from pyannote.core import Annotation, Segment
+
+    a = Annotation()
+    for n, (b, e, s) in enumerate(turns):
+        a[Segment(b, e), n] = s
+    return a
+
+
+def der(references: list, hypotheses: list) -> dict[str, dict[str, float]]:
+    """Pooled DER (and its parts) over several files, per collar."""
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    out = {}
+    for label, collar in COLLARS.items():
+        metric = DiarizationErrorRate(collar=collar, skip_overlap=False)
+        for ref, hyp in zip(references, hypotheses, strict=True):
+            metric(annotation(ref), annotation(hyp))
+        total = metric[:]  # accumulated components
+        scored = total["total"]
+        out[label] = {
+            "der": abs(metric),
+            "miss": total["missed detection"] / scored,
+            "fa": total["false alarm"] / scored,
+            "confusion": total["confusion"] / scored,
+        }
+    return out
+
+
+def hypothesis(samples: np.ndarray, options: DiarizationOptions) -> tuple[list[tuple[float, float, str]], int]:
+    result = diarize(samples, CACHE, options)
+    return [(t.begin_ms / 1000, t.end_ms / 1000, str(t.speaker)) for t in result.turns], result.speaker_count
+
+
+def _options(pairs: list[str]) -> DiarizationOptions:
+    options = DiarizationOptions()
+    for pair in pairs:
+        name, value = pair.split("=", 1)
+        current = getattr(options, name)
+        if isinstance(current, bool):
+            parsed: Any = value.lower() in ("1", "true", "yes")
+        else:
+            parsed = type(current)(value) if current is not None else int(value)
+        options = replace(options, **{name: parsed})
+    return options
+
+
+def _row(name: str, scores: dict[str, dict[str, float]], extra: str = "") -> str:
+    cells = " | ".join(f"{s['der'] * 100:.1f}" for s in scores.values())
+    parts = scores["none"]
+    return (
+        f"| {name} | {cells} | {parts['miss'] * 100:.1f} / {parts['fa'] * 100:.1f} / "
+        f"{parts['confusion'] * 100:.1f} | {extra} |"
+    )
+
+
+def run_der(args: argparse.Namespace) -> None:
+    base = _options(args.opt)
+    header = " | ".join(f"DER {c}" for c in COLLARS)
+    print(f"| data | {header} | miss / FA / confusion (no collar) | speakers found |")
+    print("|---|" + "---|" * (len(COLLARS) + 2))
+    if not args.skip_ami:
+        samples = decode_audio(AMI / "mixture.wav").samples
+        ref = read_rttm(AMI / "mixture.rttm")
+        for count in (4, None):
+            hyp, found = hypothesis(samples, replace(base, speaker_count=count))
+            name = f"AMI 60 s, speaker_count={count if count else 'estimated'}"
+            print(_row(name, der([ref], [hyp]), str(found)), flush=True)
+    data = json.loads(SET.read_text())
+    convs = [c for c in data["conversations"] if args.split in ("all", c["split"])]
+    audio = [conversation_audio(c) for c in convs]
+    refs = [conversation_reference(c) for c in convs]
+    for count in (2, None):
+        hyps, found = [], []
+        for samples in audio:
+            hyp, k = hypothesis(samples, replace(base, speaker_count=count))
+            hyps.append(hyp)
+            found.append(k)
+        name = f"2-speaker LibriSpeech ({args.split}, {len(convs)} conv.), speaker_count={count or 'estimated'}"
+        print(_row(name, der(refs, hyps), f"{sum(k == 2 for k in found)}/{len(found)} found 2"), flush=True)
+
+
+def run_timing(args: argparse.Namespace) -> None:
+    """Whisper base decode of the AMI excerpt vs diarization of it, one BLAS thread (as the server)."""
+    from threadpoolctl import threadpool_limits
+
+    from hotasr.config import Settings
+    from hotasr.recognize import recognize
+
+    threadpool_limits(1, user_api="blas")
+    settings = Settings(model_cache_dir=CACHE)
+    samples = decode_audio(AMI / "mixture.wav").samples
+    recognize(samples[: 16000 * 5], model="fun-asr", settings=settings)  # load the engine
+    diarize(samples[: 16000 * 5], CACHE)  # load the encoder
+    decode, dia = [], []
+    for _ in range(args.repeat):
+        t = time.perf_counter()
+        recognize(samples, model="fun-asr", settings=settings)
+        decode.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        diarize(samples, CACHE, DiarizationOptions(speaker_count=4))
+        dia.append(time.perf_counter() - t)
+    d, s = min(decode), min(dia)
+    print(f"decode {d:.2f} s (fun-asr -> {settings.models['fun-asr'].weights}), diarization {s:.2f} s: "
+          f"+{s / d * 100:.1f}% (best of {args.repeat}; all decode {[round(x, 2) for x in decode]}, "
+          f"diarization {[round(x, 2) for x in dia]})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build-set")
+    p = sub.add_parser("der")
+    p.add_argument("--split", choices=("dev", "test", "all"), default="test")
+    p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value (tuning)")
+    p.add_argument("--skip-ami", action="store_true")
+    p = sub.add_parser("timing")
+    p.add_argument("--repeat", type=int, default=2)
+    args = parser.parse_args()
+    if args.command == "build-set":
+        SET.write_text(json.dumps(build_set(), indent=1) + "\n")
+        print(f"wrote {SET}")
+    elif args.command == "der":
+        run_der(args)
+    else:
+        run_timing(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""Which windows share a speaker: spectral clustering of the window embeddings, in numpy.
+
+Why this module exists: the number of speakers is usually unknown; spectral clustering of a pruned
+cosine-affinity graph estimates it from the eigengap of the normalised Laplacian (Park et al.,
+"Auto-tuning spectral clustering for speaker diarization", 2019) and separates speakers better
+than agglomerative clustering on short GE2E windows. Deterministic: k-means is seeded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hotasr.diarization.options import DiarizationOptions
+
+_KMEANS_RESTARTS = 8
+_KMEANS_ITERATIONS = 50
+
+
+def cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.ndarray, bool]:
+    """A label (0..k-1) per row of L2-normalised `embeddings`, and whether k was estimated."""
+    n = len(embeddings)
+    fixed = options.speaker_count
+    if n == 0:
+        return np.zeros(0, np.int64), fixed is None
+    if n == 1:
+        return np.zeros(1, np.int64), fixed is None
+    affinity = pruned_affinity(embeddings, options.prune)
+    values, vectors = laplacian_eigen(affinity)
+    k = min(fixed, n) if fixed is not None else eigengap_count(values, min(options.max_speakers, n - 1))
+    if k <= 1:
+        return np.zeros(n, np.int64), fixed is None
+    if options.method == "ahc":
+        labels = agglomerative(embeddings, k)
+    else:
+        features = vectors[:, :k]
+        features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+        labels = kmeans(features, k)
+    if fixed is None:
+        labels = merge_similar(embeddings, labels, options.merge_similarity)
+        labels = absorb_small(embeddings, labels, options.min_speaker_windows)
+    return labels, fixed is None
+
+
+def centered(embeddings: np.ndarray) -> np.ndarray:
+    """Embeddings less the file's mean embedding, L2-normalised again. GE2E embeddings are
+    non-negative (ReLU), so raw cosine similarities crowd into 0.6-0.9; what the voices of one
+    recording share is removed and their differences stand out."""
+    x = embeddings - embeddings.mean(axis=0)
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def pruned_affinity(embeddings: np.ndarray, prune: float) -> np.ndarray:
+    """Cosine similarities, each row keeping its strongest `prune` fraction, symmetrised."""
+    sim = np.clip(embeddings @ embeddings.T, 0.0, 1.0)
+    n = len(sim)
+    keep = max(2, int(np.ceil(prune * n)))
+    if keep < n:
+        threshold = np.partition(sim, n - keep, axis=1)[:, n - keep][:, None]
+        sim = np.where(sim >= threshold, sim, 0.0)
+    return (sim + sim.T) / 2
+
+
+def laplacian_eigen(affinity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending eigenvalues and eigenvectors of the symmetric normalised Laplacian."""
+    a = affinity.copy()
+    np.fill_diagonal(a, 0.0)
+    degree = np.maximum(a.sum(axis=1), 1e-10)
+    scale = 1.0 / np.sqrt(degree)
+    laplacian = np.eye(len(a)) - scale[:, None] * a * scale[None, :]
+    return np.linalg.eigh(laplacian)
+
+
+def eigengap_count(values: np.ndarray, max_k: int) -> int:
+    """k (2..max_k) with the widest gap between the k-th and (k+1)-th smallest eigenvalues.
+
+    One speaker is not read from the eigengap (a single voice still splits into loose groups);
+    `merge_similar` joins clusters that are one voice afterwards.
+    """
+    if max_k < 2 or len(values) < 3:
+        return 1
+    gaps = np.diff(values[: max_k + 1])
+    return int(np.argmax(gaps[1:])) + 2
+
+
+def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """Labels of the best of a few seeded k-means++ runs (lowest inertia)."""
+    rng = np.random.default_rng(seed)
+    best, best_inertia = None, np.inf
+    for _ in range(_KMEANS_RESTARTS):
+        centres = [x[rng.integers(len(x))]]
+        for _ in range(1, k):
+            d = np.min(((x[:, None, :] - np.array(centres)[None]) ** 2).sum(-1), axis=1)
+            total = d.sum()
+            centres.append(x[rng.choice(len(x), p=d / total)] if total > 0 else x[rng.integers(len(x))])
+        c = np.array(centres)
+        labels = np.zeros(len(x), np.int64)
+        for _ in range(_KMEANS_ITERATIONS):
+            d = ((x[:, None, :] - c[None]) ** 2).sum(-1)
+            new = d.argmin(axis=1)
+            if _ > 0 and np.array_equal(new, labels):
+                break
+            labels = new
+            for j in range(k):
+                if np.any(labels == j):
+                    c[j] = x[labels == j].mean(axis=0)
+        inertia = ((x - c[labels]) ** 2).sum()
+        if inertia < best_inertia:
+            best, best_inertia = labels, inertia
+    assert best is not None
+    return compact(best)
+
+
+def agglomerative(embeddings: np.ndarray, k: int) -> np.ndarray:
+    """Average-linkage clustering on cosine similarity down to k clusters. Unlike spectral
+    clustering it leaves a small distinct group (a speaker who says little) on its own rather
+    than cutting a talkative speaker in two."""
+    n = len(embeddings)
+    sim = (embeddings @ embeddings.T).astype(np.float64)
+    np.fill_diagonal(sim, -np.inf)
+    sizes = np.ones(n)
+    members = np.arange(n)
+    alive = np.ones(n, bool)
+    for _ in range(n - k):
+        i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        i, j = min(i, j), max(i, j)
+        merged = (sim[i] * sizes[i] + sim[j] * sizes[j]) / (sizes[i] + sizes[j])
+        merged[i] = -np.inf
+        sim[i], sim[:, i] = merged, merged
+        sim[j], sim[:, j] = -np.inf, -np.inf
+        sizes[i] += sizes[j]
+        alive[j] = False
+        members[members == j] = i
+    return compact(members)
+
+
+def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The L2-normalised mean embedding of each label 0..max."""
+    k = int(labels.max()) + 1 if len(labels) else 0
+    c = np.stack([embeddings[labels == j].mean(axis=0) for j in range(k)]) if k else np.zeros((0, 256))
+    return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+
+
+def merge_similar(embeddings: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
+    """Join the two most similar clusters while their centroids' cosine similarity >= threshold."""
+    labels = compact(labels)
+    while labels.max() > 0:
+        c = centroids(embeddings, labels)
+        sim = c @ c.T
+        np.fill_diagonal(sim, -1.0)
+        i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        if sim[i, j] < threshold:
+            break
+        labels = compact(np.where(labels == max(i, j), min(i, j), labels))
+    return labels
+
+
+def absorb_small(embeddings: np.ndarray, labels: np.ndarray, min_windows: int) -> np.ndarray:
+    """Clusters of fewer than `min_windows` windows join their most similar cluster: a few seconds
+    are too little to tell a new voice from a change of tone (only when the count is estimated)."""
+    labels = compact(labels)
+    while labels.max() > 0:
+        sizes = np.bincount(labels)
+        small = int(np.argmin(sizes))
+        if sizes[small] >= min_windows:
+            break
+        c = centroids(embeddings, labels)
+        sim = c @ c[small]
+        sim[small] = -np.inf
+        labels = compact(np.where(labels == small, int(np.argmax(sim)), labels))
+    return labels
+
+
+def compact(labels: np.ndarray) -> np.ndarray:
+    """Labels renumbered 0..k-1 in order of first appearance."""
+    order: dict[int, int] = {}
+    return np.array([order.setdefault(int(x), len(order)) for x in labels], np.int64)

@@ -1,0 +1,71 @@
+"""The knobs of diarization (one object) and what it returns: small frozen dataclasses.
+
+Why this module exists: every stage (speech regions, windows, clustering, smoothing, assignment)
+reads its constants from one `DiarizationOptions`, so the benchmark can tune them in one place and
+adapters only ever set `speaker_count`. The defaults were chosen on the tuning (dev) half of
+the two-speaker LibriSpeech conversations and, for merge_similarity and switch_penalty, also on the
+AMI excerpt (one file, so its DER is not held out); see bench/DIARIZATION_RESULT.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIN_SPEAKERS = 2  # DashScope's range for speaker_count
+MAX_SPEAKERS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class DiarizationOptions:
+    speaker_count: int | None = None  # fixes the number of speakers; None: estimated
+    max_speakers: int = 8  # the most speakers an estimate may find
+    # Speech regions (Silero VAD): tuned for meetings, where turns follow each other closely.
+    vad_threshold: float = 0.4
+    vad_min_silence_ms: int = 300
+    vad_pad_ms: int = 100
+    min_region_ms: int = 200  # speech shorter than this gets no window of its own
+    # Embedding windows inside speech.
+    window_ms: int = 2000
+    hop_ms: int = 1000
+    # Spectral clustering: each row of the affinity keeps its strongest `prune` fraction.
+    prune: float = 0.25
+    center: bool = False  # subtract the file's mean embedding before clustering
+    # How windows are grouped once the count is known: "spectral" (k-means on the Laplacian's
+    # eigenvectors) or "ahc" (average linkage on cosine similarity).
+    method: str = "spectral"
+    # With an estimated count: two clusters whose centroids are this similar are one speaker.
+    merge_similarity: float = 0.83
+    # With an estimated count: a speaker needs this many windows (about hop_ms each) of speech.
+    min_speaker_windows: int = 4
+    # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
+    frame_ms: int = 50
+    switch_penalty: float = 2.0
+    # A speaker's pauses up to this long stay inside the turn.
+    fill_gap_ms: int = 1000
+    # Assigning sentences: a run of words shorter than this does not split a sentence.
+    min_run_ms: int = 800
+
+    def __post_init__(self) -> None:
+        count = self.speaker_count
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or not MIN_SPEAKERS <= count <= MAX_SPEAKERS
+        ):
+            raise ValueError(
+                f"speaker_count must be an integer from {MIN_SPEAKERS} to {MAX_SPEAKERS}, got {count!r}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerTurn:
+    """One speaker talking from begin_ms to end_ms; speakers are numbered 0.. in order of first turn."""
+
+    begin_ms: int
+    end_ms: int
+    speaker: int
+
+
+@dataclass(frozen=True, slots=True)
+class Diarization:
+    turns: tuple[SpeakerTurn, ...]
+    speaker_count: int  # distinct speakers among the turns (0 without speech)
+    estimated: bool  # True when the count was estimated, not given
