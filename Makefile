@@ -27,12 +27,16 @@ serve: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check hotasr tests bench
 
+# mypy, strict, on hotasr/ (settings in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 # The whole suite: real servers, SQLite and PostgreSQL, Whisper models, Chromium. Its 15 slowest tests are listed.
-test: lint
+test: lint typecheck
 	$(PYTEST)
 
 # Pure and in-process tests only (no model, no server process, no PostgreSQL, no browser): well under a minute.
-test-fast: lint
+test-fast: lint typecheck
 	HOTASR_TEST_FAST=1 $(PYTEST) -m "not model" -q
 
 bench: $(STAMP)

@@ -103,8 +103,8 @@ def transcribe_command(
             extra["diarization_enabled"] = True
             if speaker_count is not None:
                 extra["speaker_count"] = speaker_count
-        transcripts = _transcribe_on_server(files, server, api_key, model, vocabulary_id, language, extra)
-        _output(transcripts, output_format, len(files))
+        _output(_transcribe_on_server(files, server, api_key, model, vocabulary_id, language, extra),
+                output_format, len(files))
         return
     settings = Settings()
     info = get_model(model)

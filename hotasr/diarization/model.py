@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from hotasr.engine.weights import WeightsError, _atomic_write, _file_lock, _sha256
 
@@ -69,7 +70,7 @@ _DTYPES = {
 class _Storage:
     """A tensor storage whose bytes come after the pickle (legacy format); filled in later."""
 
-    def __init__(self, dtype: np.dtype) -> None:
+    def __init__(self, dtype: npt.DTypeLike) -> None:
         self.dtype = np.dtype(dtype)
         self.data: np.ndarray | None = None
 
@@ -184,7 +185,7 @@ def converted_weights(cache_dir: Path) -> Path:
         log.info("converting the speaker-embedding model %s into %s (once)", source, npz)
         state = read_checkpoint(source)
         buffer = io.BytesIO()
-        np.savez(buffer, **state)
+        np.savez(buffer, **state)  # type: ignore[arg-type]  # numpy's stub: keyword arrays are allowed
         data = buffer.getvalue()
         _atomic_write(npz, data)
         marker = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "source_sha256": digest}
@@ -220,7 +221,7 @@ def _is_complete(target: Path, npz: Path) -> bool:
 def _mel_filters() -> np.ndarray:
     """librosa.filters.mel(sr=16000, n_fft=400, n_mels=40): Slaney scale and Slaney norm."""
 
-    def hz_to_mel(f: np.ndarray) -> np.ndarray:
+    def hz_to_mel(f: npt.ArrayLike) -> np.ndarray:
         f = np.asarray(f, dtype=np.float64)
         mels = f / (200.0 / 3)
         log_region = f >= 1000.0

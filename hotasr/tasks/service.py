@@ -3,6 +3,7 @@ background machinery (worker pool or queue, janitor) for one server process."""
 
 from __future__ import annotations
 
+import builtins
 import logging
 import re
 import tempfile
@@ -182,7 +183,7 @@ class TaskService:
             )
         return model
 
-    def _check_files(self, account_id: int, data: Any) -> list[str]:
+    def _check_files(self, account_id: int, data: Any) -> builtins.list[str]:
         if not isinstance(data, dict) or "file_urls" not in data:
             raise TaskRequestError(
                 "BadRequest.EmptyInput", 'Required parameter "input.file_urls" missing from request.'
@@ -205,7 +206,7 @@ class TaskService:
             checked.append(url)
         return checked
 
-    def _check_parameters(self, account_id: int, data: Any) -> tuple[TaskParameters, list[str]]:
+    def _check_parameters(self, account_id: int, data: Any) -> tuple[TaskParameters, builtins.list[str]]:
         if data is None:
             data = {}
         if not isinstance(data, dict):
