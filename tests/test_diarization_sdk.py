@@ -84,7 +84,7 @@ def test_sentences_carry_the_speaker_turns(files: FileServer, count: int | None)
 
 def test_one_voice_is_speaker_0_and_no_speech_is_no_sentence(files: FileServer) -> None:
     # (A clean recording: on jfk.flac, an old recording with crowd and reverb, the estimate finds
-    # more than one voice; bench/DIARIZATION_RESULT.md lists it among the limits.)
+    # more than one voice; BENCHMARKS.md §7 lists it among the limits.)
     response = Transcription.call(model="fun-asr", file_urls=[files.url("one_voice.wav")], diarization_enabled=True)
     sentences = _sentences(response)
     assert sentences and {s["speaker_id"] for s in sentences} == {0}

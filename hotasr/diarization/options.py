@@ -4,7 +4,7 @@ Why this module exists: every stage (speech regions, windows, clustering, smooth
 reads its constants from one `DiarizationOptions`, so the benchmark can tune them in one place and
 adapters only ever set `speaker_count`. The defaults were chosen on the tuning (dev) half of
 the two-speaker LibriSpeech conversations and, for merge_similarity and switch_penalty, also on the
-AMI excerpt (one file, so its DER is not held out); see bench/DIARIZATION_RESULT.md.
+AMI excerpt (one file, so its DER is not held out); see BENCHMARKS.md §7.
 """
 
 from __future__ import annotations
