@@ -37,6 +37,7 @@ from hotasr.api.auth import bearer_token
 from hotasr.api.limits import KeyLimiter, StreamLimiter
 from hotasr.api.responses import JSONResponse
 from hotasr.audio import AudioError, AudioLimits
+from hotasr.audio_errors import EMPTY
 from hotasr.catalog import ModelInfo, get_model
 from hotasr.config import Settings
 from hotasr.engine import load_engine
@@ -178,7 +179,7 @@ INT64 = 1 << 63
 # ~20 us of CPU whatever it holds (WebSocket and ASGI layers), and 100 ms of audio ~1 ms: 1-byte
 # frames, 32 000 a second of audio, cost 50-100x the CPU of 100 ms frames even though the session
 # processes audio a VAD window at a time; at 10 ms a frame the overhead is a few tenths at most.
-# DashScope recommends 100 ms, 1-16 KB a frame (spec §4.2). Measured in docs/REALTIME_NOTES.md.
+# DashScope recommends 100 ms, 1-16 KB a frame (spec §4.2). Measured in BENCHMARKS §6.1.
 MIN_FRAME_MS = 10
 FRAME_GRACE = 200
 SHOWN_CHARS = 80  # of a client's value quoted in an error message
@@ -187,6 +188,13 @@ MAX_ERROR_CHARS = 500  # of an error message
 # unspecified"); the closest documented one is HTTP 400 `BadRequest.EmptyInput`, "Required input
 # parameter missing from request": the audio is the task's input.
 NO_AUDIO_CODE = "BadRequest.EmptyInput"
+
+
+def _failure_code(exc: AudioError | StreamFailed) -> str:
+    """The task-failed code of a stream's failure: an empty stream, other audio, or the session's own."""
+    if isinstance(exc, StreamFailed):
+        return exc.code
+    return NO_AUDIO_CODE if exc.code == EMPTY else "InvalidAudio"
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,7 +414,7 @@ class _Connection:
             try:
                 await task.session.feed(self._decode(task, data))
             except (AudioError, StreamFailed) as exc:
-                return await self._reject(exc.code if isinstance(exc, StreamFailed) else "InvalidAudio", exc.message)
+                return await self._reject(_failure_code(exc), exc.message)
         await self._count_message(task)
 
     async def _count_message(self, task: _Task) -> None:
@@ -464,7 +472,7 @@ class _Connection:
             await task.session.feed(self._decode(task, None))
             await task.session.finish()
         except (AudioError, StreamFailed) as exc:
-            return await self._reject(exc.code if isinstance(exc, StreamFailed) else "InvalidAudio", exc.message)
+            return await self._reject(_failure_code(exc), exc.message)
         except NoAudio as exc:
             return await self._reject(NO_AUDIO_CODE, exc.message)
         self._end_task()
