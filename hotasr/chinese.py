@@ -19,6 +19,11 @@ _ASCII_MARK = re.compile(r"(?<!\d)[,.?!:;]|[,.?!:;](?!\d)")
 _SPACE = re.compile(r"(?<=(\S))\s+(?=(\S))")
 
 
+def has_han(text: str) -> bool:
+    """Whether `text` has a Han character (Chinese text, not English written in a Chinese decode)."""
+    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+
+
 def full_width(punctuation: str) -> str:
     """The punctuation that follows a word, in its full-width form (`,` -> `，`, `?` -> `？`)."""
     return punctuation.strip().translate(_FULL_WIDTH)

@@ -14,7 +14,7 @@ import numpy as np
 from hotasr.engine.base import SAMPLE_RATE
 
 MIN_PAUSE_MS = 300
-PAD_MS = 150  # kept around each segment: the VAD cuts close to the speech
+PAD_MS = 300  # kept around each segment: the VAD cuts into the last syllable ("健康数据" ended at "健")
 MAX_SEGMENT_S = 24.0
 MIN_SPEECH_MS = 200  # clicks and breaths shorter than this are not speech
 

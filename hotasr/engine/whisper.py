@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 
 from hotasr.audio import is_silent
-from hotasr.chinese import HAN_LANGS, full_width, han_text, sentence_end
+from hotasr.chinese import HAN_LANGS, full_width, han_text, has_han, sentence_end
 from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, DecodeCancelled, EngineError
-from hotasr.engine.speech import speech_segments
+from hotasr.engine.speech import MAX_SEGMENT_S, speech_segments
 from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.hotwords import Hotword, hotwords_for_language
 from hotasr.transcript import (
@@ -92,6 +92,7 @@ class _Job:
     prefix: str | None
     context: str | None
     checkpoint: Callable[[], None] | None
+    model: Any = None  # the faster-whisper model to decode with (None: the engine's)
 
 
 class WhisperEngine:
@@ -213,41 +214,58 @@ class WhisperEngine:
         self, samples: np.ndarray, candidates: tuple[str, ...] | None, usable: Sequence[Hotword], job: _Job,
         warnings: list[str], progress: Callable[[float], None] | None,
     ) -> list[Sentence]:
-        """A recording decoded speech segment by speech segment, each in its own language.
+        """A recording decoded a stretch of one language at a time, each stretch in its language.
 
-        A segment is what Silero VAD finds between pauses (`speech_segments`): about a sentence.
-        Each is detected among `candidates` and decoded in that language on its own fitted window,
-        one encoder pass serving both; its hotwords are the list's terms of that language. Speech
-        that yields no words is reported with its time range, never dropped quietly.
+        Silero VAD cuts the speech at pauses (`speech_segments`); each segment's language is detected
+        among `candidates`, and neighbours of one language are decoded together (a pause inside a
+        sentence cuts no sentence in two), up to `MAX_SEGMENT_S`. A stretch of one segment is decoded
+        with the encoder pass its detection made. Its hotwords are the list's terms of its language.
+        Speech that yields no words is reported with its time range, never dropped quietly.
         """
+        job = replace(job, model=_remembering_encodings(job.model or self.model))
         sentences: list[Sentence] = []
-        segments = speech_segments(samples)
         total = len(samples) or 1
-        for start, end in segments:
-            piece = samples[start:end]
-            language = None
-            terms: Sequence[Hotword] = ()
-            if usable:
-                language = self._detect(piece, candidates, job.checkpoint)
-                terms = hotwords_for_language(usable, language)
-            key = (job.hotwords_key, language) if job.hotwords_key is not None and terms else None
-            found, _ = self._decode(piece, candidates if language is None else (language,), terms,
-                                    replace(job, hotwords_key=key), warnings, None)
-            if not [s for s in found if s.text.strip()]:
-                self._warn(warnings, f"speech at {start / SAMPLE_RATE:.1f}-{end / SAMPLE_RATE:.1f} s "
-                                     "gave no words")
+        stretch: list[tuple[int, int]] = []
+        stretch_language = ""
+
+        def decode_stretch() -> None:
+            start, end = stretch[0][0], stretch[-1][1]
+            found = self._decode_in(samples[start:end], stretch_language, usable, job, warnings)
+            if not any(s.text.strip() for s in found):
+                self._warn(warnings, f"speech at {start / SAMPLE_RATE:.1f}-{end / SAMPLE_RATE:.1f} s gave no words")
             sentences.extend(s.shifted(round(start * 1000 / SAMPLE_RATE)) for s in found)
             if progress is not None:
                 progress(end / total)
+
+        for start, end in speech_segments(samples):
+            language = self._detect(samples[start:end], candidates, job)
+            joins = (stretch and language == stretch_language and start - stretch[-1][1] <= _JOIN_GAP
+                     and end - stretch[0][0] <= MAX_SEGMENT_S * SAMPLE_RATE)
+            if stretch and not joins:
+                decode_stretch()
+                stretch = []
+            stretch.append((start, end))
+            stretch_language = language
+        if stretch:
+            decode_stretch()
         return sentences
 
-    def _detect(
-        self, samples: np.ndarray, candidates: tuple[str, ...] | None, checkpoint: Callable[[], None] | None,
-    ) -> str:
-        """The language of `samples` among `candidates`, detected on an encoder window fitted to them."""
+    def _decode_in(
+        self, samples: np.ndarray, language: str, usable: Sequence[Hotword], job: _Job, warnings: list[str],
+    ) -> list[Sentence]:
+        """`samples` decoded in `language` with the list's terms of that language."""
+        terms = hotwords_for_language(usable, language)
+        key = (job.hotwords_key, language) if job.hotwords_key is not None and terms else None
+        found, _ = self._decode(samples, (language,), terms, replace(job, hotwords_key=key), warnings, None)
+        return found
+
+    def _detect(self, samples: np.ndarray, candidates: tuple[str, ...] | None, job: _Job) -> str:
+        """The language of `samples` among `candidates`, detected on the encoder window fitted to them
+        that their decode uses (`_remembering_encodings` keeps the pass for it)."""
         if candidates and len(candidates) == 1:
             return candidates[0]
-        runner = self._prepared(self.model, len(samples), None, checkpoint, fitted=True, candidates=candidates)
+        model = job.model or self.model
+        runner = self._prepared(model, len(samples), None, job.checkpoint, fitted=True, candidates=candidates)
         language, _, _ = runner.detect_language(features=runner.feature_extractor(samples))
         return str(language)
 
@@ -274,18 +292,19 @@ class WhisperEngine:
             # at five temperatures.
             kwargs.update(self._single_pass(duration_ms))
         checkpoint = job.checkpoint
-        runner: Any = self.model
+        model = job.model or self.model
+        runner: Any = model
         mode = job.biasing if usable else "none"
         if mode == "hotasr":
-            runner = self._biased_runner(usable, job.hotwords_key, warnings, checkpoint)
+            runner = self._biased_runner(usable, job.hotwords_key, warnings, checkpoint, model)
             if runner is None:
                 mode = "prompt"
-                runner = self.model
+                runner = model
         elif mode == "none" and kwargs["beam_size"] == 1:
             # Greedy (drafts, real-time finals) on hotasr's decoder with an empty hotword graph: its
             # steps cost a third less than CTranslate2's, and a decode made moot (an interim whose
             # sentence has ended) can be stopped between them.
-            runner = self._biased_runner((), None, [], checkpoint) or self.model
+            runner = self._biased_runner((), None, [], checkpoint, model) or model
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
         fitted = draft or mode == "none"
@@ -306,7 +325,7 @@ class WhisperEngine:
                 raise
             self._warn(warnings, f"hotasr biasing is not available yet ({exc}); used the Whisper prompt instead")
             kwargs["hotwords"] = self._prompt(usable, warnings)
-            prepared = self._prepared(self.model, len(samples), language, checkpoint, fitted=False,
+            prepared = self._prepared(model, len(samples), language, checkpoint, fitted=False,
                                       candidates=candidates)
             sentences, detected, _ = self._run(prepared, samples, kwargs, duration_ms, progress)
             return sentences, detected
@@ -373,7 +392,7 @@ class WhisperEngine:
 
     def _biased_runner(
         self, hotwords: Sequence[Hotword], key: Hashable | None, warnings: list[str],
-        checkpoint: Callable[[], None] | None = None,
+        checkpoint: Callable[[], None] | None = None, model: Any = None,
     ) -> Any | None:
         """A biased stand-in for the WhisperModel, or None (with a warning) to fall back to the prompt."""
         try:
@@ -388,7 +407,8 @@ class WhisperEngine:
             if graph is None:
                 graph = compile_hotwords(terms, self.model.hf_tokenizer, multilingual=self.multilingual)
                 self._store_graph(cache_key, terms, graph)
-            runner = biased_whisper(self.model, graph, threads=self.options.cpu_threads, checkpoint=checkpoint)
+            runner = biased_whisper(model or self.model, graph, threads=self.options.cpu_threads,
+                                    checkpoint=checkpoint)
         except NotImplementedError as exc:
             self._warn(warnings, f"hotasr biasing is not available yet ({exc}); used the Whisper prompt instead")
             return None
@@ -544,6 +564,9 @@ _WINDOW_STEP = 200  # fitted windows come in 2 s steps (few distinct shapes) ...
 _WINDOW_MARGIN = 500
 _DRAFT_TOKENS_PER_SECOND = 12  # well above speech (English ~4, Chinese ~8 with timestamps)
 _PREFIX_MAX_MS = 28_000  # faster-whisper applies a prefix to the first 30 s window only
+# Speech segments of one language this close are decoded together: the pause is inside a sentence
+# or between two, and Whisper reads a sentence better with its neighbours than cut in pieces.
+_JOIN_GAP = round(1.5 * SAMPLE_RATE)
 
 
 def _draft_token_limit(duration_ms: int) -> int:
@@ -615,6 +638,27 @@ def _checked(runner: Any, checkpoint: Callable[[], None]) -> Any:
     return checked
 
 
+def _remembering_encodings(model: Any, keep: int = 3) -> Any:
+    """A copy of a faster-whisper model that remembers its last `keep` encoder passes and reuses one
+    for identical input: a speech segment's language detection and its decode share one pass, though
+    they run through different wrappers (detection among candidates, then a forced language)."""
+    remembering = copy.copy(model)
+    own_encode = model.encode
+    last: list[tuple[np.ndarray, Any]] = []
+
+    def encode(features: np.ndarray) -> Any:
+        for seen, output in last:
+            if seen.shape == features.shape and np.array_equal(seen, features):
+                return output
+        output = own_encode(features)
+        last.append((features, output))
+        del last[:-keep]
+        return output
+
+    remembering.encode = encode
+    return remembering
+
+
 def _one_encoding_for_detection(runner: Any, candidates: tuple[str, ...] | None = None) -> Any:
     """A copy of a faster-whisper model that encodes the first window once, not twice, when it
     detects the language, and detects it among `candidates` only (None: any).
@@ -667,7 +711,8 @@ def _segment_sentences(segment: Any, language: str | None, simplify: bool) -> li
     ("i" + "Phone") is one word. Each sentence's text is its words and their marks, joined.
     """
     convert = _to_simplified if simplify else _identity
-    han = language in HAN_LANGS
+    # Chinese marks for Chinese text: English that Whisper wrote though told "zh" keeps its own.
+    han = language in HAN_LANGS and has_han(segment.text)
     words = segment.words or []
     if not words:
         text = convert(segment.text.strip())
