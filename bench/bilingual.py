@@ -90,6 +90,46 @@ def in_script(text: str, language: str) -> bool:
     return bool(_CJK.search(text) if language == "zh" else _LATIN_WORD.search(text))
 
 
+def realtime_sentences(samples: np.ndarray, model: str, settings: Any) -> list[Any]:
+    """Final sentences of `samples` streamed through a real-time session (as `hotasr.api.realtime`
+    sets one up for `model`, no hints), in 100 ms frames as fast as it takes them, with 1.5 s of
+    silence after the audio so that the last sentence ends by voice activity."""
+    import asyncio
+    import functools
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hotasr.recognize import recognize
+    from hotasr.streaming.segmenter import SegmenterConfig
+    from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamOptions
+
+    bound = functools.partial(recognize, model=model, settings=settings, beam_size=settings.realtime_final_beam)
+
+    def decode(samples: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+               cancelled: Any) -> Any:
+        return bound(samples, draft=draft, language=language, prefix=prefix, context=context, cancelled=cancelled)
+
+    finals: list[SentenceEvent] = []
+
+    async def emit(event: Any) -> None:
+        if isinstance(event, SentenceEvent) and event.final:
+            finals.append(event)
+        elif not isinstance(event, SentenceEvent):
+            raise RuntimeError(str(event))
+
+    async def run() -> None:
+        options = StreamOptions(segmenter=SegmenterConfig(max_sentence_silence_ms=800),
+                                settled_prefix=settings.realtime_settled_prefix, chunked=settings.realtime_chunks)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            session = RealtimeSession(options, decode, pool, emit)
+            audio = np.concatenate([samples, np.zeros(round(1.5 * SAMPLE_RATE), np.float32)])
+            for at in range(0, len(audio), SAMPLE_RATE // 10):
+                await session.feed(audio[at : at + SAMPLE_RATE // 10])
+            await session.finish()
+
+    asyncio.run(run())
+    return finals
+
+
 def score(args: argparse.Namespace) -> None:
     from hotasr.recognize import recognize
     from tests.engine_fixtures import settings_for
@@ -99,6 +139,7 @@ def score(args: argparse.Namespace) -> None:
     settings = settings_for(args.weights)
     rec = dict(model=args.model, settings=settings)
     warm, _ = assemble(recipe["files"][0], shared)
+    report: dict[str, Any]
     recognize(warm[: 8 * SAMPLE_RATE], **rec)  # type: ignore[arg-type]  # model load, untimed
 
     totals: dict[str, dict[str, Any]] = {
@@ -106,19 +147,23 @@ def score(args: argparse.Namespace) -> None:
         for lang in ("zh", "en")
     }
     times = {"bilingual": 0.0, "forced_zh": 0.0, "forced_en": 0.0, "alone": 0.0}
+    cpu = dict.fromkeys(times, 0.0)
+    rt = {lang: {"bi": ErrorCounts(), "lost": 0} for lang in ("zh", "en")}
     zh_sentences = zh_marked = 0
     warnings_seen: list[str] = []
     for recipe_file in recipe["files"][: args.files]:
         samples, spans = assemble(recipe_file, shared)
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         transcript = recognize(samples, **rec)  # type: ignore[arg-type]
         times["bilingual"] += time.perf_counter() - t
+        cpu["bilingual"] += time.process_time() - c
         warnings_seen += transcript.warnings
         for hints, key in ((["zh"], "forced_zh"), (["en"], "forced_en")):
             if args.forced:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 recognize(samples, language_hints=hints, **rec)  # type: ignore[arg-type]
                 times[key] += time.perf_counter() - t
+                cpu[key] += time.process_time() - c
         hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
         for sentence in transcript.sentences:
             middle = (sentence.begin_ms + sentence.end_ms) / 2 * SAMPLE_RATE / 1000
@@ -129,9 +174,10 @@ def score(args: argparse.Namespace) -> None:
                 zh_marked += sentence.text.rstrip()[-1:] in ("。", "？", "！")
         for i, (utt, utt_samples, _, _) in enumerate(spans):
             lang = utt["language"]
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             alone = recognize(utt_samples, language_hints=[lang], **rec)  # type: ignore[arg-type]
             times["alone"] += time.perf_counter() - t
+            cpu["alone"] += time.process_time() - c
             hyp = " ".join(hyps[i])
             totals[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
             totals[lang]["alone"] += score_text(utt["reference"], alone.text, language=lang).overall
@@ -141,6 +187,21 @@ def score(args: argparse.Namespace) -> None:
             if args.verbose or lost:
                 print(f"{utt['id']} [{lang}]{' LOST' if lost else ''}\n  ref   {utt['reference']}\n"
                       f"  bi    {hyp}\n  alone {alone.text}")
+        if args.realtime:
+            rt_hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+            for event in realtime_sentences(samples, args.realtime_model, settings):
+                middle = (event.begin_ms + event.end_ms) / 2 * SAMPLE_RATE / 1000
+                index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
+                if event.text:
+                    rt_hyps[index].append(event.text)
+                else:
+                    warnings_seen += event.warnings
+            for i, (utt, _, _, _) in enumerate(spans):
+                lang, hyp = utt["language"], " ".join(rt_hyps[i])
+                rt[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
+                rt[lang]["lost"] += not in_script(hyp, lang)
+                if args.verbose:
+                    print(f"{utt['id']} [{lang}] real time: {hyp}")
     report = {
         "model": args.model, "weights": args.weights, "files": min(args.files, len(recipe["files"])),
         "per_language": {
@@ -150,9 +211,14 @@ def score(args: argparse.Namespace) -> None:
             for lang, v in totals.items()
         },
         "decode_seconds": {k: round(v, 2) for k, v in times.items()},
+        "decode_cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
         "zh_sentences_ending_in_a_mark": f"{zh_marked}/{zh_sentences}",
         "warnings": warnings_seen,
     }
+    if args.realtime:
+        report["realtime"] = {"model": args.realtime_model, **{
+            lang: {"bilingual": round(v["bi"].error_rate or 0, 2), "lost_halves": v["lost"]} for lang, v in rt.items()
+        }}
     print(json.dumps(report, ensure_ascii=False, indent=2))
 
 
@@ -170,6 +236,8 @@ def main() -> None:
     s.add_argument("--weights", default="whisper-base")
     s.add_argument("--forced", action="store_true", help="also time the file decoded in one language (slow)")
     s.add_argument("--verbose", action="store_true")
+    s.add_argument("--realtime", action="store_true", help="also stream each file through a real-time session")
+    s.add_argument("--realtime-model", default="paraformer-realtime-v2")
     args = parser.parse_args()
     if args.command == "build":
         recipe = build(Path(args.shared), args.files, args.pairs)
