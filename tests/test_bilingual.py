@@ -200,3 +200,12 @@ def test_sdk_real_time_hints_zh_en_keep_english_english(server: Server, tmp_path
     assert result.status_code == 200, result.message
     text = " ".join(s["text"] for s in result.get_sentence())
     assert not HAN.search(text) and EN_KEYWORD in text.lower(), text
+
+
+def test_openai_endpoint_keeps_both_languages(server: Server, bilingual_wav: Path) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server.url + "/v1", api_key=server.key, max_retries=0, timeout=120)  # type: ignore[attr-defined]
+    with bilingual_wav.open("rb") as audio:
+        result = client.audio.transcriptions.create(file=audio, model="whisper-1", response_format="verbose_json")
+    check_halves([s.text for s in result.segments or []])
