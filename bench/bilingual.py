@@ -154,7 +154,7 @@ def score(args: argparse.Namespace) -> None:
     for recipe_file in recipe["files"][: args.files]:
         samples, spans = assemble(recipe_file, shared)
         t, c = time.perf_counter(), time.process_time()
-        transcript = recognize(samples, **rec)  # type: ignore[arg-type]
+        transcript = recognize(samples, language_hints=args.hints, **rec)  # type: ignore[arg-type]
         times["bilingual"] += time.perf_counter() - t
         cpu["bilingual"] += time.process_time() - c
         warnings_seen += transcript.warnings
@@ -203,7 +203,8 @@ def score(args: argparse.Namespace) -> None:
                 if args.verbose:
                     print(f"{utt['id']} [{lang}] real time: {hyp}")
     report = {
-        "model": args.model, "weights": args.weights, "files": min(args.files, len(recipe["files"])),
+        "model": args.model, "hints": args.hints, "weights": args.weights,
+        "files": min(args.files, len(recipe["files"])),
         "per_language": {
             lang: {"utterances": v["n"], "metric": "CER" if lang == "zh" else "WER",
                    "bilingual": round(v["bi"].error_rate or 0, 2), "alone": round(v["alone"].error_rate or 0, 2),
@@ -234,6 +235,8 @@ def main() -> None:
     s.add_argument("--files", type=int, default=4)
     s.add_argument("--model", default="fun-asr")
     s.add_argument("--weights", default="whisper-base")
+    s.add_argument("--hints", type=lambda v: v.split(","), default=None,
+                   help="language_hints of the bilingual decode, e.g. zh,en (default: none)")
     s.add_argument("--forced", action="store_true", help="also time the file decoded in one language (slow)")
     s.add_argument("--verbose", action="store_true")
     s.add_argument("--realtime", action="store_true", help="also stream each file through a real-time session")
