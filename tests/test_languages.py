@@ -91,3 +91,25 @@ def test_each_term_of_a_bilingual_list_biases_sentences_of_its_language() -> Non
     assert [h.text for h in hotwords_for_language(terms, "zh")] == ["赛德克巴莱", "魏德圣"]
     assert [h.text for h in hotwords_for_language(terms, "en")] == ["Seediq Bale", "Taiwan"]
     assert hotwords_for_language(terms, None) == terms
+
+
+def test_audio_the_vad_finds_no_speech_in_is_still_decoded(monkeypatch) -> None:
+    """Quiet or noisy speech the VAD misses is decoded whole (as before #19), not dropped."""
+    import numpy as np
+
+    from hotasr.engine import whisper
+
+    engine = object.__new__(whisper.WhisperEngine)
+    engine.multilingual = True
+    engine.model = SimpleNamespace(encode=lambda features: features)
+    decoded: list[int] = []
+
+    def decode(self, samples, candidates, usable, job, warnings, progress):
+        decoded.append(len(samples))
+        return [Sentence(0, 1000, "hello", language="en")], "en"
+
+    monkeypatch.setattr(whisper, "speech_segments", lambda samples: [])
+    monkeypatch.setattr(whisper.WhisperEngine, "_decode", decode)
+    job = whisper._Job("none", None, True, False, None, None, None, None)
+    sentences = engine._decode_sentences(np.ones(16000, np.float32), ("zh", "en"), [], job, [], None)
+    assert decoded == [16000] and [s.text for s in sentences] == ["hello"]

@@ -237,7 +237,11 @@ class WhisperEngine:
             if progress is not None:
                 progress(end / total)
 
-        for start, end in speech_segments(samples):
+        segments = speech_segments(samples)
+        if not segments:
+            # Speech too quiet or noisy for the VAD is still decoded, as one piece in one language.
+            return self._decode(samples, candidates, usable, job, warnings, progress)[0]
+        for start, end in segments:
             language = self._detect(samples[start:end], candidates, job)
             joins = (stretch and language == stretch_language and start - stretch[-1][1] <= _JOIN_GAP
                      and end - stretch[0][0] <= MAX_SEGMENT_S * SAMPLE_RATE)
