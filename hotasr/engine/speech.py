@@ -1,10 +1,10 @@
 """Where the sentences of a recording are: speech segments found by Silero VAD (faster-whisper's).
 
-A recording that may switch languages is decoded segment by segment (`WhisperEngine`), each in its
-own language: a segment must not run across a change of language, so segments end at pauses a
-speaker leaves between sentences (300 ms), far shorter than faster-whisper's own VAD (2 s), which
-only cuts out silence. Segments stay short enough for a fitted encoder window (audio + 5 s margin
-within Whisper's 30 s).
+A recording that may switch languages has each segment's language detected, and neighbouring
+segments of one language decoded together (`WhisperEngine._decode_sentences`): a segment must not
+run across a change of language, so segments end at pauses a speaker leaves between sentences
+(300 ms), far shorter than faster-whisper's own VAD (2 s), which only cuts out silence. Segments
+stay short enough for a fitted encoder window (audio + 5 s margin within Whisper's 30 s).
 """
 
 from __future__ import annotations
