@@ -199,9 +199,10 @@ def score(args: argparse.Namespace) -> None:
             for i, (utt, _, _, _) in enumerate(spans):
                 lang, hyp = utt["language"], " ".join(rt_hyps[i])
                 rt[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
-                rt[lang]["lost"] += not in_script(hyp, lang)
-                if args.verbose:
-                    print(f"{utt['id']} [{lang}] real time: {hyp}")
+                lost = not in_script(hyp, lang)
+                rt[lang]["lost"] += lost
+                if args.verbose or lost:
+                    print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}")
     report = {
         "model": args.model, "hints": args.hints, "weights": args.weights,
         "files": min(args.files, len(recipe["files"])),
