@@ -165,3 +165,22 @@ def applicable_hotwords(
     for hotword in hotwords:
         (applied if hotword.lang is None or hotword.lang in hints else skipped).append(hotword)
     return applied, skipped
+
+
+# Languages written in Han characters or kana: a term without `lang` in such script belongs to them.
+_CJK_LANGS = frozenset({"zh", "yue", "ja"})
+
+
+def hotwords_for_language(hotwords: Iterable[Hotword], language: str | None) -> list[Hotword]:
+    """The terms of a list that apply to a sentence in `language`: those of that `lang`, and those
+    without one whose script is the language's (a Chinese term for Chinese sentences, a Latin one
+    for English). A bilingual list ("赛德克巴莱" zh, "Seediq Bale" en) thus biases each half with its
+    own terms. With no language known every term applies."""
+    if language is None:
+        return list(hotwords)
+    cjk_language = language in _CJK_LANGS
+    return [h for h in hotwords if h.lang == language or (not h.lang and _has_cjk(h.text) == cjk_language)]
+
+
+def _has_cjk(text: str) -> bool:
+    return any("\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from hotasr.transcript import Sentence, Transcript, Word
+from hotasr.transcript import UNSPACED_LANGS, Sentence, Transcript, Word, join_pieces, latin_boundary
 
 # Filler words only: interjections that carry no content in any context. Chinese 啊/吧 are left
 # alone, being sentence particles as often as fillers.
 FILLERS = frozenset({"um", "umm", "uh", "uhh", "uhm", "erm", "er", "ah", "hmm", "mm", "mhm", "嗯", "呃", "呃呃", "额"})
-_UNSPACED = frozenset({"zh", "ja", "yue"})
 _PUNCT = re.compile(r"[^\w\s'’-]+", re.UNICODE)
+_SPACE = re.compile(r"(?<=(\S))\s+(?=(\S))")
 
 
 def _is_filler(word: Word) -> bool:
@@ -20,12 +20,12 @@ def _is_filler(word: Word) -> bool:
 
 
 def _join(words: list[Word], language: str | None) -> str:
-    joiner = "" if language in _UNSPACED else " "
-    return joiner.join(w.text.strip() + w.punctuation.strip() for w in words).strip()
+    return join_pieces([w.text.strip() + w.punctuation.strip() for w in words], language)
 
 
 def remove_disfluencies(sentence: Sentence, language: str | None) -> Sentence | None:
     """The sentence without filler words, its span shrunk to the words left; None if only fillers."""
+    language = sentence.language or language
     if not sentence.words:
         return sentence
     kept = [w for w in sentence.words if not _is_filler(w)]
@@ -36,9 +36,13 @@ def remove_disfluencies(sentence: Sentence, language: str | None) -> Sentence | 
     return Sentence(kept[0].begin_ms, kept[-1].end_ms, _join(kept, language), kept, sentence.speaker_id)
 
 
-def strip_punctuation(sentence: Sentence) -> Sentence:
+def strip_punctuation(sentence: Sentence, language: str | None = None) -> Sentence:
+    """The sentence without punctuation (full-width marks too); in unspaced languages the marks
+    leave no space behind, except between two Latin words."""
     words = [replace(w, punctuation="") for w in sentence.words]
     text = re.sub(r"\s+", " ", _PUNCT.sub(" ", sentence.text)).strip()
+    if (sentence.language or language) in UNSPACED_LANGS:
+        text = _SPACE.sub(lambda m: " " if latin_boundary(m.group(1), m.group(2)) else "", text)
     return replace(sentence, words=words, text=text)
 
 
@@ -51,7 +55,7 @@ def apply_text_options(
             return None
         sentence = cleaned
     if not punctuation:
-        sentence = strip_punctuation(sentence)
+        sentence = strip_punctuation(sentence, language)
     return sentence
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Sequence
 import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
-from hotasr.catalog import get_model
+from hotasr.catalog import ModelInfo, get_model
 from hotasr.config import Settings
 from hotasr.engine import BiasingMode, load_engine
 from hotasr.hotwords import Hotword, applicable_hotwords
@@ -68,8 +68,9 @@ def recognize(
 ) -> Transcript:
     """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would.
 
-    `language` is one already known for this audio (e.g. detected earlier in the same stream):
-    decoding starts in it, skipping detection; unlike `language_hints` it filters no hotwords.
+    Each sentence is decoded in its own language among the candidates (`candidate_languages`).
+    `language` is one already known for this audio: decoding is forced into it, skipping
+    detection; unlike `language_hints` it filters no hotwords.
     `speech_gate`: a whole recording; with settings.speech_gate on, one without speech comes back
     with no sentences and a warning, without running the engine. Real-time segments (already cut
     by a VAD) leave it off.
@@ -108,12 +109,11 @@ def recognize(
         warnings.append(NO_SPEECH_WARNING)
         return Transcript([], hints[0] if hints else language, round(len(samples) * 1000 / SAMPLE_RATE), warnings)
     engine = load_engine(route, settings)
-    # DashScope's hints may list several languages; Whisper decodes one, so the first one leads.
-    # The engine warns (and detects instead) when the model does not know that language.
-    language = hints[0] if hints else language
     transcript = engine.transcribe(
         samples,
-        language=language,
+        languages=candidate_languages(info, hints, language),
+        # A real-time decode is one sentence (the stream's VAD cut it): no splitting, one language.
+        one_sentence=info.mode == "realtime" or draft,
         hotwords=terms,
         biasing=biasing,
         hotwords_key=hotwords_key,
@@ -124,7 +124,8 @@ def recognize(
         progress=progress,
         cancelled=cancelled,
     )
-    if terms and biasing == "hotasr" and transcript.language in _HOMOPHONE_LANGS:
+    if terms and biasing == "hotasr" and any((s.language or transcript.language) in _HOMOPHONE_LANGS
+                                             for s in transcript.sentences):
         from hotasr.biasing.homophones import corrector_for
 
         corrector = corrector_for(tuple(terms))
@@ -132,6 +133,20 @@ def recognize(
             corrector.correct(transcript)
     transcript.warnings[:0] = warnings
     return transcript
+
+
+def candidate_languages(info: ModelInfo, hints: Sequence[str], language: str | None = None) -> tuple[str, ...] | None:
+    """The languages each sentence is decided among (DashScope's rules for `language_hints`).
+
+    Fun-ASR uses the first hint only: that language is forced. Paraformer v2 takes the hints as the
+    candidates. Without hints: the model's own languages (None: any, for multilingual models).
+    `language`, one known for the audio already, forces it.
+    """
+    if language:
+        return (language,)
+    if hints:
+        return (hints[0],) if info.family == "fun-asr" else tuple(dict.fromkeys(hints))
+    return info.languages
 
 
 # Transcripts in Han characters, where a hotword can be heard right and spelled wrong.

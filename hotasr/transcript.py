@@ -24,6 +24,49 @@ def word_joiner(language: str | None) -> str:
     return "" if language in UNSPACED_LANGS else " "
 
 
+def _latin_edge(char: str) -> bool:
+    """A letter or digit of a spaced script (Latin, Cyrillic, ...): not CJK, kana, Hangul or Thai."""
+    return char.isalnum() and ord(char) < 0x0E00
+
+
+def latin_boundary(before: str, after: str) -> bool:
+    """Whether two characters meet as the end and start of two Latin words (a space between)."""
+    return _latin_edge(before) and _latin_edge(after)
+
+
+def join_pieces(pieces: list[str], language: str | None) -> str:
+    """Words (with their punctuation) joined as `language` writes them.
+
+    Unspaced languages keep a space between two Latin words ("iPhone 15 Pro", "Speech Lab"): a
+    Chinese sentence writes the English inside it the English way. Pieces are whole words: sub-word
+    tokens ("i" + "Phone") must come joined already.
+    """
+    if language not in UNSPACED_LANGS:
+        return " ".join(p.strip() for p in pieces if p.strip())
+    text = ""
+    for piece in (p.strip() for p in pieces):
+        if text and piece and latin_boundary(text[-1], piece[0]):
+            text += " "
+        text += piece
+    return text
+
+
+def joined_sentences(sentences: list[Sentence]) -> str:
+    """Sentences as one text: no space between two in unspaced languages, else one."""
+    text = ""
+    last: str | None = None
+    for sentence in sentences:
+        piece = sentence.text.strip()
+        if not piece:
+            continue
+        if text:
+            both_unspaced = last in UNSPACED_LANGS and sentence.language in UNSPACED_LANGS
+            text += "" if both_unspaced else " "
+        text += piece
+        last = sentence.language
+    return text
+
+
 @dataclass(slots=True)
 class Word:
     begin_ms: int
@@ -39,6 +82,8 @@ class Sentence:
     text: str
     words: list[Word] = field(default_factory=list)
     speaker_id: int | None = None
+    # The language this sentence was decoded in: a recording may switch languages between sentences.
+    language: str | None = None
 
     def shifted(self, offset_ms: int) -> Sentence:
         """The same sentence with its times `offset_ms` later."""
@@ -48,16 +93,36 @@ class Sentence:
             self.text,
             [Word(w.begin_ms + offset_ms, w.end_ms + offset_ms, w.text, w.punctuation) for w in self.words],
             self.speaker_id,
+            self.language,
         )
 
 
 @dataclass(slots=True)
 class Transcript:
     sentences: list[Sentence]
+    # The language of most of the speech; each sentence carries its own (`Sentence.language`).
     language: str | None = None
     duration_ms: int = 0
     warnings: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
-        return word_joiner(self.language).join(s.text.strip() for s in self.sentences if s.text.strip())
+        return joined_sentences([s if s.language else _with_language(s, self.language) for s in self.sentences])
+
+
+def _with_language(sentence: Sentence, language: str | None) -> Sentence:
+    return Sentence(sentence.begin_ms, sentence.end_ms, sentence.text, sentence.words, sentence.speaker_id, language)
+
+
+def sentence_language(sentence: Sentence, default: str | None) -> str | None:
+    """The sentence's own language, else the transcript's (`default`)."""
+    return sentence.language or default
+
+
+def dominant_language(sentences: list[Sentence]) -> str | None:
+    """The language with the most speech time among `sentences` (None when there is none)."""
+    spoken: dict[str, int] = {}
+    for s in sentences:
+        if s.language:
+            spoken[s.language] = spoken.get(s.language, 0) + max(1, s.end_ms - s.begin_ms)
+    return max(spoken, key=lambda lang: spoken[lang]) if spoken else None

@@ -451,3 +451,28 @@ def test_a_stream_without_audio_ends_in_no_audio(frames: list[np.ndarray]) -> No
             session.close()
 
     asyncio.run(stream())
+
+
+def test_each_final_decides_its_language_and_one_without_words_says_so(jfk_samples: np.ndarray) -> None:  # noqa: F811
+    """No stream-wide language (issue #19): every decode is asked with none, so each sentence is
+    detected among the candidates on its own; a final that gives no words is an empty final with a
+    warning that names its time, not silence."""
+    asked: list[str | None] = []
+    calls = itertools.count()
+
+    def recognize(
+        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+        cancelled: Callable[[], bool],
+    ) -> Transcript:
+        asked.append(language)
+        if draft or next(calls) % 2:
+            return Transcript([], None, 0, [])
+        spoken = "zh" if len(asked) % 3 else "en"
+        return Transcript([Sentence(0, 500, "话" if spoken == "zh" else "words", language=spoken)], spoken, 500, [])
+
+    finals = play(jfk_samples[: 6 * SAMPLE_RATE], StreamOptions(settled_prefix=False), recognize)
+    assert asked and set(asked) == {None}
+    lost = [e for e in finals if not e.text]
+    assert lost and all(len(e.warnings) == 1 and "gave no words" in e.warnings[0] for e in lost)
+    assert all(e.end_ms is not None and e.end_ms > e.begin_ms for e in lost)
+    assert [e.sentence_id for e in finals] == list(range(1, len(finals) + 1))

@@ -35,7 +35,12 @@ class Engine(Protocol):
         self,
         audio: np.ndarray,
         *,
-        language: str | None = None,
+        language: str | None = None,  # forced: every sentence in it
+        # The candidates each sentence's language is decided among (None: any the model knows). With
+        # several, a recording is decoded sentence by sentence, each in its own language, unless
+        # `one_sentence` (a real-time sentence or draft) says the audio is a single sentence.
+        languages: Sequence[str] | None = None,
+        one_sentence: bool = False,
         hotwords: Sequence[Hotword] = (),
         biasing: BiasingMode = "hotasr",
         hotwords_key: Hashable | None = None,

@@ -154,9 +154,6 @@ class RealtimeSession:
         self._interim_at = 0
         self._speculated: Segment | None = None  # the ending last decoded (or queued) speculatively
         self._speculation: _Decoded | None = None  # its result, once decoded
-        # A stream speaks one language: the first final's is used for every decode after it, so
-        # that a short sentence or a draft of a few words is not detected as another language.
-        self._language: str | None = None
         self._interim_cost_s = 0.0  # how long the last interim took: the next waits at least twice that
         self._drafts = SentenceDrafts()  # interim texts of the sentence being spoken
         self._chunks = SentenceChunks()  # its decoded opening, when it is long
@@ -351,7 +348,8 @@ class RealtimeSession:
             kind = "speculative final" if job.speculative else "final" if job.final else "interim"
             try:
                 tail = await loop.run_in_executor(
-                    self._pool, self._recognize, samples, not job.final, self._language, prefix, context,
+                    # No stream-wide language: each sentence is decided among the candidates on its own.
+                    self._pool, self._recognize, samples, not job.final, None, prefix, context,
                     job.cancel.is_set,
                 )
             except DecodeCancelled:
@@ -384,8 +382,6 @@ class RealtimeSession:
                 await self._emit(event)
 
     async def _emit_final(self, job: _Job, transcript: Transcript) -> None:
-        if self._language is None and transcript.sentences:
-            self._language = transcript.language
         for event in self._events(job, transcript):
             await self._emit(event)
 
@@ -416,6 +412,13 @@ class RealtimeSession:
             begin_ms = max(sentences[0].begin_ms, ms(job.onset))
             return [SentenceEvent(self._next_id, begin_ms, None, text, words, self.audio_seconds,
                                   warnings=warnings)]
+        if not any(s.text.strip() for s in transcript.sentences):
+            # Speech the VAD heard that gave no words is said, never dropped quietly: an empty final.
+            seg = job.segment
+            lost = f"speech at {seg.start / SAMPLE_RATE:.1f}-{seg.end / SAMPLE_RATE:.1f} s gave no words"
+            self._next_id += 1
+            return [SentenceEvent(self._next_id - 1, ms(seg.start), ms(seg.end), "", [], self.audio_seconds,
+                                  warnings=[*warnings, lost])]
         events = []
         for sentence in sentences:
             events.append(SentenceEvent(self._next_id, sentence.begin_ms, sentence.end_ms, sentence.text,

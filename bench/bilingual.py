@@ -1,0 +1,255 @@
+"""Bilingual recordings (issue #19): Mandarin and English sentences alternating in one file.
+
+    # build the set (deterministic; commits bench/sets/bilingual_s0252_ls.json, the recipe only)
+    .venv/bin/python bench/bilingual.py build [--shared ../shared/data] [--files 4] [--pairs 5]
+    # score the file path (and, with --realtime, the real-time path) against each utterance alone
+    nice .venv/bin/python bench/bilingual.py score [--files 2] [--model fun-asr] [--realtime]
+
+The recipe: from the shared AISHELL speaker S0252 (news sentences W0121-W0500) and LibriSpeech
+test-other, `--files` files of `--pairs` (Mandarin, English) pairs, sentences alternating (Mandarin
+first), each followed by a pause drawn from 0.4-0.9 s; all draws from `random.Random(SEED)`. The
+audio is built from the recipe when scoring (nothing but the recipe is committed).
+
+Scoring: each output sentence belongs to the utterance its middle falls in (a pause counts for
+the utterance before it). Per language: CER (Mandarin) / WER (English) over the utterances of
+that language, against the references and against the same utterances decoded alone in their own
+language (`language_hints` = that language: the monolingual decode). A *lost half* is an utterance
+whose text has nothing in its language's script (no CJK character for Mandarin, no Latin word for
+English): dropped, or translated into the other language. Time: the bilingual file decoded with no
+language given, against the same file decoded with one language forced (`language_hints` =
+["zh"], and ["en"]), and against the sum of its utterances decoded alone. Also reported: the share
+of Mandarin sentences ending in 。？！ (DashScope ends every sentence with a mark).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hotasr.audio import SAMPLE_RATE, decode_audio  # noqa: E402
+from hotasr.evaluation.scoring import ErrorCounts, score_text  # noqa: E402
+
+SEED = 20260119
+RECIPE = ROOT / "bench" / "sets" / "bilingual_s0252_ls.json"
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def build(shared: Path, files: int, pairs: int) -> dict[str, Any]:
+    aishell = shared / "aishell_sample_S0252"
+    zh_ids = [f"BAC009S0252W{n:04d}" for n in range(121, 501)]
+    zh_ids = [i for i in zh_ids if (aishell / "wav" / f"{i}.wav").is_file()]
+    other = shared / "librispeech_test_subset" / "test-other"
+    en_refs = dict(line.rstrip("\n").split("\t", 1) for line in (other / "text.tsv").read_text().splitlines())
+    en_ids = sorted(i for i in en_refs if (other / f"{i}.flac").is_file())
+    rng = random.Random(SEED)
+    zh_pick = rng.sample(zh_ids, files * pairs)
+    en_pick = rng.sample(en_ids, files * pairs)
+    out = []
+    for f in range(files):
+        utterances = []
+        for p in range(pairs):
+            k = f * pairs + p
+            zid, eid = zh_pick[k], en_pick[k]
+            zh_text = (aishell / "txt" / f"{zid}.txt").read_text(encoding="utf-8-sig").strip()
+            utterances.append({"id": zid, "language": "zh", "audio": f"aishell_sample_S0252/wav/{zid}.wav",
+                               "reference": zh_text, "pause_s": round(rng.uniform(0.4, 0.9), 2)})
+            utterances.append({"id": eid, "language": "en", "audio": f"librispeech_test_subset/test-other/{eid}.flac",
+                               "reference": en_refs[eid], "pause_s": round(rng.uniform(0.4, 0.9), 2)})
+        out.append({"id": f"bilingual-{f:02d}", "utterances": utterances})
+    return {"seed": SEED, "source": "AISHELL S0252 W0121-W0500 + LibriSpeech test-other", "files": out}
+
+
+Span = tuple[dict[str, Any], np.ndarray, int, int]
+
+
+def assemble(recipe_file: dict[str, Any], shared: Path) -> tuple[np.ndarray, list[Span]]:
+    """The file's samples and, per utterance, (utterance, its samples, start, end of its span)."""
+    parts, spans, at = [], [], 0
+    for utt in recipe_file["utterances"]:
+        samples = decode_audio(shared / utt["audio"]).samples
+        pause = np.zeros(round(utt["pause_s"] * SAMPLE_RATE), np.float32)
+        spans.append((utt, samples, at, at + len(samples) + len(pause)))
+        parts += [samples, pause]
+        at += len(samples) + len(pause)
+    return np.concatenate(parts), spans
+
+
+def in_script(text: str, language: str) -> bool:
+    return bool(_CJK.search(text) if language == "zh" else _LATIN_WORD.search(text))
+
+
+def realtime_sentences(samples: np.ndarray, model: str, settings: Any) -> list[Any]:
+    """Final sentences of `samples` streamed through a real-time session (as `hotasr.api.realtime`
+    sets one up for `model`, no hints), in 100 ms frames as fast as it takes them, with 1.5 s of
+    silence after the audio so that the last sentence ends by voice activity."""
+    import asyncio
+    import functools
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hotasr.recognize import recognize
+    from hotasr.streaming.segmenter import SegmenterConfig
+    from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamOptions
+
+    bound = functools.partial(recognize, model=model, settings=settings, beam_size=settings.realtime_final_beam)
+
+    def decode(samples: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
+               cancelled: Any) -> Any:
+        return bound(samples, draft=draft, language=language, prefix=prefix, context=context, cancelled=cancelled)
+
+    finals: list[SentenceEvent] = []
+
+    async def emit(event: Any) -> None:
+        if isinstance(event, SentenceEvent) and event.final:
+            finals.append(event)
+        elif not isinstance(event, SentenceEvent):
+            raise RuntimeError(str(event))
+
+    async def run() -> None:
+        options = StreamOptions(segmenter=SegmenterConfig(max_sentence_silence_ms=800),
+                                settled_prefix=settings.realtime_settled_prefix, chunked=settings.realtime_chunks)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            session = RealtimeSession(options, decode, pool, emit)
+            audio = np.concatenate([samples, np.zeros(round(1.5 * SAMPLE_RATE), np.float32)])
+            for at in range(0, len(audio), SAMPLE_RATE // 10):
+                await session.feed(audio[at : at + SAMPLE_RATE // 10])
+            await session.finish()
+
+    asyncio.run(run())
+    return finals
+
+
+def score(args: argparse.Namespace) -> None:
+    from hotasr.recognize import recognize
+    from tests.engine_fixtures import settings_for
+
+    recipe = json.loads(RECIPE.read_text())
+    shared = Path(args.shared)
+    settings = settings_for(args.weights)
+    rec = dict(model=args.model, settings=settings)
+    warm, _ = assemble(recipe["files"][0], shared)
+    report: dict[str, Any]
+    recognize(warm[: 8 * SAMPLE_RATE], **rec)  # type: ignore[arg-type]  # model load, untimed
+
+    totals: dict[str, dict[str, Any]] = {
+        lang: {"bi": ErrorCounts(), "alone": ErrorCounts(), "ref": ErrorCounts(), "lost": 0, "n": 0}
+        for lang in ("zh", "en")
+    }
+    times = {"bilingual": 0.0, "forced_zh": 0.0, "forced_en": 0.0, "alone": 0.0}
+    cpu = dict.fromkeys(times, 0.0)
+    rt = {lang: {"bi": ErrorCounts(), "lost": 0} for lang in ("zh", "en")}
+    zh_sentences = zh_marked = 0
+    warnings_seen: list[str] = []
+    for recipe_file in recipe["files"][: args.files]:
+        samples, spans = assemble(recipe_file, shared)
+        t, c = time.perf_counter(), time.process_time()
+        transcript = recognize(samples, language_hints=args.hints, **rec)  # type: ignore[arg-type]
+        times["bilingual"] += time.perf_counter() - t
+        cpu["bilingual"] += time.process_time() - c
+        warnings_seen += transcript.warnings
+        for hints, key in ((["zh"], "forced_zh"), (["en"], "forced_en")):
+            if args.forced:
+                t, c = time.perf_counter(), time.process_time()
+                recognize(samples, language_hints=hints, **rec)  # type: ignore[arg-type]
+                times[key] += time.perf_counter() - t
+                cpu[key] += time.process_time() - c
+        hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+        for sentence in transcript.sentences:
+            middle = (sentence.begin_ms + sentence.end_ms) / 2 * SAMPLE_RATE / 1000
+            index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
+            hyps[index].append(sentence.text)
+            if sentence.language == "zh":
+                zh_sentences += 1
+                zh_marked += sentence.text.rstrip()[-1:] in ("。", "？", "！")
+        for i, (utt, utt_samples, _, _) in enumerate(spans):
+            lang = utt["language"]
+            t, c = time.perf_counter(), time.process_time()
+            alone = recognize(utt_samples, language_hints=[lang], **rec)  # type: ignore[arg-type]
+            times["alone"] += time.perf_counter() - t
+            cpu["alone"] += time.process_time() - c
+            hyp = " ".join(hyps[i])
+            totals[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
+            totals[lang]["alone"] += score_text(utt["reference"], alone.text, language=lang).overall
+            totals[lang]["n"] += 1
+            lost = not in_script(hyp, lang)
+            totals[lang]["lost"] += lost
+            if args.verbose or lost:
+                print(f"{utt['id']} [{lang}]{' LOST' if lost else ''}\n  ref   {utt['reference']}\n"
+                      f"  bi    {hyp}\n  alone {alone.text}")
+        if args.realtime:
+            rt_hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+            for event in realtime_sentences(samples, args.realtime_model, settings):
+                middle = (event.begin_ms + event.end_ms) / 2 * SAMPLE_RATE / 1000
+                index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
+                if event.text:
+                    rt_hyps[index].append(event.text)
+                else:
+                    warnings_seen += event.warnings
+            for i, (utt, _, _, _) in enumerate(spans):
+                lang, hyp = utt["language"], " ".join(rt_hyps[i])
+                rt[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
+                lost = not in_script(hyp, lang)
+                rt[lang]["lost"] += lost
+                if args.verbose or lost:
+                    print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}")
+    report = {
+        "model": args.model, "hints": args.hints, "weights": args.weights,
+        "files": min(args.files, len(recipe["files"])),
+        "per_language": {
+            lang: {"utterances": v["n"], "metric": "CER" if lang == "zh" else "WER",
+                   "bilingual": round(v["bi"].error_rate or 0, 2), "alone": round(v["alone"].error_rate or 0, 2),
+                   "lost_halves": v["lost"]}
+            for lang, v in totals.items()
+        },
+        "decode_seconds": {k: round(v, 2) for k, v in times.items()},
+        "decode_cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+        "zh_sentences_ending_in_a_mark": f"{zh_marked}/{zh_sentences}",
+        "warnings": warnings_seen,
+    }
+    if args.realtime:
+        report["realtime"] = {"model": args.realtime_model, **{
+            lang: {"bilingual": round(v["bi"].error_rate or 0, 2), "lost_halves": v["lost"]} for lang, v in rt.items()
+        }}
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    b.add_argument("--files", type=int, default=4)
+    b.add_argument("--pairs", type=int, default=5)
+    s = sub.add_parser("score")
+    s.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    s.add_argument("--files", type=int, default=4)
+    s.add_argument("--model", default="fun-asr")
+    s.add_argument("--weights", default="whisper-base")
+    s.add_argument("--hints", type=lambda v: v.split(","), default=None,
+                   help="language_hints of the bilingual decode, e.g. zh,en (default: none)")
+    s.add_argument("--forced", action="store_true", help="also time the file decoded in one language (slow)")
+    s.add_argument("--verbose", action="store_true")
+    s.add_argument("--realtime", action="store_true", help="also stream each file through a real-time session")
+    s.add_argument("--realtime-model", default="paraformer-realtime-v2")
+    args = parser.parse_args()
+    if args.command == "build":
+        recipe = build(Path(args.shared), args.files, args.pairs)
+        RECIPE.write_text(json.dumps(recipe, ensure_ascii=False, indent=1) + "\n")
+        print(f"wrote {RECIPE}")
+    else:
+        score(args)
+
+
+if __name__ == "__main__":
+    main()

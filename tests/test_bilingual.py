@@ -1,0 +1,211 @@
+"""Mandarin and English in one recording (issue #19): each sentence in its own language, through
+the library, a file task and real time (the official SDK), on real speech with whisper-base.
+
+The audio is built at test time: one AISHELL sentence, a pause, one LibriSpeech sentence. Whisper's
+words differ between CPUs, so the checks are per sentence and loose: the Mandarin part has Han
+characters, the English part Latin words (a keyword among them) and none.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dashscope
+import numpy as np
+import pytest
+from dashscope.audio.asr import Recognition, Transcription
+
+import hotasr
+from hotasr.audio import SAMPLE_RATE, decode_audio
+from hotasr.engine.whisper import WhisperEngine
+from hotasr.hotwords import Hotword
+from hotasr.recognize import recognize
+from hotasr.transcript import Sentence, join_pieces
+from tests.engine_fixtures import DATA, need, settings_for
+from tests.servers import Server
+from tests.task_fixtures import FileServer
+
+ZH = DATA / "aishell_sample_S0252" / "wav" / "BAC009S0252W0495.wav"  # 北京东四环七车连撞道路拥堵近四个小时
+EN = DATA / "librispeech_test_subset" / "test-other" / "367-130732-0008.flac"  # PUT THIS IN A DOUBLE BOILER ...
+EN_KEYWORD = "boiler"
+HAN = re.compile(r"[\u3400-\u9fff]")
+LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def pcm16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+@pytest.fixture(scope="module")
+def bilingual() -> np.ndarray:
+    """~8 s: a Mandarin sentence, 0.6 s of silence, an English sentence."""
+    zh, en = decode_audio(need(ZH)).samples, decode_audio(need(EN)).samples
+    return np.concatenate([zh, np.zeros(round(0.6 * SAMPLE_RATE), np.float32), en]).astype(np.float32)
+
+
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm16(samples))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bilingual_wav(bilingual: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_wav(tmp_path_factory.mktemp("bilingual") / "zh_then_en.wav", bilingual)
+
+
+def check_halves(texts: list[str], languages: list[str | None] | None = None) -> None:
+    """Mandarin first (Han characters), then English (Latin words, the keyword, no Han)."""
+    chinese = [i for i, t in enumerate(texts) if HAN.search(t)]
+    english = [i for i, t in enumerate(texts) if LATIN_WORD.search(t) and not HAN.search(t)]
+    assert chinese and english, texts
+    assert max(chinese) < min(english), texts
+    assert EN_KEYWORD in " ".join(texts[i] for i in english).lower(), texts
+    if languages is not None:
+        assert {languages[i] for i in chinese} == {"zh"} and {languages[i] for i in english} == {"en"}, languages
+
+
+def check_chinese_style(sentence: Sentence) -> None:
+    """DashScope's Chinese: a full-width mark at the end, none of ASCII's, words that make the text."""
+    assert sentence.text[-1] in "。？！", sentence.text
+    assert not re.search(r"[,?!;:]", sentence.text), sentence.text
+    assert join_pieces([w.text + w.punctuation for w in sentence.words], "zh") == sentence.text
+
+
+@pytest.fixture(scope="module")
+def base() -> Any:
+    return settings_for("whisper-base")
+
+
+def test_a_file_keeps_both_languages_without_hints(bilingual: np.ndarray, base: Any) -> None:
+    transcript = hotasr.transcribe(bilingual, settings=base, biasing="none")  # fun-asr: zh, en, ja
+    sentences = transcript.sentences
+    check_halves([s.text for s in sentences], [s.language for s in sentences])
+    for sentence in sentences:
+        if sentence.language == "zh":
+            check_chinese_style(sentence)
+    assert not transcript.warnings
+    # The transcript's text joins them as each language writes: a space only before the English.
+    assert HAN.search(transcript.text) and EN_KEYWORD in transcript.text.lower()
+
+
+def test_paraformer_hints_are_candidates_and_fun_asr_takes_the_first(bilingual: np.ndarray, base: Any) -> None:
+    both = recognize(bilingual, model="paraformer-v2", settings=base, language_hints=["zh", "en"], biasing="none")
+    check_halves([s.text for s in both.sentences], [s.language for s in both.sentences])
+    # Fun-ASR: only the first hint counts, and it is forced on every sentence.
+    forced = recognize(bilingual, model="fun-asr", settings=base, language_hints=["en", "zh"], biasing="none")
+    assert forced.sentences and {s.language for s in forced.sentences} == {"en"}
+
+
+def test_a_bilingual_list_applies_each_term_to_its_language(
+    bilingual: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    graphs: list[tuple[str, ...]] = []
+    biased_runner = WhisperEngine._biased_runner
+
+    def spy(self: WhisperEngine, hotwords: Any, *args: Any, **kwargs: Any) -> Any:
+        if hotwords:
+            graphs.append(tuple(h.text for h in hotwords))
+        return biased_runner(self, hotwords, *args, **kwargs)
+
+    monkeypatch.setattr(WhisperEngine, "_biased_runner", spy)
+    terms = [Hotword("东四环", 4, "zh"), Hotword("拥堵", 3, None), Hotword("double boiler", 4, "en"),
+             Hotword("Seediq Bale", 3, None)]
+    transcript = recognize(bilingual, model="paraformer-v2", settings=base, hotwords=terms)
+    check_halves([s.text for s in transcript.sentences], [s.language for s in transcript.sentences])
+    # The Mandarin sentence was decoded with the Chinese terms only, the English one with the English ones.
+    assert ("东四环", "拥堵") in graphs and ("double boiler", "Seediq Bale") in graphs, graphs
+    assert not [w for w in transcript.warnings if "skipped" in w]
+
+
+def test_speech_that_gives_no_words_is_a_warning_with_its_time(
+    bilingual: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decode_in = WhisperEngine._decode_in
+
+    def deaf_to_english(self: WhisperEngine, samples: np.ndarray, language: str, *args: Any) -> list[Sentence]:
+        return [] if language == "en" else decode_in(self, samples, language, *args)
+
+    monkeypatch.setattr(WhisperEngine, "_decode_in", deaf_to_english)
+    transcript = recognize(bilingual, model="paraformer-v2", settings=base, biasing="none")
+    assert transcript.sentences and all(s.language == "zh" for s in transcript.sentences)
+    lost = [w for w in transcript.warnings if "gave no words" in w]
+    assert len(lost) == 1, transcript.warnings
+    begin, end = (float(x) for x in re.findall(r"(\d+\.\d)", lost[0])[:2])
+    english_starts = (len(decode_audio(ZH).samples) / SAMPLE_RATE) + 0.6
+    assert english_starts - 0.5 < begin < english_starts + 1.5 and end > len(bilingual) / SAMPLE_RATE - 1, lost
+
+
+# -- the official SDK, against a server ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("data"), env={"HOTASR_ALLOW_PRIVATE_URLS": "1"}).start(timeout=180)
+    srv.key = srv.create_key("bilingual")  # type: ignore[attr-defined]
+    dashscope.base_http_api_url = srv.url + "/api/v1"
+    dashscope.base_websocket_api_url = srv.url.replace("http://", "ws://") + "/api-ws/v1/inference"
+    dashscope.api_key = srv.key  # type: ignore[attr-defined]
+    yield srv
+    srv.stop()
+
+
+def test_sdk_file_task_keeps_both_languages(server: Server, bilingual_wav: Path) -> None:
+    files = FileServer(extra=(bilingual_wav,))
+    try:
+        response = Transcription.call(model="paraformer-v2", file_urls=[files.url(bilingual_wav.name)],
+                                      language_hints=["zh", "en"])
+        assert response.output.task_status == "SUCCEEDED", json.dumps(response.output, ensure_ascii=False)
+        with urllib.request.urlopen(response.output["results"][0]["transcription_url"], timeout=30) as result:
+            doc = json.loads(result.read())
+    finally:
+        files.stop()
+    sentences = doc["transcripts"][0]["sentences"]
+    check_halves([s["text"] for s in sentences])
+    for sentence in sentences:
+        if HAN.search(sentence["text"]):
+            assert sentence["text"][-1] in "。？！", sentence
+            words = "".join(w["text"] + w["punctuation"] for w in sentence["words"])
+            assert words == sentence["text"], sentence
+    assert "warnings" not in doc
+
+
+def test_sdk_real_time_keeps_both_languages(server: Server, bilingual_wav: Path) -> None:
+    recognition = Recognition(model="paraformer-realtime-v2", format="wav", sample_rate=16000, callback=None,
+                              language_hints=["zh", "en"])
+    result = recognition.call(str(bilingual_wav))
+    assert result.status_code == 200, result.message
+    finals = [s for s in result.get_sentence() if s["text"]]
+    check_halves([s["text"] for s in finals])
+    chinese = [s for s in finals if HAN.search(s["text"])]
+    assert all(s["text"][-1] in "。？！" for s in chinese), chinese  # punctuated like file results
+
+
+def test_sdk_real_time_hints_zh_en_keep_english_english(server: Server, tmp_path: Path) -> None:
+    # DashScope's documented default hints: English speech must not be forced into Chinese.
+    english = write_wav(tmp_path / "english.wav", decode_audio(need(EN)).samples)
+    recognition = Recognition(model="paraformer-realtime-v2", format="wav", sample_rate=16000, callback=None,
+                              language_hints=["zh", "en"])
+    result = recognition.call(str(english))
+    assert result.status_code == 200, result.message
+    text = " ".join(s["text"] for s in result.get_sentence())
+    assert not HAN.search(text) and EN_KEYWORD in text.lower(), text
+
+
+def test_openai_endpoint_keeps_both_languages(server: Server, bilingual_wav: Path) -> None:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server.url + "/v1", api_key=server.key, max_retries=0, timeout=120)  # type: ignore[attr-defined]
+    with bilingual_wav.open("rb") as audio:
+        result = client.audio.transcriptions.create(file=audio, model="whisper-1", response_format="verbose_json")
+    check_halves([s.text for s in result.segments or []])

@@ -1,0 +1,115 @@
+"""A language per sentence (issue #19), the parts that need no model: DashScope's candidate
+languages, Chinese written as DashScope writes it, bilingual hotword lists."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from hotasr.catalog import get_model
+from hotasr.chinese import han_text, sentence_end
+from hotasr.engine.whisper import _segment_sentences
+from hotasr.hotwords import Hotword, hotwords_for_language
+from hotasr.postprocess import apply_text_options
+from hotasr.recognize import candidate_languages
+from hotasr.transcript import Sentence, Transcript, Word, join_pieces
+
+
+def model(name: str):
+    info = get_model(name)
+    assert info is not None
+    return info
+
+
+def test_candidates_follow_dashscopes_rules_per_family() -> None:
+    # Paraformer v2: every hint is a candidate; Fun-ASR: the first hint only, forced.
+    assert candidate_languages(model("paraformer-v2"), ["zh", "en"]) == ("zh", "en")
+    assert candidate_languages(model("paraformer-realtime-v2"), ["zh", "en"]) == ("zh", "en")
+    assert candidate_languages(model("fun-asr"), ["en", "zh"]) == ("en",)
+    # No hint: the model's own languages.
+    assert candidate_languages(model("fun-asr"), []) == ("zh", "en", "ja")
+    assert candidate_languages(model("fun-asr-realtime"), []) == ("zh", "en", "ja")
+    assert "en" in candidate_languages(model("paraformer-v2"), [])  # type: ignore[operator]
+    assert candidate_languages(model("paraformer-8k-v2"), []) == ("zh",)
+    assert candidate_languages(model("sensevoice-v1"), []) is None  # many: any the engine knows
+    assert candidate_languages(model("paraformer-v2"), ["zh", "en"], language="en") == ("en",)
+
+
+def test_chinese_text_has_full_width_marks_and_an_end() -> None:
+    assert han_text("我用 iPhone 15 Pro, 很好") == "我用iPhone 15 Pro，很好。"
+    assert han_text("欢迎来到 Speech Lab") == "欢迎来到Speech Lab。"
+    assert han_text("价格是3.5元,对吗") == "价格是3.5元，对吗？"
+    assert han_text("你好. 世界!") == "你好。世界！"
+    assert sentence_end("好的！") == ""
+
+
+def words(*tokens: str, step: float = 0.2) -> list[SimpleNamespace]:
+    return [SimpleNamespace(word=t, start=i * step, end=(i + 1) * step) for i, t in enumerate(tokens)]
+
+
+def segment(tokens: list[SimpleNamespace]) -> SimpleNamespace:
+    return SimpleNamespace(words=tokens, text="".join(t.word for t in tokens), start=0.0, end=tokens[-1].end)
+
+
+def test_latin_words_inside_chinese_keep_their_spaces_and_words_agree_with_the_text() -> None:
+    # faster-whisper splits unspaced text token by token: "iPhone" may come as "i" + "Phone".
+    tokens = words("我", "买", "了", " i", "Phone", " 15", " Pro", ",", "在", " Speech", " Lab", "?")
+    sentences = _segment_sentences(segment(tokens), "zh", simplify=True)
+    assert [s.text for s in sentences] == ["我买了iPhone 15 Pro，在Speech Lab？"]
+    sentence = sentences[0]
+    assert sentence.language == "zh"
+    assert [w.text for w in sentence.words] == ["我", "买", "了", "iPhone", "15", "Pro", "在", "Speech", "Lab"]
+    assert join_pieces([w.text + w.punctuation for w in sentence.words], "zh") == sentence.text
+
+
+def test_a_chinese_sentence_without_a_mark_gets_one_and_loses_it_without_punctuation() -> None:
+    sentences = _segment_sentences(segment(words("零零后", "会", "成为", "购房", "主力")), "zh", simplify=True)
+    assert sentences[0].text == "零零后会成为购房主力。" and sentences[0].words[-1].punctuation == "。"
+    stripped = apply_text_options(sentences[0], "zh", punctuation=False)
+    assert stripped is not None and stripped.text == "零零后会成为购房主力"
+    mixed = Sentence(0, 1000, "我用iPhone 15 Pro，很好。", [], language="zh")
+    assert apply_text_options(mixed, None, punctuation=False).text == "我用iPhone 15 Pro很好"  # type: ignore[union-attr]
+
+
+def test_english_sentences_are_untouched() -> None:
+    sentences = _segment_sentences(segment(words(" Hello", ",", " world", ".")), "en", simplify=False)
+    assert [s.text for s in sentences] == ["Hello, world."]
+
+
+def test_a_bilingual_transcripts_text_spaces_only_where_a_language_does() -> None:
+    transcript = Transcript([
+        Sentence(0, 1000, "你好。", [Word(0, 1000, "你好", "。")], language="zh"),
+        Sentence(1000, 2000, "再见。", [], language="zh"),
+        Sentence(2000, 3000, "Hello there.", [], language="en"),
+        Sentence(3000, 4000, "谢谢。", [], language="zh"),
+    ], "zh")
+    assert transcript.text == "你好。再见。 Hello there. 谢谢。"
+
+
+def test_each_term_of_a_bilingual_list_biases_sentences_of_its_language() -> None:
+    terms = [Hotword("赛德克巴莱", 4, "zh"), Hotword("Seediq Bale", 4, "en"), Hotword("魏德圣", 4, None),
+             Hotword("Taiwan", 4, None)]
+    assert [h.text for h in hotwords_for_language(terms, "zh")] == ["赛德克巴莱", "魏德圣"]
+    assert [h.text for h in hotwords_for_language(terms, "en")] == ["Seediq Bale", "Taiwan"]
+    assert hotwords_for_language(terms, None) == terms
+
+
+def test_audio_the_vad_finds_no_speech_in_is_still_decoded(monkeypatch) -> None:
+    """Quiet or noisy speech the VAD misses is decoded whole (as before #19), not dropped."""
+    import numpy as np
+
+    from hotasr.engine import whisper
+
+    engine = object.__new__(whisper.WhisperEngine)
+    engine.multilingual = True
+    engine.model = SimpleNamespace(encode=lambda features: features)
+    decoded: list[int] = []
+
+    def decode(self, samples, candidates, usable, job, warnings, progress):
+        decoded.append(len(samples))
+        return [Sentence(0, 1000, "hello", language="en")], "en"
+
+    monkeypatch.setattr(whisper, "speech_segments", lambda samples: [])
+    monkeypatch.setattr(whisper.WhisperEngine, "_decode", decode)
+    job = whisper._Job("none", None, True, False, None, None, None, None)
+    sentences = engine._decode_sentences(np.ones(16000, np.float32), ("zh", "en"), [], job, [], None)
+    assert decoded == [16000] and [s.text for s in sentences] == ["hello"]
