@@ -90,16 +90,16 @@ class Settings(BaseSettings):
     realtime_interim_interval_ms: int = 800  # how often interim text is refreshed while someone speaks
     realtime_first_interim_ms: int = 200  # the first interim of a sentence after this much speech
     # Beam of real-time finals without hotwords: greedy decodes a long sentence in half the time of
-    # beam 5 for +0.14 WER. Finals with a vocabulary keep the engine's beam: biasing needs it (BENCHMARKS §3).
+    # beam 5 for +0.14 WER. Finals with a vocabulary keep the engine's beam: biasing needs it (bench/HISTORY.md §3).
     realtime_final_beam: int = Field(default=1, ge=1, le=10)
     # Real-time finals without a vocabulary read the words the sentence's last two interims agree
     # on as a prefix and generate only the rest: p50 -0.17 s, WER +0.4 (hotasr.streaming.agreement;
-    # BENCHMARKS §3).
+    # bench/HISTORY.md §3).
     realtime_settled_prefix: bool = True
     # A long sentence's head start at a pause (after 10 s or more of it) is kept as a chunk when the
     # speaker goes on: later decodes start after it (hotasr.streaming.chunks). Off: long sentences'
     # finals come sooner (the 16.7 s one's 0.6 s, not 0.85-2.0 s) for +0.6 points of real-time WER
-    # and hotword recall 0.860 instead of 0.875 (BENCHMARKS §3).
+    # and hotword recall 0.860 instead of 0.875 (bench/HISTORY.md §3).
     realtime_chunks: bool = False
     realtime_max_lag_s: float = 30.0  # finals later than this behind real time: task-failed "Throttling"
     # No audio for this long fails the task (DashScope: 23 s), whatever other messages arrive.

@@ -602,7 +602,7 @@ def _fitted(runner: Any, samples: int) -> Any:
     are the first ones, so timestamps and alignment stay as they were. The margin of silence
     matters: with 1 s of it, decoding sometimes ran on past the end of speech into a hallucination
     loop. Biased finals keep the full window: even with 5 s, biased beam search fell into
-    repetition loops on 4 of 68 LibriSpeech utterances (BENCHMARKS.md §3).
+    repetition loops on 4 of 68 LibriSpeech utterances (bench/HISTORY.md §3).
     """
     frames = fitted_frames(samples)
     if frames >= _FULL_WINDOW:

@@ -13,7 +13,7 @@ the cut, so that a word begun softly right after the pause keeps its onset.
 
 An option, off by default (`Settings.realtime_chunks`): in the paced accuracy bench it cost about
 0.6 points of real-time WER without a vocabulary and 0.4 with one, all of it in the sentences it
-cut (BENCHMARKS §3).
+cut (bench/HISTORY.md §3).
 """
 
 from __future__ import annotations
