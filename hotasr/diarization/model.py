@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hotasr.engine.weights import WeightsError, _atomic_write, _file_lock, _sha256
+from hotasr.engine.weights import WeightsError, _atomic_write, _file_lock, _sha256, matches_marker
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +161,6 @@ def checkpoint_path() -> Path:
     return path
 
 
-_verified: set[tuple[str, int, int]] = set()
-_lock = threading.Lock()
 
 
 def converted_weights(cache_dir: Path) -> Path:
@@ -196,23 +194,7 @@ def converted_weights(cache_dir: Path) -> Path:
 
 
 def _is_complete(target: Path, npz: Path) -> bool:
-    try:
-        marker = json.loads((target / _MARKER).read_text())
-        stat = npz.stat()
-    except (OSError, ValueError):
-        return False
-    if not isinstance(marker, dict) or marker.get("size") != stat.st_size:
-        return False
-    key = (str(npz), stat.st_size, stat.st_mtime_ns)
-    with _lock:
-        if key in _verified:
-            return True
-    if _sha256(npz) != marker.get("sha256"):
-        log.warning("cached speaker-embedding weights in %s are corrupt; converting them again", target)
-        return False
-    with _lock:
-        _verified.add(key)
-    return True
+    return matches_marker(npz, target / _MARKER)
 
 
 # -- the encoder ---------------------------------------------------------------------------------

@@ -128,22 +128,30 @@ def _joined_base(cache_dir: Path) -> Path:
 
 def _is_complete(target: Path, expected_size: int) -> bool:
     """True when model.bin matches the marker's size and sha256 and every side file is there."""
-    model = target / "model.bin"
-    try:
-        marker = json.loads((target / _MARKER).read_text())
-        stat = model.stat()
-    except (OSError, ValueError):
-        return False
     if not all((target / n).is_file() for n in _BASE_SIDE_FILES):
         return False
-    if not isinstance(marker, dict) or marker.get("size") != expected_size or stat.st_size != expected_size:
+    return matches_marker(target / "model.bin", target / _MARKER, expected_size)
+
+
+def matches_marker(path: Path, marker_path: Path, expected_size: int | None = None) -> bool:
+    """True when `path` has the size and SHA-256 its marker (JSON: size, sha256) records, and the
+    size expected, if given. Hashed once per process and file version: later calls check the size
+    and modification time only. A corrupt file is logged; the caller builds it again."""
+    try:
+        marker = json.loads(marker_path.read_text())
+        stat = path.stat()
+    except (OSError, ValueError):
         return False
-    key = (str(model), stat.st_size, stat.st_mtime_ns)
+    if not isinstance(marker, dict) or marker.get("size") != stat.st_size:
+        return False
+    if expected_size is not None and stat.st_size != expected_size:
+        return False
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
     with _verify_lock:
         if key in _verified:
             return True
-    if _sha256(model) != marker.get("sha256"):
-        log.warning("cached whisper-base weights in %s are corrupt; rebuilding them", target)
+    if _sha256(path) != marker.get("sha256"):
+        log.warning("cached model weights %s are corrupt; building them again", path)
         return False
     with _verify_lock:
         _verified.add(key)
