@@ -37,7 +37,7 @@ test: lint typecheck
 
 # Pure and in-process tests only (no model, no server process, no PostgreSQL, no browser): well under a minute.
 test-fast: lint typecheck
-	HOTASR_TEST_FAST=1 $(PYTEST) -m "not model" -q
+	HOTASR_TEST_FAST=1 $(PYTEST) -m "not model and not paced" -q
 
 bench: $(STAMP)
 	$(BIN)/python bench/vocab_api.py

@@ -306,6 +306,7 @@ def chunked_decodes(
     return decodes, play(speech, options, recognize)
 
 
+@pytest.mark.paced
 @pytest.mark.parametrize("head_start_s", [0.0, 0.4], ids=["done within the pause", "running when speech resumes"])
 def test_a_long_sentence_is_decoded_on_from_its_chunks(jfk_samples: np.ndarray, head_start_s: float) -> None:  # noqa: F811
     """JFK's 11 s twice over are one sentence here, with pauses of 0.3-0.6 s inside it. The head
