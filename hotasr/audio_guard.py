@@ -143,14 +143,8 @@ def run_isolated(fn: Callable[..., Any], args: tuple[Any, ...], limits: AudioLim
         # multiprocessing forbids children here (e.g. hotasr.transcribe inside a Pool worker):
         # decode in this process, with the same limits on what the header declares and decodes.
         return fn(*args)
-    _ensure_preload()
     receiver, sender = _context.Pipe(duplex=False)
-    child = _context.Process(
-        target=_child_main, args=(sender, fn, args, limits.decoder_memory_mb, limits.decoder_cpu_seconds),
-        name=_CHILD_NAME, daemon=True,
-    )
-    child.start()
-    sender.close()  # the child holds the only writer now: its death reads as EOF here
+    child = _start_child(_child_main, sender, fn, args, limits)  # its death reads as EOF on receiver
     try:
         outcome = receiver.recv()
     except (EOFError, OSError):
@@ -185,15 +179,22 @@ def start_isolated(fn: Callable[..., None], args: tuple[Any, ...], limits: Audio
     Process), or None in a daemonic process, which may not start children."""
     if multiprocessing.current_process().daemon:
         return None
-    _ensure_preload()
     mine, theirs = _context.Pipe(duplex=True)
+    return mine, _start_child(_serve_main, theirs, fn, args, limits)
+
+
+def _start_child(main: Callable[..., None], connection: Any, fn: Callable[..., Any], args: tuple[Any, ...],
+                 limits: AudioLimits) -> Any:
+    """A decoder child running `main(connection, fn, args, memory_mb, cpu_seconds)`. This process
+    closes its copy of `connection`: the child holds the only one, so its death reads as EOF."""
+    _ensure_preload()
     child = _context.Process(
-        target=_serve_main, args=(theirs, fn, args, limits.decoder_memory_mb, limits.decoder_cpu_seconds),
+        target=main, args=(connection, fn, args, limits.decoder_memory_mb, limits.decoder_cpu_seconds),
         name=_CHILD_NAME, daemon=True,
     )
     child.start()
-    theirs.close()
-    return mine, child
+    connection.close()
+    return child
 
 
 def _serve_main(connection: Any, fn: Callable[..., None], args: tuple[Any, ...], memory_mb: int,
