@@ -25,6 +25,7 @@ from hotasr.diarization.options import (
     DiarizationOptions,
     SpeakerTurn,
 )
+from hotasr.engine.base import SAMPLE_RATE
 from hotasr.transcript import Transcript
 
 __all__ = [
@@ -51,7 +52,7 @@ def diarize(samples: np.ndarray, cache_dir: Path, options: DiarizationOptions | 
 
     options = options or DiarizationOptions()
     encoder = load_encoder(cache_dir)  # first: a missing model fails before any work
-    duration_ms = len(samples) * 1000 // 16000
+    duration_ms = len(samples) * 1000 // SAMPLE_RATE
     regions = speech_regions(samples, options)
     windows = plan_windows(regions, duration_ms, options)
     embeddings = embed_windows(samples, windows, encoder, options)

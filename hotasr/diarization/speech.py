@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hotasr.diarization.options import DiarizationOptions
-
-SAMPLE_RATE = 16000
+from hotasr.engine.base import SAMPLE_RATE
 
 
 def speech_regions(samples: np.ndarray, options: DiarizationOptions) -> list[tuple[int, int]]:
