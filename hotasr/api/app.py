@@ -26,8 +26,7 @@ from hotasr.tasks.service import TaskService
 from hotasr.tasks.signing import load_secret
 from hotasr.vocabularies import VocabularyService
 
-# In matching order: the OpenAI router's catch-all for unknown /v1 paths and the console's `/`
-# must not shadow the routes before them.
+# Every route of the app, one router per module, matched in this order.
 ROUTERS: tuple[APIRouter, ...] = (
     ops.router,
     customization.router,

@@ -167,7 +167,7 @@ def _add_routes(router: APIRouter) -> None:
         return _ok(request, output)
 
     @router.get("/api/v1/tasks/{task_id}", summary="A task's status and results (UNKNOWN for ids not found)",
-             **dashscope_route(ok=TaskResponse, errors=(401, 429)))
+                **dashscope_route(ok=TaskResponse, errors=(401, 429)))
     async def query(request: Request, task_id: str) -> JSONResponse:
         account = await authenticate(request)
         record = await run_in_threadpool(_service(request).get, account, task_id)
@@ -177,7 +177,7 @@ def _add_routes(router: APIRouter) -> None:
         return _ok(request, output, usage)
 
     @router.post("/api/v1/tasks/{task_id}/cancel", summary="Cancel a PENDING task",
-              **dashscope_route(ok=TaskResponse, errors=(400, 401, 404, 429)))
+                 **dashscope_route(ok=TaskResponse, errors=(400, 401, 404, 429)))
     async def cancel(request: Request, task_id: str) -> JSONResponse:
         account = await authenticate(request)
         service = _service(request)
