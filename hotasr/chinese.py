@@ -19,9 +19,23 @@ _ASCII_MARK = re.compile(r"(?<!\d)[,.?!:;]|[,.?!:;](?!\d)")
 _SPACE = re.compile(r"(?<=(\S))\s+(?=(\S))")
 
 
+# Character ranges for regex classes, one definition for every module outside the engine that
+# tells scripts apart. Han: CJK Unified Ideographs with Extension A (not the Yijing hexagrams
+# between them), the compatibility ideographs, and the supplementary extensions (B onwards).
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+KANA = "\u3040-\u30ff"  # Hiragana and Katakana
+_HAN = re.compile(f"[{HAN}]")
+_HAN_OR_KANA = re.compile(f"[{HAN}{KANA}]")
+
+
 def has_han(text: str) -> bool:
     """Whether `text` has a Han character (Chinese text, not English written in a Chinese decode)."""
-    return any("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+    return _HAN.search(text) is not None
+
+
+def has_han_or_kana(text: str) -> bool:
+    """Whether `text` is (partly) written in Chinese or Japanese script."""
+    return _HAN_OR_KANA.search(text) is not None
 
 
 def full_width(punctuation: str) -> str:

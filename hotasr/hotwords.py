@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hotasr.chinese import has_han_or_kana
+
 MAX_TERMS_PER_LIST = 500
 MIN_WEIGHT, MAX_WEIGHT = 1, 5
 MAX_NON_ASCII_CHARS = 15  # a term with any non-ASCII character: at most 15 characters in all
@@ -179,8 +181,4 @@ def hotwords_for_language(hotwords: Iterable[Hotword], language: str | None) -> 
     if language is None:
         return list(hotwords)
     cjk_language = language in _CJK_LANGS
-    return [h for h in hotwords if h.lang == language or (not h.lang and _has_cjk(h.text) == cjk_language)]
-
-
-def _has_cjk(text: str) -> bool:
-    return any("\u3040" <= c <= "\u30ff" or "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" for c in text)
+    return [h for h in hotwords if h.lang == language or (not h.lang and has_han_or_kana(h.text) == cjk_language)]

@@ -114,11 +114,6 @@ def _with_language(sentence: Sentence, language: str | None) -> Sentence:
     return Sentence(sentence.begin_ms, sentence.end_ms, sentence.text, sentence.words, sentence.speaker_id, language)
 
 
-def sentence_language(sentence: Sentence, default: str | None) -> str | None:
-    """The sentence's own language, else the transcript's (`default`)."""
-    return sentence.language or default
-
-
 def dominant_language(sentences: list[Sentence]) -> str | None:
     """The language with the most speech time among `sentences` (None when there is none)."""
     spoken: dict[str, int] = {}

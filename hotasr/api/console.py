@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
@@ -41,11 +41,13 @@ class _FreshStatic(StaticFiles):
         return response
 
 
-def install(app: FastAPI) -> None:
-    """Serve the console at `/` and its assets under `/static/`."""
+router = APIRouter(include_in_schema=False)
 
-    @app.get("/", include_in_schema=False)
-    async def console() -> FileResponse:
-        return FileResponse(WEB_DIR / "index.html", headers=HEADERS)
 
-    app.mount("/static", _FreshStatic(directory=WEB_DIR), name="console-static")
+@router.get("/")
+async def console() -> FileResponse:
+    """The console's page, at `/`."""
+    return FileResponse(WEB_DIR / "index.html", headers=HEADERS)
+
+
+router.mount("/static", _FreshStatic(directory=WEB_DIR), name="console-static")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from hotasr.api.auth import admit, authenticate, required_token
 from hotasr.api.body import parse_json_object, read_body
-from hotasr.api.database import run_database_work
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
 from hotasr.api.schema import CustomizationRequest, CustomizationResponse, dashscope_route
@@ -107,7 +107,7 @@ async def customization(request: Request) -> JSONResponse:
         output = await _query(request, service, data)
     else:
         account = await authenticate(request)
-        output = await run_database_work(request.app, ACTIONS[action], service, account, data)
+        output = await run_in_threadpool(ACTIONS[action], service, account, data)
     return JSONResponse({"request_id": request_id(request), "output": output, "usage": {"count": 1}})
 
 

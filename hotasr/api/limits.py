@@ -64,9 +64,5 @@ class KeyLimiter:
             else:  # no entry kept for keys that hold nothing
                 del self._open[key_id]
 
-    def held(self, key_id: str) -> int:
-        with self._lock:
-            return self._open.get(key_id, 0)
-
 
 StreamLimiter = KeyLimiter  # concurrent real-time streams per key (settings.key_max_streams)

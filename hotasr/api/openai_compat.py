@@ -21,7 +21,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
@@ -483,8 +483,3 @@ async def unknown(request: Request, rest: str) -> JSONResponse:
         raise OpenAIError(405, f"Method {request.method} is not allowed on /v1/{rest}; use {', '.join(allowed)}",
                           code="method_not_allowed", headers={"Allow": ", ".join(allowed)})
     raise OpenAIError(404, f"Invalid URL ({request.method} /v1/{rest})", code="unknown_url")
-
-
-def install(app: FastAPI) -> None:
-    """Add the OpenAI-compatible routes to `app`."""
-    app.include_router(router)

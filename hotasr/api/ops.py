@@ -17,10 +17,11 @@ import time
 import uuid
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -150,35 +151,40 @@ class ModelWarmup:
             self._settle()
 
 
-def install(app: FastAPI) -> None:
-    settings: Settings = app.state.settings
-    metrics: Metrics = app.state.metrics
-    app.add_middleware(RequestContext, metrics=metrics)
-    warmup = ModelWarmup(settings, metrics)
-    app.state.warmup = warmup
-    app.router.on_startup.append(warmup.start)
+router = APIRouter(include_in_schema=False)
 
-    @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        """Liveness: the process answers."""
-        return {"status": "ok"}
 
-    @app.get("/ready", include_in_schema=False)
-    async def ready() -> JSONResponse:
-        """Readiness: the database answers and the models are loaded."""
-        checks: dict[str, Any] = {"database": "ok", "models": "ok"}
-        try:
-            with app.state.db_engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            checks["database"] = f"unreachable: {exc.__class__.__name__}"
-        if not warmup.done.is_set():
-            checks["models"] = "loading"
-        elif warmup.errors:
-            checks["models"] = {name: f"failed: {error}" for name, error in warmup.errors.items()}
-        ok = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+@router.get("/health")
+async def health() -> dict[str, str]:
+    """Liveness: the process answers."""
+    return {"status": "ok"}
 
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+def _database_answers(engine: Engine) -> None:
+    """One round trip to the database (blocking: `/ready` runs it on a worker thread)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    """Readiness: the database answers and the models are loaded."""
+    state = request.app.state
+    warmup: ModelWarmup = state.warmup
+    checks: dict[str, Any] = {"database": "ok", "models": "ok"}
+    try:
+        await run_in_threadpool(_database_answers, state.db_engine)
+    except Exception as exc:
+        checks["database"] = f"unreachable: {exc.__class__.__name__}"
+    if not warmup.done.is_set():
+        checks["models"] = "loading"
+    elif warmup.errors:
+        checks["models"] = {name: f"failed: {error}" for name, error in warmup.errors.items()}
+    ok = all(v == "ok" for v in checks.values())
+    return JSONResponse({"status": "ready" if ok else "not ready", **checks}, status_code=200 if ok else 503)
+
+
+@router.get("/metrics")
+async def prometheus(request: Request) -> Response:
+    metrics: Metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

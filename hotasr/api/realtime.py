@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, WebSocket
+from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from hotasr.accounts import AccountService
@@ -51,7 +51,6 @@ from hotasr.transcript import Transcript
 from hotasr.vocabularies import VocabularyNotFound, VocabularyRecord, VocabularyService
 
 log = logging.getLogger("hotasr.realtime")
-PATHS = ("/api-ws/v1/inference", "/api-ws/v1/inference/")
 # DashScope's defaults for the pause that ends a sentence, per family.
 DEFAULT_SILENCE_MS = {"fun-asr": 1300, "paraformer": 800}
 
@@ -98,14 +97,6 @@ class RealtimeHub:
         self.metrics.active_streams.set(value)
 
 
-def install(app: FastAPI) -> None:
-    hub = RealtimeHub(app.state.settings, app.state.metrics)
-    app.state.realtime = hub
-    for path in PATHS:
-        app.add_api_websocket_route(path, _endpoint)
-    app.router.on_shutdown.append(lambda: hub.pool.shutdown(wait=False, cancel_futures=True))
-
-
 BROWSER_AUTH_PREFIX = "bearer."
 
 
@@ -117,6 +108,11 @@ def _browser_token(websocket: WebSocket) -> str | None:
     return None
 
 
+router = APIRouter()
+
+
+@router.websocket("/api-ws/v1/inference/")
+@router.websocket("/api-ws/v1/inference")
 async def _endpoint(websocket: WebSocket) -> None:
     accounts: AccountService = websocket.app.state.accounts
     protocol = None if websocket.headers.get("authorization") else _browser_token(websocket)

@@ -11,12 +11,10 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -25,10 +23,11 @@ from hotasr.api.body import read_json_object
 from hotasr.api.errors import ApiError, request_id
 from hotasr.api.responses import JSONResponse
 from hotasr.api.schema import TaskRequest, TaskResponse, dashscope_route, header_parameter, query_parameter
+from hotasr.config import Settings
 from hotasr.hotwords import show
 from hotasr.tasks.models import FAILED, FINISHED, STATUSES, SUCCEEDED, UNKNOWN, TaskRecord, TaskRequestError
 from hotasr.tasks.service import MAX_PAGE_NO, MAX_PAGE_SIZE, TaskService
-from hotasr.tasks.signing import load_secret, sign_path, verify_path
+from hotasr.tasks.signing import sign_path, verify_path
 from hotasr.tasks.uploads import UploadError, check_policy, issue_policy, new_upload_key, store_upload
 
 RESULTS_PREFIX = "/api/v1/results/"
@@ -135,26 +134,18 @@ def _form(fields: dict[str, dict[str, str]]) -> dict[str, Any]:
     return {"type": "object", "required": list(fields), "properties": fields}
 
 
-def install(app: FastAPI) -> None:
-    """Add the transcription and task routes (and their background workers) to `app`."""
-    settings = app.state.settings
-    app.state.tasks = TaskService(settings, app.state.db_sessions)
-    app.state.url_signing_secret = load_secret(settings)
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
 
-    previous = app.router.lifespan_context
 
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with previous(application) as state:
-            application.state.tasks.start()
-            try:
-                yield state
-            finally:
-                await run_in_threadpool(application.state.tasks.stop)
+router = APIRouter()
 
-    app.router.lifespan_context = lifespan
 
-    @app.post("/api/v1/services/audio/asr/transcription", summary="Submit a transcription task", **dashscope_route(
+def _add_routes(router: APIRouter) -> None:
+    """Adds the transcription, task and upload routes to `router` (the task service behind them
+    is built and started by `hotasr.api.app`)."""
+
+    @router.post("/api/v1/services/audio/asr/transcription", summary="Submit a transcription task", **dashscope_route(
         body=TaskRequest, ok=TaskResponse, errors=(400, 401, 404, 413, 429), parameters=[_ASYNC_HEADER]))
     async def submit(request: Request) -> JSONResponse:
         account = await authenticate(request)
@@ -165,7 +156,7 @@ def install(app: FastAPI) -> None:
                 "current user api does not support synchronous calls: recorded-file transcription is an "
                 "async task; send the header 'X-DashScope-Async: enable'.",
             )
-        body = await read_json_object(request, settings.max_request_bytes)
+        body = await read_json_object(request, _settings(request).max_request_bytes)
         try:
             record = await run_in_threadpool(_service(request).submit, account, body)
         except TaskRequestError as exc:
@@ -175,8 +166,8 @@ def install(app: FastAPI) -> None:
             output["warnings"] = record.warnings
         return _ok(request, output)
 
-    @app.get("/api/v1/tasks/{task_id}", summary="A task's status and results (UNKNOWN for ids not found)",
-             **dashscope_route(ok=TaskResponse, errors=(401, 429)))
+    @router.get("/api/v1/tasks/{task_id}", summary="A task's status and results (UNKNOWN for ids not found)",
+                **dashscope_route(ok=TaskResponse, errors=(401, 429)))
     async def query(request: Request, task_id: str) -> JSONResponse:
         account = await authenticate(request)
         record = await run_in_threadpool(_service(request).get, account, task_id)
@@ -185,8 +176,8 @@ def install(app: FastAPI) -> None:
         output, usage = _task_output(request, record)
         return _ok(request, output, usage)
 
-    @app.post("/api/v1/tasks/{task_id}/cancel", summary="Cancel a PENDING task",
-              **dashscope_route(ok=TaskResponse, errors=(400, 401, 404, 429)))
+    @router.post("/api/v1/tasks/{task_id}/cancel", summary="Cancel a PENDING task",
+                 **dashscope_route(ok=TaskResponse, errors=(400, 401, 404, 429)))
     async def cancel(request: Request, task_id: str) -> JSONResponse:
         account = await authenticate(request)
         service = _service(request)
@@ -202,7 +193,7 @@ def install(app: FastAPI) -> None:
             f"this one is {record.status}.",
         )
 
-    @app.get("/api/v1/tasks", summary="This account's tasks, newest first", **dashscope_route(parameters=[
+    @router.get("/api/v1/tasks", summary="This account's tasks, newest first", **dashscope_route(parameters=[
         query_parameter("page_no", "1-based", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NO, "default": 1}),
         query_parameter("page_size", "tasks per page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE,
                                               "default": 10}),
@@ -256,7 +247,7 @@ def install(app: FastAPI) -> None:
             }
         )
 
-    @app.get(RESULTS_PREFIX + "{key:path}", include_in_schema=False)
+    @router.get(RESULTS_PREFIX + "{key:path}", include_in_schema=False)
     async def result_file(request: Request, key: str) -> Response:
         # No API key: the signature in the URL is the permission (users fetch it with urllib).
         path = RESULTS_PREFIX + key
@@ -269,7 +260,7 @@ def install(app: FastAPI) -> None:
             raise ApiError(404, "NotFound", "The result no longer exists (results are kept for a limited time).")
         return Response(data, media_type="application/json; charset=utf-8")
 
-    @app.get("/api/v1/uploads", summary="An upload policy (as DashScope's OSS upload)", **dashscope_route(
+    @router.get("/api/v1/uploads", summary="An upload policy (as DashScope's OSS upload)", **dashscope_route(
         parameters=[query_parameter("action", "", {"type": "string", "enum": ["getPolicy"]}, required=True)],
         errors=(400, 401, 429)))
     async def upload_policy(request: Request) -> JSONResponse:
@@ -277,16 +268,17 @@ def install(app: FastAPI) -> None:
         action = request.query_params.get("action")
         if action != "getPolicy":
             raise ApiError(400, "InvalidParameter", f"action must be getPolicy, got {action!r}.")
-        data = issue_policy(request.app.state.url_signing_secret, account, settings.max_download_bytes,
+        data = issue_policy(request.app.state.url_signing_secret, account, _settings(request).max_download_bytes,
                             _base_url(request) + UPLOAD_PATH)
         return JSONResponse({"request_id": request_id(request), "data": data})
 
-    @app.post("/api/v1/uploads", summary="Upload a file in one step; answers its oss:// URL", **dashscope_route(
+    @router.post("/api/v1/uploads", summary="Upload a file in one step; answers its oss:// URL", **dashscope_route(
         multipart=_form({"file": _BINARY}), errors=(400, 401, 413, 429)))
     async def upload_direct(request: Request) -> JSONResponse:
         """One step for curl users: `curl -H "Authorization: Bearer $KEY" -F file=@a.wav …/api/v1/uploads`
         answers `data.url` = `oss://…`, usable in file_urls by the same account for 48 hours."""
         account = await authenticate(request)
+        settings = _settings(request)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_download_bytes + 1024 * 1024:
             raise ApiError(413, "BadRequest.TooLarge", f"The file is larger than {settings.max_download_bytes} bytes.")
@@ -303,11 +295,12 @@ def install(app: FastAPI) -> None:
                 raise ApiError(exc.status, exc.code, exc.message) from None
         return JSONResponse({"request_id": request_id(request), "data": {"url": f"oss://{key}", "size": size}})
 
-    @app.post(UPLOAD_PATH, summary="Upload a file under a signed policy (no API key)", **dashscope_route(
+    @router.post(UPLOAD_PATH, summary="Upload a file under a signed policy (no API key)", **dashscope_route(
         multipart=_form({"file": _BINARY, "key": _TEXT, "policy": _TEXT, "Signature": _TEXT}),
         errors=(400, 403, 409, 413), keyed=False))
     async def upload(request: Request) -> JSONResponse:
         # Authorised by the signed policy in the form, like an OSS POST upload (no API key).
+        settings = _settings(request)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_download_bytes + 1024 * 1024:
             raise ApiError(413, "BadRequest.TooLarge", f"The file is larger than {settings.max_download_bytes} bytes.")
@@ -325,3 +318,6 @@ def install(app: FastAPI) -> None:
             except UploadError as exc:
                 raise ApiError(exc.status, exc.code, exc.message) from None
         return JSONResponse({"request_id": request_id(request), "key": key, "url": f"oss://{key}", "size": size})
+
+
+_add_routes(router)

@@ -34,6 +34,8 @@ from typing import Any, Literal
 
 import zhconv
 
+from hotasr.chinese import HAN
+
 Language = Literal["en", "zh"]
 
 # Upstream costs (score.py `EditDistance.cost`).
@@ -328,7 +330,7 @@ def _zh_number(match: re.Match[str]) -> str:
 
 _ZH_PERCENT = re.compile(r"(\d+(?:\.\d+)?)%")
 _ZH_NUMBER = re.compile(r"(\d+)(?:\.(\d+))?(年)?")
-_ZH_TOKEN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]|[a-z0-9]")
+_ZH_TOKEN = re.compile(f"[{HAN}]|[a-z0-9]")
 
 
 def normalize_zh(text: str) -> list[str]:

@@ -141,6 +141,13 @@ class LoopReader:
         async with self._async_engine.connect() as connection:
             return (await connection.execute(statement)).first()
 
+    async def aclose(self) -> None:
+        """Close the asyncio engine's connections, on the loop that opened them (the app's lifespan,
+        at shutdown). A later read opens a new engine on its own loop."""
+        engine, self._async_engine = self._async_engine, None
+        if engine is not None:
+            await engine.dispose()
+
 
 # One connection per read in flight (16 concurrent clients in bench/vocab_api.py); with the
 # threads' 48 + 16 it stays under PostgreSQL's default max_connections of 100.

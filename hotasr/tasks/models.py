@@ -114,7 +114,3 @@ class TaskRecord:
     usage_seconds: int = 0
     attempts: int = 0
     owner: str | None = None
-
-    @property
-    def done_count(self) -> int:
-        return sum(1 for s in self.subtasks if s is not None)
