@@ -13,7 +13,9 @@ audio is built from the recipe when scoring (nothing but the recipe is committed
 Scoring: each output sentence belongs to the utterance its middle falls in (a pause counts for
 the utterance before it). Per language: CER (Mandarin) / WER (English) over the utterances of
 that language, against the references and against the same utterances decoded alone in their own
-language (`language_hints` = that language: the monolingual decode). A *lost half* is an utterance
+language (`language_hints` = that language: the monolingual decode); the real-time path (`--realtime`)
+also against each utterance streamed alone through a real-time session with its language given
+(real time's own monolingual decode: greedy finals, as every real-time final). A *lost half* is an utterance
 whose text has nothing in its language's script (no CJK character for Mandarin, no Latin word for
 English): dropped, or translated into the other language. Time: the bilingual file decoded with no
 language given, against the same file decoded with one language forced (`language_hints` =
@@ -90,10 +92,10 @@ def in_script(text: str, language: str) -> bool:
     return bool(_CJK.search(text) if language == "zh" else _LATIN_WORD.search(text))
 
 
-def realtime_sentences(samples: np.ndarray, model: str, settings: Any) -> list[Any]:
+def realtime_sentences(samples: np.ndarray, model: str, settings: Any, hints: list[str] | None = None) -> list[Any]:
     """Final sentences of `samples` streamed through a real-time session (as `hotasr.api.realtime`
-    sets one up for `model`, no hints), in 100 ms frames as fast as it takes them, with 1.5 s of
-    silence after the audio so that the last sentence ends by voice activity."""
+    sets one up for `model` and `language_hints` = `hints`), in 100 ms frames as fast as it takes
+    them, with 1.5 s of silence after the audio so that the last sentence ends by voice activity."""
     import asyncio
     import functools
     from concurrent.futures import ThreadPoolExecutor
@@ -102,7 +104,8 @@ def realtime_sentences(samples: np.ndarray, model: str, settings: Any) -> list[A
     from hotasr.streaming.segmenter import SegmenterConfig
     from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamOptions
 
-    bound = functools.partial(recognize, model=model, settings=settings, beam_size=settings.realtime_final_beam)
+    bound = functools.partial(recognize, model=model, settings=settings, beam_size=settings.realtime_final_beam,
+                              language_hints=hints)
 
     def decode(samples: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
                cancelled: Any) -> Any:
@@ -148,7 +151,7 @@ def score(args: argparse.Namespace) -> None:
     }
     times = {"bilingual": 0.0, "forced_zh": 0.0, "forced_en": 0.0, "alone": 0.0}
     cpu = dict.fromkeys(times, 0.0)
-    rt = {lang: {"bi": ErrorCounts(), "lost": 0} for lang in ("zh", "en")}
+    rt = {lang: {"bi": ErrorCounts(), "alone": ErrorCounts(), "lost": 0} for lang in ("zh", "en")}
     zh_sentences = zh_marked = 0
     warnings_seen: list[str] = []
     for recipe_file in recipe["files"][: args.files]:
@@ -196,13 +199,17 @@ def score(args: argparse.Namespace) -> None:
                     rt_hyps[index].append(event.text)
                 else:
                     warnings_seen += event.warnings
-            for i, (utt, _, _, _) in enumerate(spans):
+            for i, (utt, utt_samples, _, _) in enumerate(spans):
                 lang, hyp = utt["language"], " ".join(rt_hyps[i])
                 rt[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
+                # The same utterance streamed alone with its language given: real time's monolingual decode.
+                alone_text = " ".join(e.text for e in realtime_sentences(utt_samples, args.realtime_model, settings,
+                                                                        [lang]) if e.text)
+                rt[lang]["alone"] += score_text(utt["reference"], alone_text, language=lang).overall
                 lost = not in_script(hyp, lang)
                 rt[lang]["lost"] += lost
                 if args.verbose or lost:
-                    print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}")
+                    print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}\n  alone {alone_text}")
     report = {
         "model": args.model, "hints": args.hints, "weights": args.weights,
         "files": min(args.files, len(recipe["files"])),
@@ -219,7 +226,9 @@ def score(args: argparse.Namespace) -> None:
     }
     if args.realtime:
         report["realtime"] = {"model": args.realtime_model, **{
-            lang: {"bilingual": round(v["bi"].error_rate or 0, 2), "lost_halves": v["lost"]} for lang, v in rt.items()
+            lang: {"bilingual": round(v["bi"].error_rate or 0, 2), "alone": round(v["alone"].error_rate or 0, 2),
+                   "lost_halves": v["lost"]}
+            for lang, v in rt.items()
         }}
     print(json.dumps(report, ensure_ascii=False, indent=2))
 
