@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hotasr.errors import HotwordError as HotwordError  # re-exported: raised here
+
 MAX_TERMS_PER_LIST = 500
 MIN_WEIGHT, MAX_WEIGHT = 1, 5
 MAX_NON_ASCII_CHARS = 15  # a term with any non-ASCII character: at most 15 characters in all
@@ -21,10 +23,6 @@ MAX_ASCII_CHARS = 128
 PREFIX_PATTERN = re.compile(r"[a-z0-9]{1,10}")  # fullmatch: `$` would let "abc\n" through
 
 _WHITESPACE = re.compile(r"\s+")
-
-
-class HotwordError(ValueError):
-    """A hotword list breaks a rule; the message is meant for the end user."""
 
 
 @dataclass(frozen=True, slots=True)
