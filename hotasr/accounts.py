@@ -12,15 +12,12 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotasr.errors import AccountError as AccountError  # re-exported: raised here
 from hotasr.storage.db import loop_reader, reading
 from hotasr.storage.tables import Account, ApiKey, utcnow
 
 KEY_PREFIX = "sk-"
 ACCOUNT_NAME_MAX = 64
-
-
-class AccountError(ValueError):
-    """A request about accounts or keys that cannot be done; the message is for the user."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
-"""The audio domain's error type and its stable codes, in a module of their own so that the decoder
-(`hotasr.audio`), its process guard (`hotasr.audio_guard`) and the stream decoders can all raise
-them without importing each other. Adapters map the codes onto wire-level codes (hotasr.api.*,
-hotasr.tasks.runner); `hotasr.audio` re-exports everything here.
+"""The audio domain's stable reasons (`AudioError.code`), in a module of their own so that the
+decoder (`hotasr.audio`), its process guard (`hotasr.audio_guard`) and the stream decoders can all
+raise them without importing each other. The adapters' tables (`hotasr.api.wire_errors`) map them
+onto wire codes; `hotasr.audio` re-exports everything here.
 """
 
 from __future__ import annotations
+
+from hotasr.errors import AudioError as AudioError  # re-exported: raised here
 
 EMPTY = "EMPTY_FILE"
 NOT_FOUND = "FILE_NOT_FOUND"
@@ -21,18 +23,3 @@ BAD_SAMPLE_RATE = "SAMPLE_RATE_OUT_OF_RANGE"
 TOO_LARGE = "DECODED_TOO_LARGE"
 # The decoder process died (a native crash in FFmpeg/PyAV, or a resource limit): only this file fails.
 DECODE_CRASHED = "DECODE_CRASHED"
-
-
-class AudioError(Exception):
-    """Audio that cannot be turned into samples; `message` is meant for the end user."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-    def __reduce__(self) -> tuple[type[AudioError], tuple[str, str]]:  # crosses the decoder process boundary
-        return (type(self), (self.code, self.message))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hotasr.chinese import has_han_or_kana
+from hotasr.errors import HotwordError as HotwordError  # re-exported: raised here
 
 MAX_TERMS_PER_LIST = 500
 MIN_WEIGHT, MAX_WEIGHT = 1, 5
@@ -23,10 +24,6 @@ MAX_ASCII_CHARS = 128
 PREFIX_PATTERN = re.compile(r"[a-z0-9]{1,10}")  # fullmatch: `$` would let "abc\n" through
 
 _WHITESPACE = re.compile(r"\s+")
-
-
-class HotwordError(ValueError):
-    """A hotword list breaks a rule; the message is meant for the end user."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from hotasr.audio import SAMPLE_RATE
 from hotasr.catalog import ModelInfo, get_model
 from hotasr.config import Settings
 from hotasr.engine import BiasingMode, load_engine
+from hotasr.errors import ModelNotServed as ModelNotServed  # re-exported: raised here
 from hotasr.hotwords import Hotword, applicable_hotwords
 from hotasr.speech_gate import NO_SPEECH_WARNING, has_speech
 from hotasr.transcript import Transcript
@@ -28,15 +29,6 @@ from hotasr.transcript import Transcript
 log = logging.getLogger(__name__)
 
 _MAX_LISTED = 8
-
-
-class ModelNotServed(Exception):
-    """The model name is unknown to the catalog or not configured on this server."""
-
-    def __init__(self, model: str, message: str) -> None:
-        super().__init__(message)
-        self.model = model
-        self.message = message
 
 
 def check_served(model: str, settings: Settings) -> None:

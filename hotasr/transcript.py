@@ -1,9 +1,11 @@
-"""What recognition returns: small dataclasses, free of any wire format."""
+"""What recognition returns: small dataclasses, free of any wire format (and a neutral JSON form of
+them, for storage; each adapter renders its own shape)."""
 
 from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 # Whisper's own test for a decoding loop ("replied he replied he ..."): text that compresses this
 # well (faster-whisper's compression_ratio_threshold).
@@ -121,3 +123,35 @@ def dominant_language(sentences: list[Sentence]) -> str | None:
         if s.language:
             spoken[s.language] = spoken.get(s.language, 0) + max(1, s.end_ms - s.begin_ms)
     return max(spoken, key=lambda lang: spoken[lang]) if spoken else None
+
+
+# -- a neutral serialisation, for what is stored (a file task's transcripts) ---------------------
+
+
+def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
+    """`transcript` as JSON-able data, every field kept: `transcript_from_dict` gives it back equal."""
+    return {
+        "language": transcript.language,
+        "duration_ms": transcript.duration_ms,
+        "warnings": list(transcript.warnings),
+        "sentences": [
+            {
+                "begin_ms": s.begin_ms,
+                "end_ms": s.end_ms,
+                "text": s.text,
+                "speaker_id": s.speaker_id,
+                "language": s.language,
+                "words": [[w.begin_ms, w.end_ms, w.text, w.punctuation] for w in s.words],
+            }
+            for s in transcript.sentences
+        ],
+    }
+
+
+def transcript_from_dict(data: dict[str, Any]) -> Transcript:
+    sentences = [
+        Sentence(s["begin_ms"], s["end_ms"], s["text"], [Word(*w) for w in s["words"]], s.get("speaker_id"),
+                 s.get("language"))
+        for s in data["sentences"]
+    ]
+    return Transcript(sentences, data.get("language"), data.get("duration_ms", 0), list(data.get("warnings", [])))

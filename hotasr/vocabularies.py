@@ -1,7 +1,7 @@
 """Hotword lists ("vocabularies") of one account: the rules of hotasr.hotwords plus storage.
 
 Adapters (the DashScope HTTP API, the console, recognition) call this service; it never
-speaks HTTP. Errors are the exceptions below, each with a message fit for the user.
+speaks HTTP. Errors are domain errors (hotasr.errors), each with a message fit for the user.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotasr.accounts import KEY_PREFIX, live_key
 from hotasr.catalog import HOTWORD_MODELS, MODELS
 from hotasr.config import Settings
+from hotasr.errors import QuotaExceeded
+from hotasr.errors import VocabularyNotFound as VocabularyNotFound  # re-exported: raised here
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show, validate_prefix
 from hotasr.storage.db import loop_reader, reading, write_lock
 from hotasr.storage.tables import Account, Vocabulary, utcnow
@@ -28,16 +30,8 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE_INDEX = 1_000_000
 
 
-class VocabularyNotFound(LookupError):
-    def __init__(self, vocabulary_id: str) -> None:
-        super().__init__(f"vocabulary {vocabulary_id!r} not found")
-
-
-class VocabularyQuotaExceeded(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"this account already has {limit} hotword lists, the most allowed; delete one first"
-        )
+def _quota_exceeded(limit: int) -> QuotaExceeded:
+    return QuotaExceeded(f"this account already has {limit} hotword lists, the most allowed; delete one first")
 
 
 @dataclass(frozen=True)
@@ -155,7 +149,7 @@ class VocabularyService:
                 select(func.count()).select_from(Vocabulary).where(Vocabulary.account_id == account_id)
             )
             if (count or 0) >= limit:
-                raise VocabularyQuotaExceeded(limit)
+                raise _quota_exceeded(limit)
             session.add(
                 Vocabulary(
                     id=vocabulary_id,

@@ -20,6 +20,7 @@ from fastapi import APIRouter, FastAPI
 
 from hotasr.api.app import create_app
 from hotasr.api.openai_compat import OpenAIRoute
+from hotasr.api.wire_errors import dashscope_http
 from hotasr.config import Settings
 from hotasr.hotwords import HotwordError, validate_prefix
 from hotasr.logs import JsonFormatter, PlainFormatter
@@ -168,7 +169,7 @@ def test_an_empty_download_is_refused_without_a_local_path(files: FileServer, tm
     with pytest.raises(FetchError) as caught:
         fetch_to(files.url("empty.wav"), tmp_path / "audio", account_id=1, limits=limits,
                  results=ResultStore(tmp_path / "results"))
-    assert caught.value.code == "InvalidFile.DecodeFailed"
+    assert dashscope_http(caught.value)[1] == "InvalidFile.DecodeFailed"
     assert caught.value.message == f"the file at {files.url('empty.wav')} is empty (0 bytes)"
 
 

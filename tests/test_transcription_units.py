@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from hotasr.accounts import AccountService
+from hotasr.api.wire_errors import dashscope_http
 from hotasr.storage.db import make_engine, make_sessions, migrate
 from hotasr.storage.tables import TranscriptionTask
 from hotasr.tasks import fetch
@@ -96,7 +97,7 @@ def test_owner_identity() -> None:
 def test_private_addresses_are_refused(host: str) -> None:
     with pytest.raises(FetchError) as caught:
         resolve_checked(host, 80, allow_private=False)
-    assert caught.value.code == "InvalidFile.DownloadFailed"
+    assert dashscope_http(caught.value)[1] == "InvalidFile.DownloadFailed"
     assert "allow_private_urls" in caught.value.message
     assert resolve_checked(host, 80, allow_private=True)
 
@@ -128,7 +129,7 @@ def test_download_limits(files: FileServer, tmp_path: Path) -> None:
     small = Limits(1000, 30, 5, allow_private=True)
     with pytest.raises(FetchError) as caught:
         download(files.url("english.wav"), tmp_path / "a.wav", small)
-    assert caught.value.code == "InvalidFile.TooLarge"
+    assert dashscope_http(caught.value)[1] == "InvalidFile.TooLarge"
     no_redirects = Limits(10_000_000, 30, 0, allow_private=True)
     with pytest.raises(FetchError, match="too many redirects"):
         download(f"{files.base}/redirect?to=/english.wav", tmp_path / "b.wav", no_redirects)
@@ -170,8 +171,8 @@ def test_janitor_deletes_expired_tasks_results_and_old_uploads(store: TaskStore,
 
 
 def test_disfluency_removal_drops_fillers_and_rebuilds_text() -> None:
+    from hotasr.api.dashscope_shapes import channel_document
     from hotasr.postprocess import apply_to_transcript
-    from hotasr.tasks.runner import channel_document
     from hotasr.transcript import Sentence, Transcript, Word
 
     words = [Word(0, 100, "Um", ","), Word(100, 300, "hello"), Word(300, 400, "uh"), Word(400, 600, "world", ".")]

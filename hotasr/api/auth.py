@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import HTTPConnection
 
 from hotasr.accounts import AccountService
-from hotasr.api.errors import ApiError
 from hotasr.api.limits import RateLimiter
+from hotasr.errors import RateLimited, Unauthenticated
 
 
 def bearer_token(connection: HTTPConnection) -> str | None:
@@ -26,17 +26,17 @@ async def authenticate(connection: HTTPConnection) -> int:
 def required_token(connection: HTTPConnection) -> str:
     token = bearer_token(connection)
     if token is None:
-        raise ApiError(401, "InvalidApiKey", "No API-key provided: send 'Authorization: Bearer <key>'.")
+        raise Unauthenticated("No API-key provided: send 'Authorization: Bearer <key>'.")
     return token
 
 
 def admit(connection: HTTPConnection, found: tuple[int, str] | None) -> int:
     """The account id of a key found live (`AccountService.identify`), or the 401 or 429 above."""
     if found is None:
-        raise ApiError(401, "InvalidApiKey", "Invalid API-key provided.")
+        raise Unauthenticated("Invalid API-key provided.")
     account_id, key_id = found
     limiter: RateLimiter = connection.app.state.rate_limiter
     if not limiter.allow(key_id):
-        raise ApiError(429, "Throttling.RateQuota", "Requests rate limit exceeded, please try again later.")
+        raise RateLimited("Requests rate limit exceeded, please try again later.")
     connection.state.api_key_id = key_id
     return account_id

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import Request
 
-from hotasr.api.errors import ApiError
+from hotasr.errors import InvalidParameter, MissingInput, RequestTooLarge
 
 MAX_DEPTH = 32  # the deepest real body (a task's parameters) is 3 levels deep
 # A lone surrogate or a NUL can only come from a \u escape (raw bytes would not decode or parse):
@@ -146,24 +146,24 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it passes `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "BadRequest.TooLarge", f"Payload Too Large: the body may be at most {limit} bytes.")
+        raise RequestTooLarge(f"Payload Too Large: the body may be at most {limit} bytes.")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():  # counted as it arrives: chunked bodies have no length
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, "BadRequest.TooLarge", f"Payload Too Large: the body may be at most {limit} bytes.")
+            raise RequestTooLarge(f"Payload Too Large: the body may be at most {limit} bytes.")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     if not raw.strip():
-        raise ApiError(400, "BadRequest.EmptyInput", "Required input parameter missing from request: empty body.")
+        raise MissingInput("Required input parameter missing from request: empty body.")
     try:
         body = load_json_text(raw)
     except JsonTextError as exc:
-        raise ApiError(400, "InvalidParameter", f"The request body is not valid JSON text: {exc}.") from None
+        raise InvalidParameter(f"The request body is not valid JSON text: {exc}.") from None
     if not isinstance(body, dict):
-        raise ApiError(400, "InvalidParameter", "The request body must be a JSON object.")
+        raise InvalidParameter("The request body must be a JSON object.")
     return body

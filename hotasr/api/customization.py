@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,21 +10,16 @@ from starlette.concurrency import run_in_threadpool
 
 from hotasr.api.auth import admit, authenticate, required_token
 from hotasr.api.body import parse_json_object, read_body
-from hotasr.api.errors import ApiError, request_id
+from hotasr.api.dashscope_shapes import wire_time
+from hotasr.api.errors import request_id
 from hotasr.api.responses import JSONResponse
 from hotasr.api.schema import CustomizationRequest, CustomizationResponse, dashscope_route
+from hotasr.errors import HotasrError, InvalidParameter, MissingInput, MissingModel
 from hotasr.hotwords import show
 from hotasr.vocabularies import VocabularyRecord, VocabularyService
 
 router = APIRouter()
 MODEL = "speech-biasing"
-
-
-def wire_time(moment: datetime) -> str:
-    """`YYYY-MM-DD HH:MM:SS` in the server's local time, as DashScope shows it."""
-    if moment.tzinfo is None:  # SQLite hands back naive values; we always store UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _summary(service: VocabularyService, record: VocabularyRecord) -> dict[str, Any]:
@@ -99,7 +93,7 @@ async def customization(request: Request) -> JSONResponse:
     raw = await read_body(request, request.app.state.settings.max_request_bytes)
     try:
         action, data = _parse(raw)
-    except ApiError:
+    except HotasrError:
         await authenticate(request)  # a wrong key is reported before a wrong body
         raise
     service: VocabularyService = request.app.state.vocabularies
@@ -116,15 +110,15 @@ def _parse(raw: bytes) -> tuple[str, dict[str, Any]]:
     body = parse_json_object(raw)
     model = body.get("model")
     if model in (None, ""):
-        raise ApiError(400, "BadRequest.EmptyModel", 'Required parameter "model" missing from request.')
+        raise MissingModel('Required parameter "model" missing from request.')
     if model != MODEL:
-        raise ApiError(400, "InvalidParameter", f'model must be "{MODEL}" for hotword lists, got {show(model)}.')
+        raise InvalidParameter(f'model must be "{MODEL}" for hotword lists, got {show(model)}.')
     data = body.get("input")
     if not isinstance(data, dict) or not data:
-        raise ApiError(400, "BadRequest.EmptyInput", 'Required parameter "input" missing from request.')
+        raise MissingInput('Required parameter "input" missing from request.')
     action = data.get("action")
     if not isinstance(action, str) or action not in ACTION_NAMES:
-        raise ApiError(
-            400, "InvalidParameter", f"unknown action {show(action)}; use one of: {', '.join(ACTION_NAMES)}."
+        raise InvalidParameter(
+            f"unknown action {show(action)}; use one of: {', '.join(ACTION_NAMES)}."
         )
     return action, data

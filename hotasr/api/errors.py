@@ -1,32 +1,24 @@
-"""DashScope's error envelope, and the one place domain errors become HTTP statuses.
+"""DashScope's HTTP error envelope: every domain error a route raises, as its table row says.
 
 Every non-200 answer is `{"code", "message", "request_id"}` with `Content-Type: application/json`:
-the SDK only parses error bodies of that type (spec §2).
+the SDK only parses error bodies of that type (spec §2). The status and code of each domain error
+(hotasr.errors) are in `hotasr.api.wire_errors.DASHSCOPE_HTTP`; the message is the error's own.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hotasr.accounts import AccountError
 from hotasr.api.responses import JSONResponse
-from hotasr.hotwords import HotwordError
-from hotasr.vocabularies import VocabularyNotFound, VocabularyQuotaExceeded
+from hotasr.api.wire_errors import dashscope_http
+from hotasr.errors import HotasrError
 
 INTERNAL_ERROR_MESSAGE = "An internal error has occurred, please try again later."
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 def request_id(request: Request) -> str:
@@ -54,29 +46,16 @@ _HTTP_CODES = {
 }
 
 
-# Domain errors carry messages written for the user; only the status and code are the adapter's.
-DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
-    HotwordError: (400, "InvalidParameter"),
-    AccountError: (400, "InvalidParameter"),
-    VocabularyNotFound: (404, "NotFound"),
-    VocabularyQuotaExceeded: (429, "Throttling.AllocationQuota"),
-}
-
-
-def _domain_handler(status: int, code: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
-        return error_response(request, status, code, str(exc))
-
-    return handle
+def domain_error_response(request: Request, exc: HotasrError) -> JSONResponse:
+    """`exc` in DashScope's envelope: its table row's status and code, its own message."""
+    status, code = dashscope_http(exc)
+    return error_response(request, status, code, exc.message)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, exc.status, exc.code, exc.message)
-
-    for exc_type, (status, code) in DOMAIN_ERRORS.items():
-        app.add_exception_handler(exc_type, _domain_handler(status, code))
+    @app.exception_handler(HotasrError)
+    async def _domain_error(request: Request, exc: HotasrError) -> JSONResponse:
+        return domain_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

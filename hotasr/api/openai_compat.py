@@ -9,7 +9,8 @@ client, `curl -F file=@a.wav`) work against hotasr with hotwords on top:
   `biasing=prompt`), and only when no hotword list is given; it never biases like a hotword list.
 - hotwords: `vocabulary_id` (a stored list) or `hotwords` (an inline JSON list in the docs'
   format `[{"text", "weight", "lang"}]`); hotasr extension `biasing` = hotasr | prompt | none.
-- errors use OpenAI's shape `{"error": {"message", "type", "param", "code"}}`.
+- errors use OpenAI's shape `{"error": {"message", "type", "param", "code"}}`: domain errors as the
+  OpenAI table of hotasr.api.wire_errors says, the request field at fault as `param`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -31,16 +32,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotasr.api.auth import authenticate
 from hotasr.api.body import JsonTextError, load_json_text
-from hotasr.api.errors import ApiError, request_id
+from hotasr.api.errors import request_id
 from hotasr.api.responses import JSONResponse
 from hotasr.api.schema import OpenAITranscription, OpenAITranscriptionForm, openai_route
-from hotasr.audio import AudioError, AudioLimits, decode_audio
+from hotasr.api.wire_errors import openai as openai_wire
+from hotasr.audio import EMPTY, AudioError, AudioLimits, decode_audio
 from hotasr.catalog import HOTWORD_LANGS, MODELS, get_model
 from hotasr.config import Settings
 from hotasr.engine import BIASING_MODES, BiasingMode, EngineError
+from hotasr.errors import (
+    EngineFailed,
+    HotasrError,
+    InvalidParameter,
+    MissingInput,
+    MissingModel,
+    ModelNotServed,
+    RequestTooLarge,
+)
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show
-from hotasr.recognize import ModelNotServed, check_served, recognize
-from hotasr.transcript import Sentence, Transcript
+from hotasr.recognize import check_served, recognize
+from hotasr.subtitles import cues, to_srt, to_vtt
+from hotasr.transcript import Transcript
 from hotasr.vocabularies import VocabularyNotFound, VocabularyService
 
 log = logging.getLogger("hotasr.openai")
@@ -60,35 +72,9 @@ LANGUAGE_NAMES = {
 }
 
 
-class OpenAIError(Exception):
-    """An error answered in OpenAI's shape; `param` names the offending form field."""
-
-    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-                 type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.code = code
-        self.type = type_
-        self.headers = headers or {}
-
-
-def error_body(exc: OpenAIError) -> dict[str, Any]:
-    return {"error": {"message": exc.message, "type": exc.type, "param": exc.param, "code": exc.code}}
-
-
-def _from_api_error(exc: ApiError) -> OpenAIError:
-    """Shared errors (auth, rate limits) in the codes OpenAI clients know."""
-    if exc.status == 401:
-        return OpenAIError(401, exc.message, code="invalid_api_key")
-    if exc.status == 429:
-        return OpenAIError(429, exc.message, code="rate_limit_exceeded", type_="requests")
-    return OpenAIError(exc.status, exc.message, code=exc.code)
-
-
 class OpenAIRoute(APIRoute):
-    """Every error of these routes leaves in OpenAI's shape, whatever raised it (never a trace)."""
+    """Every error of these routes leaves in OpenAI's shape, whatever raised it (never a trace): a
+    domain error as `hotasr.api.wire_errors.OPENAI` says, with its `field` as `param`."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -96,24 +82,33 @@ class OpenAIRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             try:
                 return await handler(request)
-            except OpenAIError as exc:
-                return _error_response(request, exc)
-            except ApiError as exc:
-                return _error_response(request, _from_api_error(exc))
+            except HotasrError as exc:
+                status, kind, code = openai_wire(exc)
+                return _error_response(request, status, exc.message, code, param=exc.field, type_=kind)
             except StarletteHTTPException as exc:  # e.g. a malformed multipart body
-                return _error_response(request, OpenAIError(exc.status_code, str(exc.detail), code="invalid_request"))
+                return _error_response(request, exc.status_code, str(exc.detail), "invalid_request")
             except Exception:
                 log.exception("unhandled error, request_id=%s", request_id(request))
-                return _error_response(request, OpenAIError(
-                    500, "An internal error has occurred, please try again later.", code="internal_error",
-                    type_="server_error"))
+                return _error_response(request, 500, "An internal error has occurred, please try again later.",
+                                       "internal_error", type_="server_error")
 
         return guarded
 
 
-def _error_response(request: Request, exc: OpenAIError) -> JSONResponse:
-    rid = request_id(request)
-    return JSONResponse(error_body(exc), status_code=exc.status, headers={**exc.headers, "X-Request-Id": rid})
+def _error_response(request: Request, status: int, message: str, code: str, *, param: str | None = None,
+                    type_: str = "invalid_request_error", headers: dict[str, str] | None = None) -> JSONResponse:
+    """OpenAI's error shape: `{"error": {"message", "type", "param", "code"}}`."""
+    body = {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    return JSONResponse(body, status_code=status, headers={**(headers or {}), "X-Request-Id": request_id(request)})
+
+
+E = TypeVar("E", bound=HotasrError)
+
+
+def _about(field: str, error: E) -> E:
+    """`error`, as the fault of request field `field` (OpenAI's `param`)."""
+    error.field = field
+    return error
 
 
 # -- the request ----------------------------------------------------------------------------------
@@ -138,27 +133,27 @@ def _text_field(form: FormData, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise OpenAIError(400, f"'{name}' must be a text field, not a file.", param=name, code="invalid_value")
+        raise InvalidParameter(f"'{name}' must be a text field, not a file.", field=name)
     if "\x00" in value:  # PostgreSQL refuses NUL in text; no field has a use for one
-        raise OpenAIError(400, f"'{name}' must not contain a NUL character.", param=name, code="invalid_value")
+        raise InvalidParameter(f"'{name}' must not contain a NUL character.", field=name)
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, e.g. from a utf-7 charset on the part
-        raise OpenAIError(400, f"'{name}' is not valid UTF-8 text.", param=name, code="invalid_value") from None
+        raise InvalidParameter(f"'{name}' is not valid UTF-8 text.", field=name) from None
     return value.strip() or None
 
 
 def resolve_model(name: str | None, settings: Settings) -> str:
     """The DashScope model behind an OpenAI `model` value, or a 404 `model_not_found`."""
     if not name:
-        raise OpenAIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+        raise MissingModel("you must provide a model parameter", field="model")
     model = DEFAULT_MODEL if name == WHISPER_ALIAS else name
     try:
         check_served(model, settings)
     except ModelNotServed as exc:
         alias = f" ({WHISPER_ALIAS} means {DEFAULT_MODEL})" if name == WHISPER_ALIAS else ""
-        raise OpenAIError(404, f"The model `{name}` does not exist or is not served here{alias}: {exc.message}.",
-                          param="model", code="model_not_found") from None
+        raise _about("model", ModelNotServed(
+            model, f"The model `{name}` does not exist or is not served here{alias}: {exc.message}.")) from None
     return model
 
 
@@ -168,8 +163,8 @@ def _granularities(form: FormData) -> tuple[str, ...]:
     chosen: list[str] = []
     for value in values:
         if not isinstance(value, str) or value not in GRANULARITIES:
-            raise OpenAIError(400, f"timestamp_granularities must be word and/or segment, got {show(str(value))}.",
-                              param="timestamp_granularities", code="invalid_value")
+            raise InvalidParameter(f"timestamp_granularities must be word and/or segment, got {show(str(value))}.",
+                                   field="timestamp_granularities")
         if value not in chosen:
             chosen.append(value)
     return tuple(chosen) or ("segment",)
@@ -179,27 +174,27 @@ def _inline_hotwords(raw: str, model: str, max_terms: int) -> list[Hotword]:
     try:
         items = load_json_text(raw)
     except JsonTextError as exc:
-        raise OpenAIError(400, f"hotwords must be a JSON list of {{text, weight, lang}} objects; it is not valid "
-                          f"JSON text: {exc}.", param="hotwords", code="invalid_value") from None
+        raise InvalidParameter(f"hotwords must be a JSON list of {{text, weight, lang}} objects; it is not valid "
+                               f"JSON text: {exc}.", field="hotwords") from None
     info = MODELS[model]
     # A model without hotword support still gets the list checked; recognize() then warns it is unused.
     langs = info.hotword_langs if info.supports_hotwords else frozenset().union(*HOTWORD_LANGS.values())
     try:
         return parse_hotword_list(items, langs, max_terms=max_terms)
     except HotwordError as exc:
-        raise OpenAIError(400, str(exc), param="hotwords", code="invalid_value") from None
+        raise _about("hotwords", exc) from None
 
 
 def parse_request(form: FormData, settings: Settings) -> TranscriptionRequest:
     model = resolve_model(_text_field(form, "model"), settings)
     fmt = _text_field(form, "response_format") or "json"
     if fmt not in RESPONSE_FORMATS:
-        raise OpenAIError(400, f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, got {show(fmt)}.",
-                          param="response_format", code="invalid_value")
+        raise InvalidParameter(f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, got {show(fmt)}.",
+                               field="response_format")
     biasing = _text_field(form, "biasing") or "hotasr"
     if biasing not in BIASING_MODES:
-        raise OpenAIError(400, f"biasing must be one of {', '.join(BIASING_MODES)}, got {show(biasing)}.",
-                          param="biasing", code="invalid_value")
+        raise InvalidParameter(f"biasing must be one of {', '.join(BIASING_MODES)}, got {show(biasing)}.",
+                               field="biasing")
     request = TranscriptionRequest(
         model=model,
         response_format=fmt,
@@ -211,8 +206,7 @@ def parse_request(form: FormData, settings: Settings) -> TranscriptionRequest:
     )
     raw_hotwords = _text_field(form, "hotwords")
     if raw_hotwords and request.vocabulary_id:
-        raise OpenAIError(400, "give either vocabulary_id or hotwords, not both.", param="hotwords",
-                          code="invalid_value")
+        raise InvalidParameter("give either vocabulary_id or hotwords, not both.", field="hotwords")
     if raw_hotwords:
         request.inline_hotwords = _inline_hotwords(raw_hotwords, model, settings.max_terms_per_vocabulary)
     request.diarization = _diarization(form)
@@ -226,18 +220,17 @@ def _diarization(form: FormData) -> Any:
 
     diarize = (_text_field(form, "diarize") or "false").lower()
     if diarize not in ("true", "false"):
-        raise OpenAIError(400, f"diarize must be true or false, got {show(diarize)}.", param="diarize",
-                          code="invalid_value")
+        raise InvalidParameter(f"diarize must be true or false, got {show(diarize)}.", field="diarize")
     raw = _text_field(form, "speaker_count")
     if raw is None:
         return DiarizationOptions() if diarize == "true" else None
     if diarize != "true":
-        raise OpenAIError(400, "speaker_count needs diarize=true.", param="speaker_count", code="invalid_value")
+        raise InvalidParameter("speaker_count needs diarize=true.", field="speaker_count")
     try:
         return DiarizationOptions(int(raw))
     except ValueError:
-        raise OpenAIError(400, f"speaker_count must be an integer from 2 to 100, got {show(raw)}.",
-                          param="speaker_count", code="invalid_value") from None
+        raise InvalidParameter(f"speaker_count must be an integer from 2 to 100, got {show(raw)}.",
+                               field="speaker_count") from None
 
 
 # -- recognition ----------------------------------------------------------------------------------
@@ -255,7 +248,7 @@ def _hotwords(req: TranscriptionRequest, account: int, vocabularies: VocabularyS
         try:
             record = vocabularies.get(account, req.vocabulary_id)
         except VocabularyNotFound as exc:
-            raise OpenAIError(404, str(exc), param="vocabulary_id", code="vocabulary_not_found") from None
+            raise _about("vocabulary_id", exc) from None
         return Hotwords(record.hotwords, record.target_model, record.cache_key)
     if req.inline_hotwords:
         return Hotwords(req.inline_hotwords)
@@ -270,8 +263,7 @@ def transcribe(req: TranscriptionRequest, audio: bytes, account: int, settings: 
         # Probed and decoded in a child process under the server's audio limits (hotasr.audio_guard).
         decoded = decode_audio(audio, limits=AudioLimits.from_settings(settings))
     except AudioError as exc:
-        raise OpenAIError(400, f"The audio file could not be decoded: {exc.message}", param="file",
-                          code=exc.code.lower()) from None
+        raise _about("file", AudioError(exc.code, f"The audio file could not be decoded: {exc.message}")) from None
     biasing = req.biasing
     terms = hotwords.terms
     warnings = list(decoded.warnings)
@@ -296,10 +288,10 @@ def transcribe(req: TranscriptionRequest, audio: bytes, account: int, settings: 
             speech_gate=True,
         )
     except ModelNotServed as exc:
-        raise OpenAIError(404, exc.message, param="model", code="model_not_found") from None
+        raise _about("model", exc) from None
     except EngineError as exc:
         log.error("recognition failed: %s", exc)
-        raise OpenAIError(500, f"recognition failed: {exc}", code="engine_error", type_="server_error") from None
+        raise EngineFailed(f"recognition failed: {exc}") from None
     transcript.warnings[:0] = [w for w in warnings if w not in transcript.warnings]
     if req.diarization is not None:
         from hotasr.diarization import diarize_transcript
@@ -308,37 +300,11 @@ def transcribe(req: TranscriptionRequest, audio: bytes, account: int, settings: 
         try:
             transcript = diarize_transcript(decoded.samples, transcript, settings.model_cache_dir, req.diarization)
         except WeightsError as exc:
-            raise OpenAIError(500, f"diarization is not available on this server: {exc}", param="diarize",
-                              code="engine_error", type_="server_error") from None
+            raise EngineFailed(f"diarization is not available on this server: {exc}", field="diarize") from None
     return transcript
 
 
 # -- response formats -----------------------------------------------------------------------------
-
-
-def _sentences(transcript: Transcript) -> list[Sentence]:
-    return [s for s in transcript.sentences if s.text.strip()]
-
-
-def _clock(ms: int, separator: str) -> str:
-    hours, rest = divmod(max(0, ms), 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
-
-
-def to_srt(transcript: Transcript) -> str:
-    blocks = [
-        f"{n}\n{_clock(s.begin_ms, ',')} --> {_clock(s.end_ms, ',')}\n{s.text.strip()}\n"
-        for n, s in enumerate(_sentences(transcript), start=1)
-    ]
-    return "\n".join(blocks)
-
-
-def to_vtt(transcript: Transcript) -> str:
-    cues = [f"{_clock(s.begin_ms, '.')} --> {_clock(s.end_ms, '.')}\n{s.text.strip()}\n"
-            for s in _sentences(transcript)]
-    return "WEBVTT\n\n" + "\n".join(cues)
 
 
 def to_verbose(transcript: Transcript, granularities: tuple[str, ...]) -> dict[str, Any]:
@@ -353,12 +319,12 @@ def to_verbose(transcript: Transcript, granularities: tuple[str, ...]) -> dict[s
             {"id": n, "seek": 0, "start": s.begin_ms / 1000, "end": s.end_ms / 1000, "text": " " + s.text.strip(),
              "tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, "no_speech_prob": 0.0,
              **({"speaker": s.speaker_id} if s.speaker_id is not None else {})}  # hotasr extra: diarize=true
-            for n, s in enumerate(_sentences(transcript))
+            for n, s in enumerate(cues(transcript))
         ]
     if "word" in granularities:
         body["words"] = [
             {"word": w.text.strip(), "start": w.begin_ms / 1000, "end": w.end_ms / 1000}
-            for s in _sentences(transcript) for w in s.words if w.text.strip()
+            for s in cues(transcript) for w in s.words if w.text.strip()
         ]
     return body
 
@@ -388,14 +354,12 @@ router = APIRouter(route_class=OpenAIRoute)
 async def _read_upload(form: FormData) -> bytes:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
-        raise OpenAIError(400, "you must provide a file parameter (multipart field 'file')", param="file",
-                          code="missing_required_parameter")
+        raise MissingInput("you must provide a file parameter (multipart field 'file')", field="file")
     if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
-        raise OpenAIError(413, f"the file may be at most {MAX_UPLOAD_BYTES} bytes", param="file",
-                          code="file_too_large")
+        raise RequestTooLarge(f"the file may be at most {MAX_UPLOAD_BYTES} bytes", field="file")
     data = await upload.read()
     if not data:
-        raise OpenAIError(400, "the uploaded file is empty", param="file", code="empty_file")
+        raise _about("file", AudioError(EMPTY, "the uploaded file is empty"))
     return data
 
 
@@ -406,11 +370,11 @@ async def transcriptions(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
-        raise OpenAIError(400, "send the audio as multipart/form-data with a 'file' field", code="invalid_content_type")
+        return _error_response(request, 400, "send the audio as multipart/form-data with a 'file' field",
+                               "invalid_content_type")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES + 1024 * 1024:
-        raise OpenAIError(413, f"the file may be at most {MAX_UPLOAD_BYTES} bytes", param="file",
-                          code="file_too_large")
+        raise RequestTooLarge(f"the file may be at most {MAX_UPLOAD_BYTES} bytes", field="file")
     started = time.monotonic()
     async with request.form(max_files=1, max_fields=64) as form:
         audio = await _read_upload(form)
@@ -453,8 +417,7 @@ async def list_models(request: Request) -> JSONResponse:
 async def retrieve_model(request: Request, model_id: str) -> JSONResponse:
     await authenticate(request)
     if model_id not in served_models(request.app.state.settings):
-        raise OpenAIError(404, f"The model `{model_id}` does not exist or is not served here.", param="model",
-                          code="model_not_found")
+        raise ModelNotServed(model_id, f"The model `{model_id}` does not exist or is not served here.", field="model")
     return JSONResponse(model_object(model_id))
 
 
@@ -480,6 +443,7 @@ async def unknown(request: Request, rest: str) -> JSONResponse:
     # Unknown /v1 paths and methods answer in OpenAI's shape too (clients parse only that one).
     allowed = _allowed_methods(request.url.path)
     if allowed:
-        raise OpenAIError(405, f"Method {request.method} is not allowed on /v1/{rest}; use {', '.join(allowed)}",
-                          code="method_not_allowed", headers={"Allow": ", ".join(allowed)})
-    raise OpenAIError(404, f"Invalid URL ({request.method} /v1/{rest})", code="unknown_url")
+        return _error_response(request, 405, f"Method {request.method} is not allowed on /v1/{rest}; use "
+                               f"{', '.join(allowed)}", "method_not_allowed", headers={"Allow": ", ".join(allowed)})
+    return _error_response(request, 404, f"Invalid URL ({request.method} /v1/{rest})", "unknown_url")
+

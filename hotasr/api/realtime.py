@@ -34,21 +34,31 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from hotasr.accounts import AccountService
 from hotasr.api.auth import bearer_token
+from hotasr.api.dashscope_shapes import realtime_result_json
 from hotasr.api.limits import KeyLimiter, StreamLimiter
 from hotasr.api.responses import JSONResponse
+from hotasr.api.wire_errors import dashscope_ws
 from hotasr.audio import AudioError, AudioLimits
-from hotasr.audio_errors import EMPTY
 from hotasr.catalog import ModelInfo, get_model
 from hotasr.config import Settings
 from hotasr.engine import load_engine
+from hotasr.errors import (
+    ClientTimeout,
+    HotasrError,
+    InternalError,
+    InvalidParameter,
+    ModelNotServed,
+    RateLimited,
+    ServerBusy,
+)
 from hotasr.hotwords import show
 from hotasr.metrics import Metrics
 from hotasr.recognize import recognize
 from hotasr.streaming.audio_stream import StreamDecoder, open_stream, unsupported_reason
 from hotasr.streaming.segmenter import SegmenterConfig
-from hotasr.streaming.session import NoAudio, RealtimeSession, SentenceEvent, StreamFailed, StreamOptions
+from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamOptions
 from hotasr.transcript import Transcript
-from hotasr.vocabularies import VocabularyNotFound, VocabularyRecord, VocabularyService
+from hotasr.vocabularies import VocabularyRecord, VocabularyService
 
 log = logging.getLogger("hotasr.realtime")
 # DashScope's defaults for the pause that ends a sentence, per family.
@@ -132,8 +142,9 @@ async def _endpoint(websocket: WebSocket) -> None:
         # Accepted, then refused in the protocol: the SDK shows a task-failed's code and message,
         # while a refused handshake reads as "your api-key is invalid".
         await websocket.accept(subprotocol=protocol)
-        await _refuse(websocket, "Throttling.RateQuota", f"this API key already has {hub.connections.per_key} "
-                      "open real-time connections, its limit (key_max_connections); close idle ones or retry later")
+        await _refuse(websocket, RateLimited(
+            f"this API key already has {hub.connections.per_key} open real-time connections, its limit "
+            "(key_max_connections); close idle ones or retry later"))
         return
     try:
         await websocket.accept(subprotocol=protocol)
@@ -142,8 +153,8 @@ async def _endpoint(websocket: WebSocket) -> None:
         hub.connections.release(key_id)
 
 
-async def _refuse(websocket: WebSocket, code: str, message: str) -> None:
-    header = {**_header("", "task-failed"), "error_code": code, "error_message": message}
+async def _refuse(websocket: WebSocket, error: HotasrError) -> None:
+    header = {**_header("", "task-failed"), "error_code": dashscope_ws(error), "error_message": error.message}
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
         await websocket.send_text(json.dumps({"header": header, "payload": {}}))
         await websocket.close(code=1000)
@@ -156,13 +167,6 @@ class _Task:
     session: RealtimeSession
     decoder: StreamDecoder
     messages: int = 0  # received while it runs, audio or not
-
-
-class _TaskRejected(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 ACTIONS = ("run-task", "continue-task", "finish-task")
@@ -180,19 +184,6 @@ MIN_FRAME_MS = 10
 FRAME_GRACE = 200
 SHOWN_CHARS = 80  # of a client's value quoted in an error message
 MAX_ERROR_CHARS = 500  # of an error message
-# Spec §6 lists no code for an empty stream (its WS codes: "CLIENT_ERROR (documented), others
-# unspecified"); the closest documented one is HTTP 400 `BadRequest.EmptyInput`, "Required input
-# parameter missing from request": the audio is the task's input.
-NO_AUDIO_CODE = "BadRequest.EmptyInput"
-
-
-def _failure_code(exc: AudioError | StreamFailed) -> str:
-    """The task-failed code of a stream's failure: an empty stream, other audio, or the session's own."""
-    if isinstance(exc, StreamFailed):
-        return exc.code
-    return NO_AUDIO_CODE if exc.code == EMPTY else "InvalidAudio"
-
-
 @dataclass(frozen=True, slots=True)
 class _Message:
     action: str
@@ -211,8 +202,8 @@ def _quote(value: Any) -> str:
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
 
 
-def _invalid(message: str) -> _TaskRejected:
-    return _TaskRejected("InvalidParameter", message)
+def _invalid(message: str) -> InvalidParameter:
+    return InvalidParameter(message)
 
 
 def _check_values(root: Any) -> None:
@@ -254,7 +245,7 @@ def _check_text(where: tuple[str | int, ...], text: str, what: str = "") -> None
 
 
 def _parse(text: str) -> _Message:
-    """A text frame as a protocol message, or _TaskRejected naming what is wrong with it."""
+    """A text frame as a protocol message, or InvalidParameter naming what is wrong with it."""
     if len(text) > MAX_TEXT_CHARS:
         raise _invalid(f"a text message of {len(text)} characters is over the limit of {MAX_TEXT_CHARS}")
     try:
@@ -326,7 +317,7 @@ class _Connection:
             pass
         except Exception:  # a bug must still end in task-failed and a close frame, never a dropped socket
             log.exception("real-time connection failed")
-            await self._fail(self._current_id(), "InternalError", "an internal error ended the task; retry later")
+            await self._fail(self._current_id(), InternalError("an internal error ended the task; retry later"))
             await self._close()
         finally:
             watchdog.cancel()
@@ -370,15 +361,15 @@ class _Connection:
                 continue
             if self.task:
                 # DashScope's words (spec §4.1), whatever else the client sent meanwhile.
-                await self._fail(self.task.task_id, "CLIENT_ERROR", f"request timeout after {limit:g} seconds.")
+                await self._fail(self.task.task_id, ClientTimeout(f"request timeout after {limit:g} seconds."))
             await self._close()
 
     def _current_id(self, task_id: str | None = None) -> str:
         """The task_id a task-failed names: the running task's, else the message's if usable."""
         return self.task.task_id if self.task else task_id or ""
 
-    async def _reject(self, code: str, message: str, task_id: str | None = None) -> None:
-        await self._fail(self._current_id(task_id), code, message)
+    async def _reject(self, error: HotasrError, task_id: str | None = None) -> None:
+        await self._fail(self._current_id(task_id), error)
         await self._close()
 
     # -- messages --------------------------------------------------------------------------------
@@ -386,8 +377,8 @@ class _Connection:
     async def _on_text(self, text: str) -> None:
         try:
             message = _parse(text)
-        except _TaskRejected as exc:
-            return await self._reject(exc.code, exc.message)
+        except InvalidParameter as exc:
+            return await self._reject(exc)
         if message.action == "run-task":
             await self._run_task(message.task_id, message.payload)
         elif message.action == "finish-task":
@@ -397,29 +388,29 @@ class _Connection:
 
     async def _continue_task(self, task_id: str | None) -> None:
         if self.task is None or task_id != self.task.task_id:
-            return await self._reject("InvalidParameter", f"continue-task for {_quote(task_id)}, "
-                                      "but that task is not running", task_id)
+            return await self._reject(_invalid(f"continue-task for {_quote(task_id)}, "
+                                               "but that task is not running"), task_id)
         await self._count_message(self.task)
 
     async def _on_audio(self, data: bytes) -> None:
         task = self.task
         if task is None:
-            return await self._reject("InvalidParameter", "audio arrived before run-task / task-started")
+            return await self._reject(_invalid("audio arrived before run-task / task-started"))
         if data:  # an empty frame carries no audio: it does not count as audio for the timeout
             self._audio_at = time.monotonic()
             try:
                 await task.session.feed(self._decode(task, data))
-            except (AudioError, StreamFailed) as exc:
-                return await self._reject(_failure_code(exc), exc.message)
+            except HotasrError as exc:  # the audio, or the session's failure
+                return await self._reject(exc)
         await self._count_message(task)
 
     async def _count_message(self, task: _Task) -> None:
         """Fail a task whose messages carry less than MIN_FRAME_MS of audio each on average."""
         task.messages += 1
         if task.messages > FRAME_GRACE + task.session.received_seconds * 1000 / MIN_FRAME_MS:
-            await self._reject("InvalidParameter", f"audio frames too small: {task.messages} messages carried "
-                               f"{task.session.received_seconds:.3f} s of audio; send at least {MIN_FRAME_MS} ms "
-                               "of audio a frame on average (100 ms recommended)")
+            await self._reject(_invalid(f"audio frames too small: {task.messages} messages carried "
+                                        f"{task.session.received_seconds:.3f} s of audio; send at least "
+                                        f"{MIN_FRAME_MS} ms of audio a frame on average (100 ms recommended)"))
 
     @staticmethod
     def _decode(task: _Task, data: bytes | None) -> np.ndarray:
@@ -435,26 +426,26 @@ class _Connection:
 
     async def _run_task(self, task_id: str | None, payload: dict[str, Any]) -> None:
         if task_id is None:
-            return await self._reject("InvalidParameter", "run-task needs a header.task_id: a string "
-                                      f"of 1 to {MAX_TASK_ID_CHARS} characters")
+            return await self._reject(_invalid("run-task needs a header.task_id: a string "
+                                               f"of 1 to {MAX_TASK_ID_CHARS} characters"))
         if self.task is not None:
-            return await self._reject("InvalidParameter", f"task {self.task.task_id} is still running; "
-                                      "finish it before starting another")
+            return await self._reject(_invalid(f"task {self.task.task_id} is still running; "
+                                               "finish it before starting another"))
         if self.hub.active >= self.settings.realtime_max_streams:
-            return await self._reject("Throttling", f"the server is at its limit of "
-                                      f"{self.settings.realtime_max_streams} concurrent streams; retry later", task_id)
+            return await self._reject(ServerBusy(f"the server is at its limit of {self.settings.realtime_max_streams} "
+                                                 "concurrent streams; retry later"), task_id)
         if not self.streams.acquire(self.key_id):
-            return await self._reject("Throttling.RateQuota", f"this API key already has {self.streams.per_key} "
-                                      "concurrent streams, its limit; retry later", task_id)
+            return await self._reject(RateLimited(f"this API key already has {self.streams.per_key} "
+                                                  "concurrent streams, its limit; retry later"), task_id)
         self.hub.active += 1  # counted before any await, so concurrent run-tasks cannot overshoot
         try:
             self.task = await self._start(task_id, payload)
         except BaseException as exc:
             self.hub.active -= 1
             self.streams.release(self.key_id)
-            if not isinstance(exc, _TaskRejected):
+            if not isinstance(exc, HotasrError):
                 raise
-            return await self._reject(exc.code, exc.message, task_id)
+            return await self._reject(exc, task_id)
         self._audio_at = time.monotonic()
         self._rearm.set()
         await self._send({"header": _header(task_id, "task-started"), "payload": {}})
@@ -462,15 +453,13 @@ class _Connection:
     async def _finish_task(self, task_id: str | None) -> None:
         task = self.task
         if task is None or task_id != task.task_id:
-            return await self._reject("InvalidParameter", f"finish-task for {_quote(task_id)}, "
-                                      "but that task is not running", task_id)
+            return await self._reject(_invalid(f"finish-task for {_quote(task_id)}, "
+                                               "but that task is not running"), task_id)
         try:
             await task.session.feed(self._decode(task, None))
             await task.session.finish()
-        except (AudioError, StreamFailed) as exc:
-            return await self._reject(_failure_code(exc), exc.message)
-        except NoAudio as exc:
-            return await self._reject(NO_AUDIO_CODE, exc.message)
+        except HotasrError as exc:  # the audio, no audio at all, or the session's failure
+            return await self._reject(exc)
         self._end_task()
         await self._send({"header": _header(task.task_id, "task-finished"), "payload": {"output": {}, "usage": None}})
 
@@ -479,25 +468,24 @@ class _Connection:
     async def _start(self, task_id: str, payload: dict[str, Any]) -> _Task:
         params = payload.get("parameters") or {}
         if not isinstance(params, dict):
-            raise _TaskRejected("InvalidParameter", "payload.parameters must be an object")
+            raise _invalid("payload.parameters must be an object")
         model = self._model(payload.get("model"))
         fmt = params.get("format")
         reason = unsupported_reason(fmt) if isinstance(fmt, str) else "parameters.format is required"
         if reason:
-            raise _TaskRejected("InvalidParameter", reason)
+            raise _invalid(reason)
         rate = params.get("sample_rate")
         if isinstance(rate, bool) or not isinstance(rate, int) or not 8000 <= rate <= 48000:
-            raise _TaskRejected("InvalidParameter", f"sample_rate must be an integer in Hz (8000..48000), "
-                                f"got {_quote(rate)}")
+            raise _invalid(f"sample_rate must be an integer in Hz (8000..48000), got {_quote(rate)}")
         if model.sample_rate and rate != model.sample_rate:
-            raise _TaskRejected("InvalidParameter", f"sample_rate {rate} does not match model {model.name}, "
-                                f"which takes {model.sample_rate} Hz audio")
+            raise _invalid(f"sample_rate {rate} does not match model {model.name}, "
+                           f"which takes {model.sample_rate} Hz audio")
         hints = params.get("language_hints")
         if hints is not None and (not isinstance(hints, list) or not all(isinstance(h, str) for h in hints)):
-            raise _TaskRejected("InvalidParameter", "language_hints must be a list of language codes")
+            raise _invalid("language_hints must be a list of language codes")
         silence = params.get("max_sentence_silence", DEFAULT_SILENCE_MS.get(model.family, 800))
         if isinstance(silence, bool) or not isinstance(silence, int) or not 200 <= silence <= 6000:
-            raise _TaskRejected("InvalidParameter", f"max_sentence_silence must be 200..6000 ms, got {_quote(silence)}")
+            raise _invalid(f"max_sentence_silence must be 200..6000 ms, got {_quote(silence)}")
         vocabulary = await self._vocabulary(params.get("vocabulary_id"))
 
         route = self.settings.models[model.name]
@@ -533,12 +521,12 @@ class _Connection:
     def _model(self, name: Any) -> ModelInfo:
         info = get_model(name) if isinstance(name, str) else None
         if info is None:
-            raise _TaskRejected("ModelNotFound", f"model {_quote(name)} is not a known model")
+            raise ModelNotServed(str(name), f"model {_quote(name)} is not a known model")
         if info.mode != "realtime":
-            raise _TaskRejected("InvalidParameter", f"model {name} is for recorded files; real-time recognition "
-                                "takes fun-asr-realtime or paraformer-realtime-* models")
+            raise _invalid(f"model {name} is for recorded files; real-time recognition "
+                           "takes fun-asr-realtime or paraformer-realtime-* models")
         if not self.settings.is_served(info.name):
-            raise _TaskRejected("ModelNotFound", f"model {name} is not served by this server")
+            raise ModelNotServed(str(name), f"model {name} is not served by this server")
         return info
 
     async def _vocabulary(self, vocabulary_id: Any) -> VocabularyRecord | None:
@@ -549,21 +537,22 @@ class _Connection:
         service: VocabularyService = self.ws.app.state.vocabularies
         try:
             return await service.get_on_loop(self.account, vocabulary_id)
-        except VocabularyNotFound as exc:
-            raise _TaskRejected("InvalidParameter", str(exc)) from None
+        except HotasrError:  # VocabularyNotFound: an InvalidParameter of run-task on this wire
+            raise
         except ValueError as exc:
-            raise _TaskRejected("InvalidParameter", str(exc)) from None
+            raise _invalid(str(exc)) from None
 
     # -- output ----------------------------------------------------------------------------------
 
-    async def _on_event(self, task_id: str, event: SentenceEvent | StreamFailed) -> None:
-        if isinstance(event, StreamFailed):
-            await self._fail(task_id, event.code, event.message)
+    async def _on_event(self, task_id: str, event: SentenceEvent | HotasrError) -> None:
+        if isinstance(event, HotasrError):
+            await self._fail(task_id, event)
             await self._close()
             return
         await self._send({"header": _header(task_id, "result-generated"), "payload": _result(event)})
 
-    async def _fail(self, task_id: str, code: str, message: str) -> None:
+    async def _fail(self, task_id: str, error: HotasrError) -> None:
+        code, message = dashscope_ws(error), error.message
         if len(message) > MAX_ERROR_CHARS:
             message = message[: MAX_ERROR_CHARS - 1] + "…"
         log.info("task %s failed: %s %s", task_id, code, message)
@@ -606,18 +595,5 @@ def _header(task_id: str, event: str) -> dict[str, Any]:
 
 
 def _result(event: SentenceEvent) -> dict[str, Any]:
-    sentence: dict[str, Any] = {
-        "begin_time": event.begin_ms,
-        "end_time": event.end_ms,  # null while interim: the SDK tells finals by a non-null end_time
-        "text": event.text,
-        "heartbeat": event.heartbeat,
-        "sentence_end": event.final,
-        "sentence_id": event.sentence_id,
-        "words": [{"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
-                  for w in event.words],
-    }
-    if event.warnings:
-        # Hotwords that could not apply are never silent. Inside the sentence, because SDK call()
-        # keeps only the sentence dicts of a result.
-        sentence["warnings"] = event.warnings
-    return {"output": {"sentence": sentence}, "usage": {"duration": event.audio_seconds} if event.final else None}
+    return realtime_result_json(event.sentence_id, event.begin_ms, event.end_ms, event.text, event.words,
+                                heartbeat=event.heartbeat, warnings=event.warnings, audio_seconds=event.audio_seconds)

@@ -20,25 +20,20 @@ from starlette.concurrency import run_in_threadpool
 
 from hotasr.api.auth import authenticate
 from hotasr.api.body import read_json_object
-from hotasr.api.errors import ApiError, request_id
+from hotasr.api.dashscope_shapes import result_file_bytes, task_list_item, task_output
+from hotasr.api.errors import request_id
 from hotasr.api.responses import JSONResponse
 from hotasr.api.schema import TaskRequest, TaskResponse, dashscope_route, header_parameter, query_parameter
 from hotasr.config import Settings
+from hotasr.errors import AccessDenied, InvalidParameter, NotFound, RequestTooLarge, WrongState
 from hotasr.hotwords import show
-from hotasr.tasks.models import FAILED, FINISHED, STATUSES, SUCCEEDED, UNKNOWN, TaskRecord, TaskRequestError
+from hotasr.tasks.models import STATUSES, UNKNOWN
 from hotasr.tasks.service import MAX_PAGE_NO, MAX_PAGE_SIZE, TaskService
 from hotasr.tasks.signing import sign_path, verify_path
-from hotasr.tasks.uploads import UploadError, check_policy, issue_policy, new_upload_key, store_upload
+from hotasr.tasks.uploads import check_policy, issue_policy, new_upload_key, store_upload
 
 RESULTS_PREFIX = "/api/v1/results/"
 UPLOAD_PATH = "/api/v1/uploads/oss"
-
-
-def wire_time(moment: datetime | None) -> str | None:
-    """`YYYY-MM-DD HH:MM:SS.mmm` in the server's local time (like gmt_* of vocabularies)."""
-    if moment is None:
-        return None
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _base_url(request: Request) -> str:
@@ -48,45 +43,6 @@ def _base_url(request: Request) -> str:
 
 def _ok(request: Request, output: dict[str, Any] | None, usage: dict[str, Any] | None = None) -> JSONResponse:
     return JSONResponse({"request_id": request_id(request), "output": output, "usage": usage})
-
-
-def _task_output(request: Request, record: TaskRecord) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    subtasks = [s for s in record.subtasks if s is not None]
-    succeeded = sum(1 for s in subtasks if s.status == SUCCEEDED)
-    output: dict[str, Any] = {
-        "task_id": record.task_id,
-        "task_status": record.status,
-        "submit_time": wire_time(record.submit_time),
-    }
-    if record.scheduled_time:
-        output["scheduled_time"] = wire_time(record.scheduled_time)
-    if record.end_time:
-        output["end_time"] = wire_time(record.end_time)
-    if record.status in FINISHED and subtasks:
-        secret: bytes = request.app.state.url_signing_secret
-        expires = int(record.expires_at.timestamp()) if record.expires_at else int(time.time()) + 3600
-        base = _base_url(request)
-        results = []
-        for subtask in subtasks:
-            item: dict[str, Any] = {"file_url": subtask.file_url}
-            if subtask.status == SUCCEEDED and subtask.result_key:
-                item["transcription_url"] = base + sign_path(secret, RESULTS_PREFIX + subtask.result_key, expires)
-            else:
-                item["code"] = subtask.code
-                item["message"] = subtask.message
-            item["subtask_status"] = subtask.status
-            results.append(item)
-        output["results"] = results
-    if record.status == FAILED:
-        first = next((s for s in subtasks if s.status == FAILED), None)
-        if first is not None:
-            output["code"], output["message"] = first.code, first.message
-    output["task_metrics"] = {"TOTAL": len(record.file_urls), "SUCCEEDED": succeeded,
-                              "FAILED": len(subtasks) - succeeded}
-    if record.warnings:
-        output["warnings"] = record.warnings  # hotasr extra: what the server did not do as asked
-    usage = {"duration": record.usage_seconds} if record.status == SUCCEEDED else None
-    return output, usage
 
 
 def _unknown(request: Request, task_id: str) -> JSONResponse:
@@ -107,8 +63,8 @@ def _parse_list_time(value: str | None, name: str) -> datetime | None:
             return datetime.strptime(value, layout).astimezone()
         except (ValueError, OverflowError, OSError):  # astimezone: year 1 or 9999 past the local offset
             continue
-    raise ApiError(
-        400, "InvalidParameter", f"{name} must look like 20230420000000 (YYYYMMDDhhmmss), got {show(value)}."
+    raise InvalidParameter(
+        f"{name} must look like 20230420000000 (YYYYMMDDhhmmss), got {show(value)}."
     )
 
 
@@ -120,7 +76,7 @@ def _int_param(request: Request, name: str, default: int) -> int:
     if raw is None or raw == "":
         return default
     if not _INTEGER.fullmatch(raw):
-        raise ApiError(400, "InvalidParameter", f"{name} must be an integer of at most 18 digits, got {show(raw)}.")
+        raise InvalidParameter(f"{name} must be an integer of at most 18 digits, got {show(raw)}.")
     return int(raw)
 
 
@@ -150,17 +106,12 @@ def _add_routes(router: APIRouter) -> None:
     async def submit(request: Request) -> JSONResponse:
         account = await authenticate(request)
         if request.headers.get("x-dashscope-async", "").lower() != "enable":
-            raise ApiError(
-                400,
-                "InvalidParameter",
+            raise InvalidParameter(
                 "current user api does not support synchronous calls: recorded-file transcription is an "
                 "async task; send the header 'X-DashScope-Async: enable'.",
             )
         body = await read_json_object(request, _settings(request).max_request_bytes)
-        try:
-            record = await run_in_threadpool(_service(request).submit, account, body)
-        except TaskRequestError as exc:
-            raise ApiError(exc.status, exc.code, exc.message) from None
+        record = await run_in_threadpool(_service(request).submit, account, body)
         output: dict[str, Any] = {"task_id": record.task_id, "task_status": record.status}
         if record.warnings:
             output["warnings"] = record.warnings
@@ -173,7 +124,10 @@ def _add_routes(router: APIRouter) -> None:
         record = await run_in_threadpool(_service(request).get, account, task_id)
         if record is None:
             return _unknown(request, task_id)
-        output, usage = _task_output(request, record)
+        secret: bytes = request.app.state.url_signing_secret
+        expires = int(record.expires_at.timestamp()) if record.expires_at else int(time.time()) + 3600
+        base = _base_url(request)
+        output, usage = task_output(record, lambda key: base + sign_path(secret, RESULTS_PREFIX + key, expires))
         return _ok(request, output, usage)
 
     @router.post("/api/v1/tasks/{task_id}/cancel", summary="Cancel a PENDING task",
@@ -185,10 +139,8 @@ def _add_routes(router: APIRouter) -> None:
             return _ok(request, {"task_id": task_id, "task_status": "CANCELED"})
         record = await run_in_threadpool(service.get, account, task_id)
         if record is None:
-            raise ApiError(404, "NotFound", f"task {task_id!r} not found.")
-        raise ApiError(
-            400,
-            "UnsupportedOperation",
+            raise NotFound(f"task {task_id!r} not found.")
+        raise WrongState(
             f"The operation is unsupported on the referee object: only PENDING tasks can be canceled, "
             f"this one is {record.status}.",
         )
@@ -207,35 +159,18 @@ def _add_routes(router: APIRouter) -> None:
         params = request.query_params
         page_no = _int_param(request, "page_no", 1)
         page_size = _int_param(request, "page_size", 10)
-        try:
-            page = await run_in_threadpool(
-                lambda: _service(request).list(
-                    account,
-                    status=params.get("status") or None,
-                    model=params.get("model_name") or None,
-                    since=_parse_list_time(params.get("start_time"), "start_time"),
-                    until=_parse_list_time(params.get("end_time"), "end_time"),
-                    page_no=page_no,
-                    page_size=page_size,
-                )
+        page = await run_in_threadpool(
+            lambda: _service(request).list(
+                account,
+                status=params.get("status") or None,
+                model=params.get("model_name") or None,
+                since=_parse_list_time(params.get("start_time"), "start_time"),
+                until=_parse_list_time(params.get("end_time"), "end_time"),
+                page_no=page_no,
+                page_size=page_size,
             )
-        except TaskRequestError as exc:
-            raise ApiError(exc.status, exc.code, exc.message) from None
-        data = [
-            {
-                "task_id": r.task_id,
-                "task_status": r.status,
-                "status": r.status,
-                "model_name": r.model,
-                "submit_time": wire_time(r.submit_time),
-                "scheduled_time": wire_time(r.scheduled_time),
-                "end_time": wire_time(r.end_time),
-                "task_metrics": {"TOTAL": len(r.file_urls),
-                                 "SUCCEEDED": sum(1 for s in r.subtasks if s and s.status == SUCCEEDED),
-                                 "FAILED": sum(1 for s in r.subtasks if s and s.status == FAILED)},
-            }
-            for r in page.records
-        ]
+        )
+        data = [task_list_item(r) for r in page.records]
         return JSONResponse(
             {
                 "request_id": request_id(request),
@@ -254,11 +189,11 @@ def _add_routes(router: APIRouter) -> None:
         query = request.query_params
         if not verify_path(request.app.state.url_signing_secret, path, query.get("Expires"),
                            query.get("Signature"), time.time()):
-            raise ApiError(403, "AccessDenied", "The URL signature is invalid or has expired.")
+            raise AccessDenied("The URL signature is invalid or has expired.")
         data = await run_in_threadpool(_service(request).results.read, key)
         if data is None:
-            raise ApiError(404, "NotFound", "The result no longer exists (results are kept for a limited time).")
-        return Response(data, media_type="application/json; charset=utf-8")
+            raise NotFound("The result no longer exists (results are kept for a limited time).")
+        return Response(result_file_bytes(data), media_type="application/json; charset=utf-8")
 
     @router.get("/api/v1/uploads", summary="An upload policy (as DashScope's OSS upload)", **dashscope_route(
         parameters=[query_parameter("action", "", {"type": "string", "enum": ["getPolicy"]}, required=True)],
@@ -267,7 +202,7 @@ def _add_routes(router: APIRouter) -> None:
         account = await authenticate(request)
         action = request.query_params.get("action")
         if action != "getPolicy":
-            raise ApiError(400, "InvalidParameter", f"action must be getPolicy, got {action!r}.")
+            raise InvalidParameter(f"action must be getPolicy, got {action!r}.")
         data = issue_policy(request.app.state.url_signing_secret, account, _settings(request).max_download_bytes,
                             _base_url(request) + UPLOAD_PATH)
         return JSONResponse({"request_id": request_id(request), "data": data})
@@ -281,18 +216,15 @@ def _add_routes(router: APIRouter) -> None:
         settings = _settings(request)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_download_bytes + 1024 * 1024:
-            raise ApiError(413, "BadRequest.TooLarge", f"The file is larger than {settings.max_download_bytes} bytes.")
+            raise RequestTooLarge(f"The file is larger than {settings.max_download_bytes} bytes.")
         async with request.form(max_files=1, max_fields=8) as form:
             file = form.get("file")
             if file is None or isinstance(file, str):
-                raise ApiError(400, "InvalidParameter", 'Send the file as the multipart field "file".')
+                raise InvalidParameter('Send the file as the multipart field "file".')
             key = new_upload_key(account, file.filename or "audio")
-            try:
-                size = await run_in_threadpool(
-                    store_upload, _service(request).results, key, file.file, settings.max_download_bytes
-                )
-            except UploadError as exc:
-                raise ApiError(exc.status, exc.code, exc.message) from None
+            size = await run_in_threadpool(
+                store_upload, _service(request).results, key, file.file, settings.max_download_bytes
+            )
         return JSONResponse({"request_id": request_id(request), "data": {"url": f"oss://{key}", "size": size}})
 
     @router.post(UPLOAD_PATH, summary="Upload a file under a signed policy (no API key)", **dashscope_route(
@@ -303,20 +235,15 @@ def _add_routes(router: APIRouter) -> None:
         settings = _settings(request)
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > settings.max_download_bytes + 1024 * 1024:
-            raise ApiError(413, "BadRequest.TooLarge", f"The file is larger than {settings.max_download_bytes} bytes.")
+            raise RequestTooLarge(f"The file is larger than {settings.max_download_bytes} bytes.")
         async with request.form(max_files=1, max_fields=32) as form:
             file = form.get("file")
             key = str(form.get("key") or "")
             if file is None or isinstance(file, str):
-                raise ApiError(400, "InvalidParameter", 'The multipart field "file" is missing.')
-            try:
-                policy = check_policy(request.app.state.url_signing_secret, str(form.get("policy") or ""),
-                                      str(form.get("Signature") or ""), key, time.time())
-                size = await run_in_threadpool(
-                    store_upload, _service(request).results, key, file.file, policy.max_bytes
-                )
-            except UploadError as exc:
-                raise ApiError(exc.status, exc.code, exc.message) from None
+                raise InvalidParameter('The multipart field "file" is missing.')
+            policy = check_policy(request.app.state.url_signing_secret, str(form.get("policy") or ""),
+                                  str(form.get("Signature") or ""), key, time.time())
+            size = await run_in_threadpool(store_upload, _service(request).results, key, file.file, policy.max_bytes)
         return JSONResponse({"request_id": request_id(request), "key": key, "url": f"oss://{key}", "size": size})
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from hotasr.api.dashscope_shapes import transcript_from_document, word_json
 from hotasr.audio import AudioError, AudioLimits, decode_audio
 from hotasr.catalog import get_model
 from hotasr.cli.common import err, fail, print_error, print_warning, read_hotwords_file
@@ -24,8 +25,9 @@ from hotasr.config import Settings
 from hotasr.engine import EngineError
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list
 from hotasr.recognize import ModelNotServed, check_served, recognize
+from hotasr.subtitles import cues, to_srt, to_vtt
 from hotasr.tasks.client import transcribe_remote
-from hotasr.transcript import Sentence, Transcript, Word, word_joiner
+from hotasr.transcript import Sentence, Transcript, word_joiner
 
 # A progress bar for anything shorter only flickers.
 _PROGRESS_MIN_MS = 30_000
@@ -190,24 +192,8 @@ def _transcribe_on_server(
         if result.get("subtask_status") == "FAILED":
             out.append((path, f"{result.get('code')}: {result.get('message')}"))
         else:
-            out.append((path, transcript_from_result(result)))
+            out.append((path, transcript_from_document(result)))
     return out
-
-
-def transcript_from_result(result: dict[str, Any]) -> Transcript:
-    """A recorded-file result document (spec §5.3) as a Transcript; channels are merged by time."""
-    def words(sentence: dict[str, Any]) -> list[Word]:
-        return [Word(w["begin_time"], w["end_time"], w["text"], w.get("punctuation", ""))
-                for w in sentence.get("words", [])]
-
-    sentences = [
-        Sentence(s["begin_time"], s["end_time"], s["text"], words(s), s.get("speaker_id"))
-        for channel in result.get("transcripts", [])
-        for s in channel.get("sentences", [])
-    ]
-    sentences.sort(key=lambda s: s.begin_ms)
-    duration = result.get("properties", {}).get("original_duration_in_milliseconds", 0)
-    return Transcript(sentences, result.get("language"), duration, list(result.get("warnings", [])))
 
 
 def _transcribe_one(
@@ -276,28 +262,15 @@ def _fetch_vocabulary(
 
 
 def _render(path: Path, transcript: Transcript, fmt: OutputFormat, *, several: bool) -> str:
-    cues = [s for s in transcript.sentences if s.text.strip()]
     if fmt is OutputFormat.text:
         text = transcript.text + "\n"
-        if any(s.speaker_id is not None for s in cues):
-            text = _by_speaker(cues, transcript)
+        spoken = cues(transcript)
+        if any(s.speaker_id is not None for s in spoken):
+            text = _by_speaker(spoken, transcript)
         return f"{path}: {text}" if several else text
     if fmt is OutputFormat.srt:
-        blocks = [
-            f"{i}\n{_stamp(s.begin_ms, ',')} --> {_stamp(s.end_ms, ',')}\n"
-            f"{_speaker(s, '[speaker {}] ')}{s.text.strip()}\n"
-            for i, s in enumerate(cues, 1)
-        ]
-        return "\n".join(blocks) + ("\n" if several else "")
-    blocks = [
-        f"{_stamp(s.begin_ms, '.')} --> {_stamp(s.end_ms, '.')}\n{_speaker(s, '<v Speaker {}>')}{s.text.strip()}\n"
-        for s in cues
-    ]
-    return "WEBVTT\n\n" + "\n".join(blocks)
-
-
-def _speaker(sentence: Sentence, template: str) -> str:
-    return "" if sentence.speaker_id is None else template.format(sentence.speaker_id)
+        return to_srt(transcript, speakers=True) + ("\n" if several else "")
+    return to_vtt(transcript, speakers=True)
 
 
 def _by_speaker(cues: list[Sentence], transcript: Transcript) -> str:
@@ -310,13 +283,6 @@ def _by_speaker(cues: list[Sentence], transcript: Transcript) -> str:
             lines.append((s.speaker_id, [s.text.strip()]))
     joiner = word_joiner(transcript.language)
     return "".join(f"Speaker {speaker}: {joiner.join(texts)}\n" for speaker, texts in lines)
-
-
-def _stamp(ms: int, sep: str) -> str:
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{sep}{millis:03d}"
 
 
 def _as_json(path: Path, transcript: Transcript) -> dict[str, Any]:
@@ -332,10 +298,7 @@ def _as_json(path: Path, transcript: Transcript) -> dict[str, Any]:
                 "end_time": s.end_ms,
                 "text": s.text,
                 **({"speaker_id": s.speaker_id} if s.speaker_id is not None else {}),
-                "words": [
-                    {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
-                    for w in s.words
-                ],
+                "words": [word_json(w) for w in s.words],
             }
             for s in transcript.sentences
         ],

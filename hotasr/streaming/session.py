@@ -39,6 +39,8 @@ import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
 from hotasr.engine import DecodeCancelled
+from hotasr.errors import ClientTimeout, EngineFailed, HotasrError, ServerBusy
+from hotasr.errors import NoAudio as NoAudio  # re-exported: raised here
 from hotasr.postprocess import apply_text_options
 from hotasr.streaming.agreement import SentenceDrafts
 from hotasr.streaming.chunks import SentenceChunks
@@ -52,22 +54,8 @@ REFRESH_QUIET_MS = 96  # three VAD windows of silence: the speaker may be ending
 log = logging.getLogger(__name__)
 
 
-class NoAudio(Exception):
-    """The stream ended without a single sample of audio: nothing to recognize, and no result."""
-
-    def __init__(self) -> None:
-        super().__init__("the stream ended without any audio: no audio frames arrived, or they held "
-                         "no samples (an empty or header-only file)")
-        self.message = str(self)
-
-
-class StreamFailed(Exception):
-    """Ends the task; `code` and `message` go to the client in `task-failed`."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+# What ends a task: a domain error (hotasr.errors), reported to the adapter through `emit`.
+StreamFailed = HotasrError
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,8 +276,7 @@ class RealtimeSession:
         else:
             self._heartbeat_at = 0
             if silent_s >= self.options.silence_limit_s:
-                raise StreamFailed(
-                    "CLIENT_ERROR",
+                raise ClientTimeout(
                     f"no speech for {int(self.options.silence_limit_s)} seconds; "
                     "set heartbeat to keep a silent stream open",
                 )
@@ -330,8 +317,7 @@ class RealtimeSession:
                 await self._emit_final(job, self._chunks.joined(job.segment, decoded.start, decoded.tail))
                 continue
             if job.final and time.monotonic() > job.due:
-                await self._report(StreamFailed(
-                    "Throttling",
+                await self._report(ServerBusy(
                     f"the server is saturated: results are more than {self.options.max_lag_s:.0f} s behind "
                     "real time; retry later or lower the number of concurrent streams",
                 ))
@@ -357,7 +343,7 @@ class RealtimeSession:
                           seg.end / SAMPLE_RATE, time.monotonic() - started)
                 continue
             except Exception as exc:  # a decode error ends this task, not the server
-                await self._report(StreamFailed("InternalError", f"recognition failed: {exc}"))
+                await self._report(EngineFailed(f"recognition failed: {exc}"))
                 continue
             finally:
                 self._running = None

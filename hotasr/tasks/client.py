@@ -11,8 +11,9 @@ from typing import Any
 import httpx
 
 from hotasr.client import ServerError, checked_json
+from hotasr.tasks.models import FINISHED, UNKNOWN
 
-FINISHED = {"SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"}
+DONE = FINISHED | {UNKNOWN}  # polling stops: the task ended, or the server no longer knows it
 _POLL_SECONDS = (0.5, 1, 1, 2, 2, 3, 5)
 
 
@@ -115,7 +116,7 @@ def _wait(
         if on_status and output["task_status"] != last:
             on_status(output["task_status"])
         last = output["task_status"]
-        if last in FINISHED:
+        if last in DONE:
             return output
         if deadline is not None and time.monotonic() > deadline:
             raise ServerError(408, "WaitTaskTimeout", f"task {task_id} still {last} after {timeout:g} s")

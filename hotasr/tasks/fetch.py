@@ -23,22 +23,11 @@ import httpx
 
 from hotasr import __version__
 from hotasr.config import Settings
+from hotasr.errors import DownloadFailed, EmptyFile, FileTooLarge, InvalidURL
+from hotasr.errors import FetchError as FetchError  # re-exported: raised here
 from hotasr.hotwords import show
 from hotasr.storage.files import FILE_MODE, private_dir
 from hotasr.tasks.results import ResultStore
-
-DOWNLOAD_FAILED = "InvalidFile.DownloadFailed"
-TOO_LARGE = "InvalidFile.TooLarge"
-EMPTY_FILE = "InvalidFile.DecodeFailed"  # what the decoder's "empty" becomes; said here without a path
-
-
-class FetchError(Exception):
-    """A file that could not be fetched; `code` is the sub-task's DashScope code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,21 +51,20 @@ class Limits:
 
 
 def check_url_syntax(url: object) -> str:
-    """The URL if it is one we can fetch (http, https, oss); FetchError("InvalidURL") otherwise."""
+    """The URL if it is one we can fetch (http, https, oss); InvalidURL otherwise."""
     if not isinstance(url, str) or not url.strip():
-        raise FetchError("InvalidURL", f"file URL must be a non-empty string, got {show(url)}")
+        raise InvalidURL(f"file URL must be a non-empty string, got {show(url)}")
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 (parsed on access: a port past 65535 raises here, not in the worker)
     except ValueError as exc:  # "Invalid IPv6 URL", a bad port
-        raise FetchError("InvalidURL", f"file URL {show(url)} cannot be parsed: {exc}") from None
+        raise InvalidURL(f"file URL {show(url)} cannot be parsed: {exc}") from None
     if parts.scheme == "oss":
         if not (parts.netloc + parts.path).strip("/"):
-            raise FetchError("InvalidURL", f"oss:// URL without a key: {url!r}")
+            raise InvalidURL(f"oss:// URL without a key: {url!r}")
         return url.strip()
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(
-            "InvalidURL",
+        raise InvalidURL(
             f"unsupported file URL {url!r}: use http://, https:// or an oss:// URL from the upload endpoint",
         )
     return url.strip()
@@ -153,22 +141,21 @@ def _refused(address: IPAddress) -> str | None:
 
 
 def resolve_checked(host: str, port: int, allow_private: bool) -> str:
-    """An IP address for `host` that passes the SSRF guard; FetchError otherwise."""
+    """An IP address for `host` that passes the SSRF guard; DownloadFailed otherwise."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(DOWNLOAD_FAILED, f"cannot resolve host {host!r}: {exc}") from None
+        raise DownloadFailed(f"cannot resolve host {host!r}: {exc}") from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
-        raise FetchError(DOWNLOAD_FAILED, f"host {host!r} has no address")
+        raise DownloadFailed(f"host {host!r} has no address")
     if allow_private:
         return addresses[0]
     for text in addresses:
         # Any refused address refuses the host: with round-robin DNS we must not pick at random.
         reason = _refused(ipaddress.ip_address(text.split("%")[0]))
         if reason:
-            raise FetchError(
-                DOWNLOAD_FAILED,
+            raise DownloadFailed(
                 f"refused to download from {host!r}: it resolves to a {reason} address ({text}); "
                 "set allow_private_urls (HOTASR_ALLOW_PRIVATE_URLS=1) to allow internal URLs",
             )
@@ -184,20 +171,20 @@ def fetch_to(url: str, dest: Path, *, account_id: int, limits: Limits, results: 
     if path is dest:
         download(url, dest, limits)
     if path.stat().st_size == 0:  # said here: the decoder's own message would name the local file
-        raise FetchError(EMPTY_FILE, f"the file at {url} is empty (0 bytes)")
+        raise EmptyFile(f"the file at {url} is empty (0 bytes)")
     return path
 
 
 def _uploaded_file(url: str, account_id: int, results: ResultStore) -> Path:
     key = oss_key(url)
     if upload_owner(key) != account_id:
-        raise FetchError(DOWNLOAD_FAILED, f"{url} is not a file uploaded by this account")
+        raise DownloadFailed(f"{url} is not a file uploaded by this account")
     try:
         path = results.upload_path(key)
     except ValueError:
-        raise FetchError(DOWNLOAD_FAILED, f"invalid oss:// URL {url!r}") from None
+        raise DownloadFailed(f"invalid oss:// URL {url!r}") from None
     if not path.is_file():
-        raise FetchError(DOWNLOAD_FAILED, f"{url} does not exist (uploads are kept for 48 hours)")
+        raise DownloadFailed(f"{url} does not exist (uploads are kept for 48 hours)")
     return path
 
 
@@ -225,14 +212,14 @@ def download(url: str, dest: Path, limits: Limits) -> None:
         if location is None:
             return
         current = location
-    raise FetchError(DOWNLOAD_FAILED, f"too many redirects (more than {limits.max_redirects}) for {url}")
+    raise DownloadFailed(f"too many redirects (more than {limits.max_redirects}) for {url}")
 
 
 def _fetch_once(client: httpx.Client, url: str, dest: Path, limits: Limits, deadline: float) -> str | None:
     """Download `url` to dest; returns the next URL for a redirect, None when done."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(DOWNLOAD_FAILED, f"cannot download {url!r}: only http:// and https:// URLs")
+        raise DownloadFailed(f"cannot download {url!r}: only http:// and https:// URLs")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     address = resolve_checked(parts.hostname, port, limits.allow_private)
     host_for_url = f"[{address}]" if ":" in address else address
@@ -240,7 +227,7 @@ def _fetch_once(client: httpx.Client, url: str, dest: Path, limits: Limits, dead
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
     remaining = deadline - time.monotonic()
     if remaining <= 0:
-        raise FetchError(DOWNLOAD_FAILED, f"download timed out after {limits.max_seconds:g} s")
+        raise DownloadFailed(f"download timed out after {limits.max_seconds:g} s")
     request = client.build_request(
         "GET",
         pinned,
@@ -250,22 +237,22 @@ def _fetch_once(client: httpx.Client, url: str, dest: Path, limits: Limits, dead
     try:
         response = client.send(request, stream=True)
     except httpx.TimeoutException:
-        raise FetchError(DOWNLOAD_FAILED, f"timed out connecting to {parts.hostname}") from None
+        raise DownloadFailed(f"timed out connecting to {parts.hostname}") from None
     except httpx.HTTPError as exc:
-        raise FetchError(DOWNLOAD_FAILED, f"the audio file cannot be downloaded: {exc}") from None
+        raise DownloadFailed(f"the audio file cannot be downloaded: {exc}") from None
     try:
         if response.status_code in (301, 302, 303, 307, 308):
             location = response.headers.get("location")
             if not location:
-                raise FetchError(DOWNLOAD_FAILED, f"redirect without a Location from {url}")
+                raise DownloadFailed(f"redirect without a Location from {url}")
             return urljoin(url, location)
         if response.status_code != 200:
-            raise FetchError(
-                DOWNLOAD_FAILED, f"the audio file cannot be downloaded: HTTP {response.status_code} from {url}"
+            raise DownloadFailed(
+                f"the audio file cannot be downloaded: HTTP {response.status_code} from {url}"
             )
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limits.max_bytes:
-            raise FetchError(TOO_LARGE, _too_large(limits))
+            raise FileTooLarge(_too_large(limits))
         _stream_to(response, dest, limits, deadline)
         return None
     finally:
@@ -280,12 +267,12 @@ def _stream_to(response: httpx.Response, dest: Path, limits: Limits, deadline: f
             for chunk in response.iter_bytes(1 << 16):
                 size += len(chunk)
                 if size > limits.max_bytes:
-                    raise FetchError(TOO_LARGE, _too_large(limits))
+                    raise FileTooLarge(_too_large(limits))
                 if time.monotonic() > deadline:
-                    raise FetchError(DOWNLOAD_FAILED, f"download timed out after {limits.max_seconds:g} s")
+                    raise DownloadFailed(f"download timed out after {limits.max_seconds:g} s")
                 out.write(chunk)
     except httpx.HTTPError as exc:
-        raise FetchError(DOWNLOAD_FAILED, f"the download was interrupted: {exc}") from None
+        raise DownloadFailed(f"the download was interrupted: {exc}") from None
 
 
 def _timeouts(seconds: float) -> dict[str, float]:

@@ -1,10 +1,14 @@
-"""Task statuses, validated request parameters and the task record the store hands out."""
+"""Task statuses, validated request parameters, the task record the store hands out, and what a
+task keeps of each file it transcribed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from hotasr.errors import HotasrError
+from hotasr.transcript import Transcript, transcript_from_dict, transcript_to_dict
 
 PENDING = "PENDING"
 RUNNING = "RUNNING"
@@ -13,19 +17,9 @@ FAILED = "FAILED"
 CANCELED = "CANCELED"
 UNKNOWN = "UNKNOWN"
 STATUSES = (PENDING, RUNNING, SUCCEEDED, FAILED, CANCELED)
-FINISHED = frozenset({SUCCEEDED, FAILED, CANCELED})
+FINISHED = frozenset({SUCCEEDED, FAILED, CANCELED})  # a task in one of these never changes again
 
 MAX_FILES = 100
-
-
-class TaskRequestError(Exception):
-    """A submit request that cannot be accepted; `code` is a DashScope error code."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +60,12 @@ class TaskParameters:
 
 @dataclass(slots=True)
 class Subtask:
-    """The outcome of one file. `result_key` names its transcript in the results store."""
+    """The outcome of one file. `result_key` names its transcript in the results store.
+
+    A failed file keeps its domain error: `error` is the class name (hotasr.errors), `code` the
+    error's code and `message` its words; the adapter maps them onto its wire. Rows written before
+    `error` existed hold DashScope's code in `code` and no `error`.
+    """
 
     file_url: str
     status: str  # SUCCEEDED or FAILED
@@ -74,6 +73,11 @@ class Subtask:
     message: str | None = None
     result_key: str | None = None
     billed_seconds: float = 0.0
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, file_url: str, error: HotasrError) -> Subtask:
+        return cls(file_url, FAILED, error.code, error.message, error=type(error).__name__)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +87,7 @@ class Subtask:
             "message": self.message,
             "result_key": self.result_key,
             "billed_seconds": self.billed_seconds,
+            "error": self.error,
         }
 
     @classmethod
@@ -94,6 +99,7 @@ class Subtask:
             message=data.get("message"),
             result_key=data.get("result_key"),
             billed_seconds=float(data.get("billed_seconds") or 0),
+            error=data.get("error"),
         )
 
 
@@ -114,3 +120,40 @@ class TaskRecord:
     usage_seconds: int = 0
     attempts: int = 0
     owner: str | None = None
+
+
+@dataclass(slots=True)
+class FileTranscript:
+    """What a task keeps for one file it transcribed, in the results store: the audio's properties
+    and one Transcript per requested channel, serialised neutrally. The DashScope adapter renders it
+    as the transcript JSON of spec §5.3 when the file is fetched (hotasr.api.dashscope_shapes)."""
+
+    FORMAT = "hotasr.file-transcript/1"
+
+    file_url: str
+    codec: str
+    channels: int  # of the source file
+    sample_rate: int  # of the source file
+    duration_ms: int
+    transcripts: list[tuple[int, Transcript]]  # (channel number, its transcript), as requested
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {  # "format" first: a stored file is told from DashScope JSON of earlier versions by its start
+            "format": self.FORMAT,
+            "file_url": self.file_url,
+            "codec": self.codec,
+            "channels": self.channels,
+            "sample_rate": self.sample_rate,
+            "duration_ms": self.duration_ms,
+            "transcripts": [{"channel": c, "transcript": transcript_to_dict(t)} for c, t in self.transcripts],
+            "warnings": self.warnings,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileTranscript:
+        return cls(
+            data["file_url"], data["codec"], data["channels"], data["sample_rate"], data["duration_ms"],
+            [(t["channel"], transcript_from_dict(t["transcript"])) for t in data["transcripts"]],
+            list(data["warnings"]),
+        )

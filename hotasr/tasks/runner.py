@@ -1,9 +1,10 @@
 """Runs one claimed task: every file is fetched, decoded, recognized per requested channel and
-written to the results store as the DashScope transcript JSON (spec §5.3).
+written to the results store as a `FileTranscript` (the DashScope adapter renders it as the
+transcript JSON of spec §5.3 when it is fetched).
 
-A file that cannot be fetched or decoded fails only its sub-task; the task SUCCEEDS when at
-least one file did. Progress is saved after each file, so a task resumed after a crash skips the
-files already done. A lease is renewed in the background; when it is lost (the janitor gave the
+A file that cannot be fetched or decoded fails only its sub-task, which keeps the domain error;
+the task SUCCEEDS when at least one file did. Progress is saved after each file, so a task resumed
+after a crash skips the files already done. A lease is renewed in the background; when it is lost (the janitor gave the
 task to another worker) this runner stops writing.
 """
 
@@ -21,59 +22,29 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotasr.audio import (
-    DECODE_ERROR,
-    EMPTY,
-    INVALID_CHANNEL,
-    NO_AUDIO_STREAM,
-    NOT_FOUND,
-    TOO_LONG,
-    UNSUPPORTED,
-    AudioError,
-    AudioLimits,
-    decode_channels,
-    is_silent,
-)
+from hotasr.audio import INVALID_CHANNEL, AudioError, AudioLimits, decode_channels, is_silent
 from hotasr.config import Settings
 from hotasr.engine import EngineError
+from hotasr.errors import EngineFailed, HotasrError, InternalError, NoSpeech
 from hotasr.logs import request_id_var
 from hotasr.postprocess import apply_to_transcript
-from hotasr.recognize import ModelNotServed, recognize
+from hotasr.recognize import recognize
 from hotasr.speech_gate import NO_SPEECH_WARNING
-from hotasr.tasks.fetch import FetchError, Limits, fetch_to
-from hotasr.tasks.models import FAILED, SUCCEEDED, Subtask, TaskRecord
+from hotasr.tasks.fetch import Limits, fetch_to
+from hotasr.tasks.models import FAILED, SUCCEEDED, FileTranscript, Subtask, TaskRecord
 from hotasr.tasks.results import ResultStore, results_root
 from hotasr.tasks.scratch import scratch_dir
 from hotasr.tasks.store import TaskStore
-from hotasr.transcript import Sentence, Transcript
+from hotasr.transcript import Transcript
 from hotasr.vocabularies import VocabularyNotFound, VocabularyRecord, VocabularyService
 
 log = logging.getLogger("hotasr.tasks")
 
-NO_SPEECH = "SUCCESS_WITH_NO_VALID_FRAGMENT"
-
-_AUDIO_CODES = {
-    UNSUPPORTED: "BadRequest.UnsupportedFileFormat",
-    NO_AUDIO_STREAM: "InvalidFile.DecodeFailed",
-    EMPTY: "InvalidFile.DecodeFailed",
-    DECODE_ERROR: "InvalidFile.DecodeFailed",
-    NOT_FOUND: "InvalidFile.DownloadFailed",
-    TOO_LONG: "InvalidFile.TooLong",
-    INVALID_CHANNEL: "InvalidParameter",
-    # Anything else (DECODE_CRASHED, TOO_MANY_CHANNELS, INVALID_HEADER, ...) is InvalidFile.DecodeFailed,
-    # with the AudioError's message saying which limit or what went wrong.
-}
-
-class SubtaskFailed(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(slots=True)
 class FileResult:
-    document: dict[str, Any]
+    transcript: FileTranscript
     billed_seconds: float
 
 
@@ -156,30 +127,26 @@ class TaskRunner:
         try:
             with scratch_dir() as tmp:
                 result = self._transcribe_file(record, url, Path(tmp) / "audio", vocabulary, decoding)
-        except SubtaskFailed as exc:
+        except HotasrError as exc:
             log.info("task %s file %d failed: %s %s", record.task_id, index, exc.code, exc.message)
-            return Subtask(url, FAILED, exc.code, exc.message)
+            return Subtask.failed(url, exc)
         except Exception:
             log.exception("task %s file %d: unexpected error", record.task_id, index)
-            return Subtask(url, FAILED, "InternalError", "An internal error occurred while transcribing this file.")
-        warnings = [*record.warnings, *([warning] if warning else []), *result.document.get("warnings", [])]
-        if warnings:
-            result.document["warnings"] = warnings
+            return Subtask.failed(url, InternalError("An internal error occurred while transcribing this file."))
+        file = result.transcript
+        file.warnings = [*record.warnings, *([warning] if warning else []), *file.warnings]
         key = ResultStore.transcript_key(record.task_id, index)
-        self.results.put_json(key, result.document)
+        self.results.put_json(key, file.to_dict())
         return Subtask(url, SUCCEEDED, result_key=key, billed_seconds=result.billed_seconds)
 
     def _transcribe_file(
         self, record: TaskRecord, url: str, scratch: Path, vocabulary: VocabularyRecord | None,
         decoding: Callable[[bool], None],
     ) -> FileResult:
-        try:
-            path = fetch_to(
-                url, scratch, account_id=record.account_id, limits=Limits.from_settings(self.settings),
-                results=self.results,
-            )
-        except FetchError as exc:
-            raise SubtaskFailed(exc.code, exc.message) from None
+        path = fetch_to(
+            url, scratch, account_id=record.account_id, limits=Limits.from_settings(self.settings),
+            results=self.results,
+        )
         params = record.parameters
         decoding(True)
         try:
@@ -188,20 +155,20 @@ class TaskRunner:
             decoded = decode_channels(path, channels=params.channel_ids,
                                       limits=AudioLimits.from_settings(self.settings))
         except AudioError as exc:
-            message = exc.message
-            if exc.code == INVALID_CHANNEL:
-                message = message.replace("channel ", "channel_id ", 1)
-            raise SubtaskFailed(_AUDIO_CODES.get(exc.code, "InvalidFile.DecodeFailed"), message) from None
+            if exc.code != INVALID_CHANNEL:
+                raise
+            # Named as the request names it: the task's parameter is channel_id.
+            raise AudioError(exc.code, exc.message.replace("channel ", "channel_id ", 1)) from None
         finally:
             decoding(False)
         info = decoded.info
         warnings = list(decoded.warnings)
-        transcripts = []
+        transcripts: list[tuple[int, Transcript]] = []
         for channel in params.channel_ids:
             samples = decoded.channels[channel]
             if is_silent(samples):
                 # Whisper "hears" words in digital silence; a silent track has no speech to find.
-                transcripts.append(channel_document(channel, Transcript([], None, info.duration_ms)))
+                transcripts.append((channel, Transcript([], None, info.duration_ms)))
                 continue
             try:
                 transcript = recognize(
@@ -214,10 +181,8 @@ class TaskRunner:
                     hotwords_key=vocabulary.cache_key if vocabulary else None,
                     speech_gate=True,
                 )
-            except ModelNotServed as exc:
-                raise SubtaskFailed("ModelNotFound", exc.message) from None
             except EngineError as exc:
-                raise SubtaskFailed("InternalError", f"recognition failed: {exc}") from None
+                raise EngineFailed(f"recognition failed: {exc}") from None
             for message in transcript.warnings:
                 if message not in warnings:
                     warnings.append(message)
@@ -225,24 +190,13 @@ class TaskRunner:
                 transcript = apply_to_transcript(transcript, disfluency_removal=True)
             if params.diarization:
                 transcript = _diarized(samples, transcript, params.speaker_count, self.settings)
-            transcripts.append(channel_document(channel, transcript))
-        if not any(t["sentences"] for t in transcripts):
+            transcripts.append((channel, transcript))
+        if not any(s.text.strip() for _, t in transcripts for s in t.sentences):
             gated = NO_SPEECH_WARNING in warnings
-            raise SubtaskFailed(NO_SPEECH, NO_SPEECH_WARNING if gated else "no speech was recognized in the audio file")
-        document: dict[str, Any] = {
-            "file_url": url,
-            "properties": {
-                "audio_format": info.codec,
-                "channels": list(range(info.channels)),
-                "original_sampling_rate": info.sample_rate,
-                "original_duration_in_milliseconds": info.duration_ms,
-            },
-            "transcripts": transcripts,
-        }
-        if warnings:
-            document["warnings"] = warnings
+            raise NoSpeech(NO_SPEECH_WARNING if gated else "no speech was recognized in the audio file")
+        file = FileTranscript(url, info.codec, info.channels, info.sample_rate, info.duration_ms, transcripts, warnings)
         billed = info.duration_ms / 1000 * len(params.channel_ids)  # each requested track is billed
-        return FileResult(document, billed)
+        return FileResult(file, billed)
 
 
 def _diarized(samples: Any, transcript: Transcript, speaker_count: int | None, settings: Settings) -> Transcript:
@@ -253,31 +207,4 @@ def _diarized(samples: Any, transcript: Transcript, speaker_count: int | None, s
     try:
         return diarize_transcript(samples, transcript, settings.model_cache_dir, DiarizationOptions(speaker_count))
     except WeightsError as exc:
-        raise SubtaskFailed("InternalError", f"diarization is not available on this server: {exc}") from None
-
-
-def channel_document(channel: int, transcript: Transcript) -> dict[str, Any]:
-    sentences = [s for s in transcript.sentences if s.text.strip()]
-    speech_ms = sum(max(0, s.end_ms - s.begin_ms) for s in sentences)
-    return {
-        "channel_id": channel,
-        "content_duration_in_milliseconds": min(speech_ms, transcript.duration_ms or speech_ms),
-        "text": transcript.text,
-        "sentences": [_sentence(n, s) for n, s in enumerate(sentences, start=1)],
-    }
-
-
-def _sentence(number: int, sentence: Sentence) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "begin_time": sentence.begin_ms,
-        "end_time": sentence.end_ms,
-        "text": sentence.text.strip(),
-        "sentence_id": number,
-    }
-    if sentence.speaker_id is not None:
-        out["speaker_id"] = sentence.speaker_id
-    out["words"] = [
-        {"begin_time": w.begin_ms, "end_time": w.end_ms, "text": w.text, "punctuation": w.punctuation}
-        for w in sentence.words
-    ]
-    return out
+        raise EngineFailed(f"diarization is not available on this server: {exc}") from None

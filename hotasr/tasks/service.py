@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from hotasr.catalog import MODELS, get_model
 from hotasr.config import Settings
 from hotasr.diarization.options import MAX_SPEAKERS, MIN_SPEAKERS
+from hotasr.errors import InvalidParameter, InvalidURL, MissingInput, MissingModel, ModelNotServed
 from hotasr.hotwords import show
-from hotasr.tasks.fetch import FetchError, check_url_syntax, oss_key, upload_owner
+from hotasr.tasks.fetch import check_url_syntax, oss_key, upload_owner
 from hotasr.tasks.janitor import Janitor
-from hotasr.tasks.models import MAX_FILES, STATUSES, TaskParameters, TaskRecord, TaskRequestError
+from hotasr.tasks.models import MAX_FILES, STATUSES, TaskParameters, TaskRecord
 from hotasr.tasks.pool import WorkerPool
 from hotasr.tasks.results import ResultStore, results_root
 from hotasr.tasks.runner import TaskRunner
@@ -42,7 +43,7 @@ def plausible_task_id(task_id: str) -> bool:
 
 def _check_text(name: str, value: str | None) -> None:
     if value is not None and "\x00" in value:
-        raise TaskRequestError("InvalidParameter", f"{name} must not contain a NUL character.")
+        raise InvalidParameter(f"{name} must not contain a NUL character.")
 
 
 class TaskService:
@@ -145,13 +146,13 @@ class TaskService:
         page_size: int,
     ) -> TaskPage:
         if status is not None and status not in STATUSES:
-            raise TaskRequestError(
-                "InvalidParameter", f"status must be one of {', '.join(STATUSES)}, got {show(status)}."
+            raise InvalidParameter(
+                f"status must be one of {', '.join(STATUSES)}, got {show(status)}."
             )
         _check_text("model_name", model)
         for name, value, high in (("page_no", page_no, MAX_PAGE_NO), ("page_size", page_size, MAX_PAGE_SIZE)):
             if not 1 <= value <= high:
-                raise TaskRequestError("InvalidParameter", f"{name} must be an integer from 1 to {high}, got {value}.")
+                raise InvalidParameter(f"{name} must be an integer from 1 to {high}, got {value}.")
         return self.store.list(
             account_id, status=status, model=model, since=since, until=until, page_no=page_no, page_size=page_size
         )
@@ -160,49 +161,39 @@ class TaskService:
 
     def _check_model(self, model: Any) -> str:
         if model in (None, ""):
-            raise TaskRequestError("BadRequest.EmptyModel", 'Required parameter "model" missing from request.')
+            raise MissingModel('Required parameter "model" missing from request.')
         info = get_model(model) if isinstance(model, str) else None
         if info is None:
-            raise TaskRequestError(
-                "ModelNotFound",
-                f"Model can not be found: {show(model)}. Recorded files take: {', '.join(FILE_MODELS)}.",
-                status=404,
+            raise ModelNotServed(
+                str(model), f"Model can not be found: {show(model)}. Recorded files take: {', '.join(FILE_MODELS)}."
             )
         if info.mode != "file":
-            raise TaskRequestError(
-                "InvalidParameter",
+            raise InvalidParameter(
                 f"model {model!r} is a real-time model (WebSocket API); recorded-file transcription takes: "
                 f"{', '.join(FILE_MODELS)}.",
             )
         if not self.settings.is_served(model):
             served = [n for n in FILE_MODELS if self.settings.is_served(n)]
-            raise TaskRequestError(
-                "ModelNotFound",
-                f"model {model!r} is not served by this server (served: {', '.join(served) or 'none'}).",
-                status=404,
+            raise ModelNotServed(
+                model, f"model {model!r} is not served by this server (served: {', '.join(served) or 'none'})."
             )
         return model
 
     def _check_files(self, account_id: int, data: Any) -> builtins.list[str]:
         if not isinstance(data, dict) or "file_urls" not in data:
-            raise TaskRequestError(
-                "BadRequest.EmptyInput", 'Required parameter "input.file_urls" missing from request.'
-            )
+            raise MissingInput('Required parameter "input.file_urls" missing from request.')
         urls = data["file_urls"]
         if not isinstance(urls, list) or not urls:
-            raise TaskRequestError("InvalidParameter", "input.file_urls must be a non-empty list of URLs.")
+            raise InvalidParameter("input.file_urls must be a non-empty list of URLs.")
         if len(urls) > MAX_FILES:
-            raise TaskRequestError(
-                "InvalidParameter", f"input.file_urls has {len(urls)} URLs; at most {MAX_FILES} per task."
+            raise InvalidParameter(
+                f"input.file_urls has {len(urls)} URLs; at most {MAX_FILES} per task."
             )
         checked = []
         for url in urls:
-            try:
-                url = check_url_syntax(url)
-            except FetchError as exc:
-                raise TaskRequestError(exc.code, exc.message) from None
+            url = check_url_syntax(url)
             if url.startswith("oss://") and upload_owner(oss_key(url)) != account_id:
-                raise TaskRequestError("InvalidURL", f"{url} was not uploaded by this account.")
+                raise InvalidURL(f"{url} was not uploaded by this account.")
             checked.append(url)
         return checked
 
@@ -210,25 +201,25 @@ class TaskService:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise TaskRequestError("InvalidParameter", "parameters must be a JSON object.")
+            raise InvalidParameter("parameters must be a JSON object.")
         warnings: list[str] = []
         vocabulary_id = data.get("vocabulary_id")
         if vocabulary_id is not None:
             if not isinstance(vocabulary_id, str) or not vocabulary_id:
-                raise TaskRequestError(
-                    "InvalidParameter", f"vocabulary_id must be a string, got {show(vocabulary_id)}."
+                raise InvalidParameter(
+                    f"vocabulary_id must be a string, got {show(vocabulary_id)}."
                 )
             try:
                 self.vocabularies.get(account_id, vocabulary_id)
             except VocabularyNotFound:
-                raise TaskRequestError(
-                    "InvalidParameter", f"vocabulary_id {vocabulary_id!r} does not exist in this account."
+                raise InvalidParameter(
+                    f"vocabulary_id {vocabulary_id!r} does not exist in this account."
                 ) from None
         hints = data.get("language_hints")
         if hints is None:
             hints = []
         if not isinstance(hints, list) or not all(isinstance(h, str) for h in hints):
-            raise TaskRequestError("InvalidParameter", f"language_hints must be a list of strings, got {show(hints)}.")
+            raise InvalidParameter(f"language_hints must be a list of strings, got {show(hints)}.")
         channels = data.get("channel_id", [0])
         if isinstance(channels, int) and not isinstance(channels, bool):
             channels = [channels]
@@ -237,14 +228,14 @@ class TaskService:
             or not channels
             or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in channels)
         ):
-            raise TaskRequestError(
-                "InvalidParameter", f"channel_id must be a list of channel numbers (from 0), got {show(channels)}."
+            raise InvalidParameter(
+                f"channel_id must be a list of channel numbers (from 0), got {show(channels)}."
             )
         flags = {}
         for name in ("disfluency_removal_enabled", "timestamp_alignment_enabled", "diarization_enabled"):
             value = data.get(name, False)
             if not isinstance(value, bool):
-                raise TaskRequestError("InvalidParameter", f"{name} must be true or false, got {show(value)}.")
+                raise InvalidParameter(f"{name} must be true or false, got {show(value)}.")
             flags[name] = value
         speaker_count = _speaker_count(data)
         if speaker_count is not None and not flags["diarization_enabled"]:
@@ -270,8 +261,7 @@ def _speaker_count(data: dict[str, Any]) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_SPEAKERS <= value <= MAX_SPEAKERS:
-        raise TaskRequestError(
-            "InvalidParameter",
+        raise InvalidParameter(
             f"speaker_count must be an integer from {MIN_SPEAKERS} to {MAX_SPEAKERS}, got {show(value)}.",
         )
     return value

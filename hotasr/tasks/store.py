@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from hotasr.errors import InternalError, PoisonFile
 from hotasr.storage.db import reading
 from hotasr.storage.tables import TranscriptionTask, utcnow
 from hotasr.tasks.models import (
@@ -36,11 +37,11 @@ _INSTANCE = uuid.uuid4().hex[:8]
 # with such a mark left over had its worker die while that file decoded. The decode runs in a
 # child process (hotasr.audio_guard), so that death was most likely a kill (a deploy, the OOM
 # killer) and the file is decoded once more; if its worker dies there again (DECODE_TRIES), the
-# file fails with CRASHED_CODE instead, so a poison file cannot crash-loop the workers.
+# file fails as a PoisonFile instead, so a poison file cannot crash-loop the workers.
 DECODING = "DECODING"
 INTERRUPTED = "INTERRUPTED"  # a file whose decode was interrupted before: not done, counted
 DECODE_TRIES = 2
-CRASHED_CODE = "InvalidFile.DecodeCrashed"
+CRASHED_CODE = PoisonFile.code
 CRASHED_MESSAGE = (
     f"the worker stopped {DECODE_TRIES} times while decoding this file (a crash in the audio decoder, "
     "or kills); it is not retried again, so that it cannot crash-loop the workers"
@@ -131,7 +132,7 @@ def _after_death(subtask: dict[str, Any] | None, url: str) -> dict[str, Any] | N
 
 
 def _crashed(url: str) -> dict[str, Any]:
-    return Subtask(url, FAILED, CRASHED_CODE, CRASHED_MESSAGE).to_dict()
+    return Subtask.failed(url, PoisonFile(CRASHED_MESSAGE)).to_dict()
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,7 +398,7 @@ class TaskStore:
         )
         subtasks = [
             _crashed(url) if _decoding(s)
-            else s if s and not _marked(s) else Subtask(url, FAILED, "InternalError", message).to_dict()
+            else s if s and not _marked(s) else Subtask.failed(url, InternalError(message)).to_dict()
             for s, url in zip(row.subtasks, row.file_urls, strict=True)
         ]
         row.subtasks = list(subtasks)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from hotasr.errors import AccessDenied, AlreadyExists, InvalidParameter, RequestTooLarge
 from hotasr.hotwords import show
 from hotasr.storage.files import FILE_MODE, private_dir
 from hotasr.tasks.results import UPLOAD_TTL_SECONDS, ResultStore
@@ -21,14 +22,6 @@ from hotasr.tasks.signing import signature
 
 POLICY_SECONDS = 3600
 ACCESS_KEY_ID = "hotasr"
-
-
-class UploadError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,19 +55,19 @@ def issue_policy(secret: bytes, account_id: int, max_bytes: int, upload_host: st
 
 def check_policy(secret: bytes, policy: str, sig: str, key: str, now: float) -> Policy:
     if not policy or not sig or not hmac.compare_digest(signature(secret, f"upload\n{policy}"), sig):
-        raise UploadError(403, "AccessDenied", "The upload policy signature is invalid.")
+        raise AccessDenied("The upload policy signature is invalid.")
     try:
         document = json.loads(base64.b64decode(policy))
         parsed = Policy(document["upload_dir"], int(document["account_id"]), int(document["expires"]),
                         int(document["max_bytes"]))
     except (ValueError, KeyError, TypeError):
-        raise UploadError(400, "InvalidParameter", "The upload policy is malformed.") from None
+        raise InvalidParameter("The upload policy is malformed.") from None
     if parsed.expires < now:
-        raise UploadError(403, "AccessDenied", "The upload policy has expired; ask for a new one.")
+        raise AccessDenied("The upload policy has expired; ask for a new one.")
     prefix = parsed.upload_dir + "/"
     name = key[len(prefix):] if key.startswith(prefix) else ""
     if not _storable_name(name):
-        raise UploadError(400, "InvalidParameter", f"key must be {prefix}<file name>, got {show(key)}.")
+        raise InvalidParameter(f"key must be {prefix}<file name>, got {show(key)}.")
     return parsed
 
 
@@ -99,7 +92,7 @@ def store_upload(results: ResultStore, key: str, source: BinaryIO, max_bytes: in
     """Copy `source` to the store under `key`; returns its size. Refuses overwrites and oversize files."""
     target: Path = results.upload_path(key)
     if target.exists():
-        raise UploadError(409, "FileAlreadyExists", f"{key} already exists.")
+        raise AlreadyExists(f"{key} already exists.")
     private_dir(target.parent)
     partial = target.with_name(f".part-{secrets.token_hex(4)}")
     size = 0
@@ -108,7 +101,7 @@ def store_upload(results: ResultStore, key: str, source: BinaryIO, max_bytes: in
             while chunk := source.read(1 << 20):
                 size += len(chunk)
                 if size > max_bytes:
-                    raise UploadError(413, "BadRequest.TooLarge", f"The file is larger than {max_bytes} bytes.")
+                    raise RequestTooLarge(f"The file is larger than {max_bytes} bytes.")
                 out.write(chunk)
         partial.replace(target)
     finally:
