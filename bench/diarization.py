@@ -51,10 +51,21 @@ def _trimmed_span(samples: np.ndarray) -> tuple[int, int]:
     return int(loud[0]) * 10, int(loud[-1] + 1) * 10
 
 
-def build_set(conversations: int = 16) -> dict[str, Any]:
-    """Seeded recipe: each conversation alternates two test-other speakers for 6 turns; a turn is one
-    utterance, trimmed of silence and cut to a length drawn from 2-15 s (the whole utterance when
-    shorter), followed by 0.2-1.0 s of silence. Odd-numbered conversations tune, even ones report."""
+def speaker_halves(speakers: list[str]) -> dict[str, list[str]]:
+    """The voices of each half: the sorted speakers shuffled with SEED, first half tunes, second
+    half checks. No voice is in both halves, so the checking half is held out by speaker too."""
+    order = sorted(speakers)
+    random.Random(SEED).shuffle(order)
+    middle = len(order) // 2
+    return {"tune": sorted(order[:middle]), "check": sorted(order[middle:])}
+
+
+def build_set(per_half: int = 8) -> dict[str, Any]:
+    """Seeded recipe: the six test-other voices are split into two halves of three (speaker_halves);
+    each half gets `per_half` conversations, each alternating two of its voices for 6 turns (the
+    three pairs taken in turn). A turn is one utterance, trimmed of silence and cut to a length drawn
+    from 2-15 s (the whole utterance when shorter), followed by 0.2-1.0 s of silence. A voice's
+    utterances are drawn without replacement until all have been used, then again."""
     rng = random.Random(SEED)
     by_speaker: dict[str, list[str]] = {}
     for path in sorted(LIBRI.glob("*.flac")) + sorted(LIBRI.glob("*.wav")):
@@ -63,25 +74,34 @@ def build_set(conversations: int = 16) -> dict[str, Any]:
     for names in by_speaker.values():
         for name in names:
             spans[name] = _trimmed_span(decode_audio(LIBRI / name).samples)
-    speakers = sorted(by_speaker)
+    halves = speaker_halves(list(by_speaker))
+    pools: dict[str, list[str]] = {s: [] for s in by_speaker}
+
+    def draw(speaker: str) -> str:
+        if not pools[speaker]:
+            pools[speaker] = rng.sample(by_speaker[speaker], len(by_speaker[speaker]))
+        return pools[speaker].pop()
+
     out = []
-    for n in range(conversations):
-        pair = rng.sample(speakers, 2)
-        pools = {s: rng.sample(by_speaker[s], len(by_speaker[s])) for s in pair}
-        at, turns = 0, []
-        for t in range(6):
-            speaker = pair[t % 2]
-            name = pools[speaker].pop()
-            begin, end = spans[name]
-            length = rng.randint(2000, 15000)
-            end = min(end, begin + length)
-            turns.append({"speaker": speaker, "file": name, "begin_ms": begin, "end_ms": end, "at_ms": at})
-            at += end - begin + rng.randint(200, 1000)
-        out.append({"id": f"conv{n:02d}", "split": "dev" if n % 2 == 0 else "test", "duration_ms": at, "turns": turns})
+    for split, voices in halves.items():
+        pairs = [(a, b) for i, a in enumerate(voices) for b in voices[i + 1 :]]
+        for n in range(per_half):
+            pair = list(pairs[n % len(pairs)])
+            rng.shuffle(pair)  # who opens the conversation
+            at, turns = 0, []
+            for t in range(6):
+                speaker = pair[t % 2]
+                name = draw(speaker)
+                begin, end = spans[name]
+                end = min(end, begin + rng.randint(2000, 15000))
+                turns.append({"speaker": speaker, "file": name, "begin_ms": begin, "end_ms": end, "at_ms": at})
+                at += end - begin + rng.randint(200, 1000)
+            out.append({"id": f"{split}{n:02d}", "split": split, "duration_ms": at, "turns": turns})
     return {
         "about": "two-speaker conversations from LibriSpeech test-other (bench/diarization.py build-set)",
         "seed": SEED,
         "source": "data/librispeech_test_subset/test-other",
+        "voices": halves,
         "conversations": out,
     }
 
@@ -225,7 +245,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build-set")
     p = sub.add_parser("der")
-    p.add_argument("--split", choices=("dev", "test", "all"), default="test")
+    p.add_argument("--split", choices=("tune", "check", "all"), default="check")
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value (tuning)")
     p.add_argument("--skip-ami", action="store_true")
     p = sub.add_parser("timing")
