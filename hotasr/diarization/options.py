@@ -21,9 +21,13 @@ class DiarizationOptions:
     max_speakers: int = 8  # the most speakers an estimate may find
     # Speech regions (Silero VAD): tuned for meetings, where turns follow each other closely.
     vad_threshold: float = 0.4
-    vad_min_silence_ms: int = 300
-    vad_pad_ms: int = 100
+    vad_min_silence_ms: int = 200
+    vad_pad_ms: int = 0
     min_region_ms: int = 200  # speech shorter than this gets no window of its own
+    # Region edges grow over neighbouring audio at least edge_above_noise_db above the file's
+    # background, at most edge_max_ms a side (0: not at all).
+    edge_max_ms: int = 500
+    edge_above_noise_db: float = 3.0
     # Embedding windows inside speech.
     window_ms: int = 2000
     hop_ms: int = 1000
@@ -32,16 +36,16 @@ class DiarizationOptions:
     center: bool = False  # subtract the file's mean embedding before clustering
     # How windows are grouped once the count is known: "spectral" (k-means on the Laplacian's
     # eigenvectors) or "ahc" (average linkage on cosine similarity).
-    method: str = "spectral"
+    method: str = "ahc"
     # With an estimated count: two clusters whose centroids are this similar are one speaker.
-    merge_similarity: float = 0.83
+    merge_similarity: float = 0.82
     # With an estimated count: a speaker needs this many windows (about hop_ms each) of speech.
     min_speaker_windows: int = 4
     # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
     frame_ms: int = 50
     switch_penalty: float = 2.0
     # A speaker's pauses up to this long stay inside the turn.
-    fill_gap_ms: int = 1000
+    fill_gap_ms: int = 2000
     # Assigning sentences: a run of words shorter than this does not split a sentence.
     min_run_ms: int = 800
 
@@ -50,9 +54,7 @@ class DiarizationOptions:
         if count is not None and (
             isinstance(count, bool) or not isinstance(count, int) or not MIN_SPEAKERS <= count <= MAX_SPEAKERS
         ):
-            raise ValueError(
-                f"speaker_count must be an integer from {MIN_SPEAKERS} to {MAX_SPEAKERS}, got {count!r}"
-            )
+            raise ValueError(f"speaker_count must be an integer from {MIN_SPEAKERS} to {MAX_SPEAKERS}, got {count!r}")
 
 
 @dataclass(frozen=True, slots=True)
