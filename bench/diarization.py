@@ -115,9 +115,7 @@ def conversation_audio(conv: dict[str, Any]) -> np.ndarray:
 
 
 def conversation_reference(conv: dict[str, Any]) -> list[tuple[float, float, str]]:
-    return [
-        (t["at_ms"] / 1000, (t["at_ms"] + t["end_ms"] - t["begin_ms"]) / 1000, t["speaker"]) for t in conv["turns"]
-    ]
+    return [(t["at_ms"] / 1000, (t["at_ms"] + t["end_ms"] - t["begin_ms"]) / 1000, t["speaker"]) for t in conv["turns"]]
 
 
 # -- scoring ------------------------------------------------------------------------------------------
@@ -235,9 +233,11 @@ def run_timing(args: argparse.Namespace) -> None:
         diarize(samples, CACHE, DiarizationOptions(speaker_count=4))
         dia.append(time.perf_counter() - t)
     d, s = min(decode), min(dia)
-    print(f"decode {d:.2f} s (fun-asr -> {settings.models['fun-asr'].weights}), diarization {s:.2f} s: "
-          f"+{s / d * 100:.1f}% (best of {args.repeat}; all decode {[round(x, 2) for x in decode]}, "
-          f"diarization {[round(x, 2) for x in dia]})")
+    print(
+        f"decode {d:.2f} s (fun-asr -> {settings.models['fun-asr'].weights}), diarization {s:.2f} s: "
+        f"+{s / d * 100:.1f}% (best of {args.repeat}; all decode {[round(x, 2) for x in decode]}, "
+        f"diarization {[round(x, 2) for x in dia]})"
+    )
 
 
 def main() -> None:
