@@ -1,9 +1,11 @@
-"""Which windows share a speaker: spectral clustering of the window embeddings, in numpy.
+"""Which windows share a speaker: the count from a spectral eigengap, the groups by linkage, in numpy.
 
-Why this module exists: the number of speakers is usually unknown; spectral clustering of a pruned
-cosine-affinity graph estimates it from the eigengap of the normalised Laplacian (Park et al.,
-"Auto-tuning spectral clustering for speaker diarization", 2019) and separates speakers better
-than agglomerative clustering on short GE2E windows. Deterministic: k-means is seeded.
+Why this module exists: the number of speakers is usually unknown; the eigengap of the normalised
+Laplacian of a pruned cosine-affinity graph estimates it (Park et al., "Auto-tuning spectral
+clustering for speaker diarization", 2019). Given the count, average-linkage clustering makes the
+groups: when the count is too high (a named participant who hardly speaks), it leaves a few odd
+windows on their own where k-means on the spectral embedding cut a real voice in two (k-means
+remains an option). Deterministic: k-means is seeded.
 """
 
 from __future__ import annotations
