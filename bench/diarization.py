@@ -2,7 +2,7 @@
 LibriSpeech conversations, and what diarization adds to a file's decode time.
 
     python bench/diarization.py build-set            # (re)writes bench/sets/librispeech_2spk.json
-    python bench/diarization.py der [--split dev|test|all] [--opt name=value ...]
+    python bench/diarization.py der [--split tune|check|all] [--checks] [--opt name=value ...]
     python bench/diarization.py timing               # Whisper base decode vs diarization, AMI
 
 Needs `pip install -e '.[bench]'` (pyannote.metrics) and the speaker model
@@ -186,6 +186,48 @@ def _row(name: str, scores: dict[str, dict[str, float]], extra: str = "") -> str
     )
 
 
+def joined_conversations(convs: list[dict[str, Any]]) -> tuple[list[np.ndarray], list[list]]:
+    """Three-voice files: conversations 0+1, 2+3, ... of a half joined with 0.5 s of silence (the
+    pairs of a half come in turn, so two consecutive conversations hold its three voices)."""
+    audio, refs = [], []
+    for a, b in zip(convs[0::2], convs[1::2], strict=False):
+        first, second = conversation_audio(a), conversation_audio(b)
+        offset = len(first) / 16000 + 0.5
+        audio.append(np.concatenate([first, np.zeros(8000, np.float32), second]))
+        later = [(begin + offset, end + offset, who) for begin, end, who in conversation_reference(b)]
+        refs.append(conversation_reference(a) + later)
+    return audio, refs
+
+
+def one_voice_files(voices: list[str]) -> tuple[list[np.ndarray], list[list]]:
+    """One file per voice: its ten utterances, trimmed as in the set, 0.5 s of silence after each."""
+    audio, refs = [], []
+    for voice in voices:
+        parts, ref, at = [], [], 0.0
+        for path in sorted(LIBRI.glob(f"{voice}-*.flac")):
+            samples = decode_audio(path).samples
+            begin, end = _trimmed_span(samples)
+            part = samples[begin * 16 : end * 16]
+            parts += [part, np.zeros(8000, np.float32)]
+            ref.append((at, at + len(part) / 16000, voice))
+            at += len(part) / 16000 + 0.5
+        audio.append(np.concatenate(parts))
+        refs.append(ref)
+    return audio, refs
+
+
+def _print_rows(name: str, audio: list[np.ndarray], refs: list[list], counts: tuple, base: DiarizationOptions) -> None:
+    expected = len({who for _, _, who in refs[0]})
+    for count in counts:
+        hyps, found = [], []
+        for samples in audio:
+            hyp, k = hypothesis(samples, replace(base, speaker_count=count))
+            hyps.append(hyp)
+            found.append(k)
+        label = f"{name}, speaker_count={count or 'estimated'}"
+        print(_row(label, der(refs, hyps), f"{sum(k == expected for k in found)}/{len(found)} found {expected}"))
+
+
 def run_der(args: argparse.Namespace) -> None:
     base = _options(args.opt)
     header = " | ".join(f"DER {c}" for c in COLLARS)
@@ -202,14 +244,15 @@ def run_der(args: argparse.Namespace) -> None:
     convs = [c for c in data["conversations"] if args.split in ("all", c["split"])]
     audio = [conversation_audio(c) for c in convs]
     refs = [conversation_reference(c) for c in convs]
-    for count in (2, None):
-        hyps, found = [], []
-        for samples in audio:
-            hyp, k = hypothesis(samples, replace(base, speaker_count=count))
-            hyps.append(hyp)
-            found.append(k)
-        name = f"2-speaker LibriSpeech ({args.split}, {len(convs)} conv.), speaker_count={count or 'estimated'}"
-        print(_row(name, der(refs, hyps), f"{sum(k == 2 for k in found)}/{len(found)} found 2"), flush=True)
+    _print_rows(f"2-speaker LibriSpeech ({args.split}, {len(convs)} conv.)", audio, refs, (2, None), base)
+    if args.checks and args.split != "all":
+        # The other checks the constants were chosen on (tuning half): an overstated count, three
+        # voices, one voice.
+        _print_rows(f"2-speaker LibriSpeech ({args.split}), overstated", audio, refs, (3,), base)
+        audio, refs = joined_conversations(convs)
+        _print_rows(f"3 voices ({args.split}, {len(audio)} files)", audio, refs, (3, 4, None), base)
+        audio, refs = one_voice_files(data["voices"][args.split])
+        _print_rows(f"1 voice ({args.split}, {len(audio)} files)", audio, refs, (None,), base)
 
 
 def run_timing(args: argparse.Namespace) -> None:
@@ -230,7 +273,7 @@ def run_timing(args: argparse.Namespace) -> None:
         recognize(samples, model="fun-asr", settings=settings)
         decode.append(time.perf_counter() - t)
         t = time.perf_counter()
-        diarize(samples, CACHE, DiarizationOptions(speaker_count=4))
+        diarize(samples, CACHE, replace(_options(args.opt), speaker_count=4))
         dia.append(time.perf_counter() - t)
     d, s = min(decode), min(dia)
     print(
@@ -248,8 +291,10 @@ def main() -> None:
     p.add_argument("--split", choices=("tune", "check", "all"), default="check")
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value (tuning)")
     p.add_argument("--skip-ami", action="store_true")
+    p.add_argument("--checks", action="store_true", help="also overstated counts, three voices, one voice")
     p = sub.add_parser("timing")
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
     args = parser.parse_args()
     if args.command == "build-set":
         SET.write_text(json.dumps(build_set(), indent=1) + "\n")
