@@ -130,6 +130,15 @@ def test_an_overstated_count_leaves_one_voice_whole() -> None:
     assert min(np.bincount(labels)) < 10
 
 
+def test_many_windows_are_clustered_in_runs() -> None:
+    # A long file: more windows than max_cluster_items are grouped in runs of consecutive windows;
+    # each window gets its run's label, and the speakers are still told apart.
+    x = _blobs([60, 40, 50])
+    labels, _ = cluster(x, DiarizationOptions(speaker_count=3, max_cluster_items=40))
+    assert len(labels) == 150 and set(labels) == {0, 1, 2}
+    assert [len(set(labels[a + 4 : b - 4])) for a, b in ((0, 60), (60, 100), (100, 150))] == [1, 1, 1]
+
+
 def test_speaker_count_outside_2_to_100_is_refused() -> None:
     for bad in (1, 101, 2.5, True, "2"):
         with pytest.raises(ValueError, match="speaker_count"):

@@ -19,16 +19,33 @@ _KMEANS_ITERATIONS = 50
 
 
 def cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.ndarray, bool]:
-    """A label (0..k-1) per row of L2-normalised `embeddings`, and whether k was estimated."""
+    """A label (0..k-1) per row of L2-normalised `embeddings` (in time order), and whether k was
+    estimated. Both the eigen-decomposition and the linkage cost the cube of the rows, so a long
+    file's windows are clustered in runs of consecutive windows, at most `max_cluster_items` runs."""
+    size = -(-len(embeddings) // options.max_cluster_items) if len(embeddings) else 1
+    if size > 1:
+        labels, estimated = _cluster(run_means(embeddings, size), options)
+        return compact(np.repeat(labels, size)[: len(embeddings)]), estimated
+    return _cluster(embeddings, options)
+
+
+def run_means(embeddings: np.ndarray, size: int) -> np.ndarray:
+    """The L2-normalised mean of each run of `size` consecutive rows (the last run may be shorter)."""
+    sums = np.add.reduceat(embeddings, np.arange(0, len(embeddings), size), axis=0)
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+
+def _cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.ndarray, bool]:
     n = len(embeddings)
     fixed = options.speaker_count
-    if n == 0:
-        return np.zeros(0, np.int64), fixed is None
-    if n == 1:
-        return np.zeros(1, np.int64), fixed is None
-    affinity = pruned_affinity(embeddings, options.prune)
-    values, vectors = laplacian_eigen(affinity)
-    k = min(fixed, n) if fixed is not None else eigengap_count(values, min(options.max_speakers, n - 1))
+    if n <= 1:
+        return np.zeros(n, np.int64), fixed is None
+    if fixed is not None and options.method == "ahc":
+        k = min(fixed, n)  # no eigengap to read: the Laplacian is not needed
+        vectors = np.zeros((n, 0))
+    else:
+        values, vectors = laplacian_eigen(pruned_affinity(embeddings, options.prune))
+        k = min(fixed, n) if fixed is not None else eigengap_count(values, min(options.max_speakers, n - 1))
     if k <= 1:
         return np.zeros(n, np.int64), fixed is None
     if options.method == "ahc":

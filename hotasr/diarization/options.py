@@ -34,6 +34,9 @@ class DiarizationOptions:
     # Embedding windows inside speech: short ones, so that few straddle a change of speaker.
     window_ms: int = 700
     hop_ms: int = 500
+    # Clustering costs the cube of the windows: beyond this many, runs of consecutive windows are
+    # clustered instead of single windows.
+    max_cluster_items: int = 1000
     # Spectral clustering: each row of the affinity keeps its strongest `prune` fraction.
     prune: float = 0.25
     center: bool = False  # subtract the file's mean embedding before clustering
