@@ -130,6 +130,16 @@ def test_an_overstated_count_leaves_one_voice_whole() -> None:
     assert min(np.bincount(labels)) < 10
 
 
+def test_one_odd_window_is_not_a_speaker_of_a_given_count() -> None:
+    # Two voices and one stray window: linkage to two clusters would keep the stray window apart and
+    # put both voices together; a group below min_speaker_windows does not count as a voice.
+    x = _blobs([20, 20])
+    stray = -x.mean(axis=0)
+    x = np.concatenate([stray[None] / np.linalg.norm(stray), x])
+    labels, _ = cluster(x, DiarizationOptions(speaker_count=2))
+    assert len(set(labels[1:21])) == 1 and len(set(labels[21:])) == 1 and labels[1] != labels[21]
+
+
 def test_many_windows_are_clustered_in_runs() -> None:
     # A long file: more windows than max_cluster_items are grouped in runs of consecutive windows;
     # each window gets its run's label, and the speakers are still told apart.

@@ -49,7 +49,7 @@ def _cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.nd
     if k <= 1:
         return np.zeros(n, np.int64), fixed is None
     if options.method == "ahc":
-        labels = agglomerative(embeddings, k)
+        labels = agglomerative(embeddings, k, options.min_speaker_windows)
     else:
         features = vectors[:, :k]
         features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
@@ -129,27 +129,46 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return compact(best)
 
 
-def agglomerative(embeddings: np.ndarray, k: int) -> np.ndarray:
+def agglomerative(embeddings: np.ndarray, k: int, min_size: int = 1) -> np.ndarray:
     """Average-linkage clustering on cosine similarity down to k clusters. Unlike spectral
     clustering it leaves a small distinct group (a speaker who says little) on its own rather
-    than cutting a talkative speaker in two."""
+    than cutting a talkative speaker in two.
+
+    But a group of fewer than `min_size` rows is no voice: if the k clusters hold fewer than two of
+    at least that size (one odd window kept apart, all the voices in the other cluster), the result
+    is the last level that still had two such clusters, its smaller groups joined to the nearest.
+    """
     n = len(embeddings)
     sim = (embeddings @ embeddings.T).astype(np.float64)
     np.fill_diagonal(sim, -np.inf)
     sizes = np.ones(n)
     members = np.arange(n)
-    alive = np.ones(n, bool)
+    two_voices = None  # membership at the last level with two clusters of min_size or more
     for _ in range(n - k):
         i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
         i, j = min(i, j), max(i, j)
+        if np.sum(sizes >= min_size) >= 2:
+            two_voices = members.copy()
         merged = (sim[i] * sizes[i] + sim[j] * sizes[j]) / (sizes[i] + sizes[j])
         merged[i] = -np.inf
         sim[i], sim[:, i] = merged, merged
         sim[j], sim[:, j] = -np.inf, -np.inf
         sizes[i] += sizes[j]
-        alive[j] = False
+        sizes[j] = 0
         members[members == j] = i
+    if np.sum(sizes >= min_size) < 2 and two_voices is not None:
+        return join_small(embeddings, compact(two_voices), min_size)
     return compact(members)
+
+
+def join_small(embeddings: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Each cluster of fewer than `min_size` rows joined to the most similar cluster of at least
+    that size."""
+    sizes = np.bincount(labels)
+    big = np.flatnonzero(sizes >= min_size)
+    c = centroids(embeddings, labels)
+    nearest = big[np.argmax(c @ c[big].T, axis=1)]
+    return compact(np.where(sizes[labels] >= min_size, labels, nearest[labels]))
 
 
 def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
