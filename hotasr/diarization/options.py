@@ -46,7 +46,8 @@ class DiarizationOptions:
     method: str = "ahc"
     # With an estimated count: two clusters whose centroids are this similar are one speaker.
     merge_similarity: float = 0.85
-    # With an estimated count: a speaker needs this many windows (about hop_ms each) of speech.
+    # A speaker needs this many windows (about hop_ms each) of speech: with an estimated count,
+    # smaller clusters join their nearest; with a given one, they do not count as one of two voices.
     min_speaker_windows: int = 4
     # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
     frame_ms: int = 50
