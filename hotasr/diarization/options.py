@@ -32,8 +32,8 @@ class DiarizationOptions:
     edge_max_ms: int = 500
     edge_above_noise_db: float = 3.0
     # Embedding windows inside speech: short ones, so that few straddle a change of speaker.
-    window_ms: int = 700
-    hop_ms: int = 500
+    window_ms: int = 1500
+    hop_ms: int = 750
     # Clustering costs the cube of the windows: beyond this many, runs of consecutive windows are
     # clustered instead of single windows.
     max_cluster_items: int = 1000
