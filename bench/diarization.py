@@ -2,7 +2,7 @@
 LibriSpeech conversations, and what diarization adds to a file's decode time.
 
     python bench/diarization.py build-set            # (re)writes bench/sets/librispeech_2spk.json
-    python bench/diarization.py der [--split dev|test|all] [--opt name=value ...]
+    python bench/diarization.py der [--split tune|check|all] [--checks] [--opt name=value ...]
     python bench/diarization.py timing               # Whisper base decode vs diarization, AMI
 
 Needs `pip install -e '.[bench]'` (pyannote.metrics) and the speaker model
@@ -51,10 +51,21 @@ def _trimmed_span(samples: np.ndarray) -> tuple[int, int]:
     return int(loud[0]) * 10, int(loud[-1] + 1) * 10
 
 
-def build_set(conversations: int = 16) -> dict[str, Any]:
-    """Seeded recipe: each conversation alternates two test-other speakers for 6 turns; a turn is one
-    utterance, trimmed of silence and cut to a length drawn from 2-15 s (the whole utterance when
-    shorter), followed by 0.2-1.0 s of silence. Odd-numbered conversations tune, even ones report."""
+def speaker_halves(speakers: list[str]) -> dict[str, list[str]]:
+    """The voices of each half: the sorted speakers shuffled with SEED, first half tunes, second
+    half checks. No voice is in both halves, so the checking half is held out by speaker too."""
+    order = sorted(speakers)
+    random.Random(SEED).shuffle(order)
+    middle = len(order) // 2
+    return {"tune": sorted(order[:middle]), "check": sorted(order[middle:])}
+
+
+def build_set(per_half: int = 8) -> dict[str, Any]:
+    """Seeded recipe: the six test-other voices are split into two halves of three (speaker_halves);
+    each half gets `per_half` conversations, each alternating two of its voices for 6 turns (the
+    three pairs taken in turn). A turn is one utterance, trimmed of silence and cut to a length drawn
+    from 2-15 s (the whole utterance when shorter), followed by 0.2-1.0 s of silence. A voice's
+    utterances are drawn without replacement until all have been used, then again."""
     rng = random.Random(SEED)
     by_speaker: dict[str, list[str]] = {}
     for path in sorted(LIBRI.glob("*.flac")) + sorted(LIBRI.glob("*.wav")):
@@ -63,25 +74,34 @@ def build_set(conversations: int = 16) -> dict[str, Any]:
     for names in by_speaker.values():
         for name in names:
             spans[name] = _trimmed_span(decode_audio(LIBRI / name).samples)
-    speakers = sorted(by_speaker)
+    halves = speaker_halves(list(by_speaker))
+    pools: dict[str, list[str]] = {s: [] for s in by_speaker}
+
+    def draw(speaker: str) -> str:
+        if not pools[speaker]:
+            pools[speaker] = rng.sample(by_speaker[speaker], len(by_speaker[speaker]))
+        return pools[speaker].pop()
+
     out = []
-    for n in range(conversations):
-        pair = rng.sample(speakers, 2)
-        pools = {s: rng.sample(by_speaker[s], len(by_speaker[s])) for s in pair}
-        at, turns = 0, []
-        for t in range(6):
-            speaker = pair[t % 2]
-            name = pools[speaker].pop()
-            begin, end = spans[name]
-            length = rng.randint(2000, 15000)
-            end = min(end, begin + length)
-            turns.append({"speaker": speaker, "file": name, "begin_ms": begin, "end_ms": end, "at_ms": at})
-            at += end - begin + rng.randint(200, 1000)
-        out.append({"id": f"conv{n:02d}", "split": "dev" if n % 2 == 0 else "test", "duration_ms": at, "turns": turns})
+    for split, voices in halves.items():
+        pairs = [(a, b) for i, a in enumerate(voices) for b in voices[i + 1 :]]
+        for n in range(per_half):
+            pair = list(pairs[n % len(pairs)])
+            rng.shuffle(pair)  # who opens the conversation
+            at, turns = 0, []
+            for t in range(6):
+                speaker = pair[t % 2]
+                name = draw(speaker)
+                begin, end = spans[name]
+                end = min(end, begin + rng.randint(2000, 15000))
+                turns.append({"speaker": speaker, "file": name, "begin_ms": begin, "end_ms": end, "at_ms": at})
+                at += end - begin + rng.randint(200, 1000)
+            out.append({"id": f"{split}{n:02d}", "split": split, "duration_ms": at, "turns": turns})
     return {
         "about": "two-speaker conversations from LibriSpeech test-other (bench/diarization.py build-set)",
         "seed": SEED,
         "source": "data/librispeech_test_subset/test-other",
+        "voices": halves,
         "conversations": out,
     }
 
@@ -95,9 +115,7 @@ def conversation_audio(conv: dict[str, Any]) -> np.ndarray:
 
 
 def conversation_reference(conv: dict[str, Any]) -> list[tuple[float, float, str]]:
-    return [
-        (t["at_ms"] / 1000, (t["at_ms"] + t["end_ms"] - t["begin_ms"]) / 1000, t["speaker"]) for t in conv["turns"]
-    ]
+    return [(t["at_ms"] / 1000, (t["at_ms"] + t["end_ms"] - t["begin_ms"]) / 1000, t["speaker"]) for t in conv["turns"]]
 
 
 # -- scoring ------------------------------------------------------------------------------------------
@@ -168,6 +186,48 @@ def _row(name: str, scores: dict[str, dict[str, float]], extra: str = "") -> str
     )
 
 
+def joined_conversations(convs: list[dict[str, Any]]) -> tuple[list[np.ndarray], list[list]]:
+    """Three-voice files: conversations 0+1, 2+3, ... of a half joined with 0.5 s of silence (the
+    pairs of a half come in turn, so two consecutive conversations hold its three voices)."""
+    audio, refs = [], []
+    for a, b in zip(convs[0::2], convs[1::2], strict=False):
+        first, second = conversation_audio(a), conversation_audio(b)
+        offset = len(first) / 16000 + 0.5
+        audio.append(np.concatenate([first, np.zeros(8000, np.float32), second]))
+        later = [(begin + offset, end + offset, who) for begin, end, who in conversation_reference(b)]
+        refs.append(conversation_reference(a) + later)
+    return audio, refs
+
+
+def one_voice_files(voices: list[str]) -> tuple[list[np.ndarray], list[list]]:
+    """One file per voice: its ten utterances, trimmed as in the set, 0.5 s of silence after each."""
+    audio, refs = [], []
+    for voice in voices:
+        parts, ref, at = [], [], 0.0
+        for path in sorted(LIBRI.glob(f"{voice}-*.flac")):
+            samples = decode_audio(path).samples
+            begin, end = _trimmed_span(samples)
+            part = samples[begin * 16 : end * 16]
+            parts += [part, np.zeros(8000, np.float32)]
+            ref.append((at, at + len(part) / 16000, voice))
+            at += len(part) / 16000 + 0.5
+        audio.append(np.concatenate(parts))
+        refs.append(ref)
+    return audio, refs
+
+
+def _print_rows(name: str, audio: list[np.ndarray], refs: list[list], counts: tuple, base: DiarizationOptions) -> None:
+    expected = len({who for _, _, who in refs[0]})
+    for count in counts:
+        hyps, found = [], []
+        for samples in audio:
+            hyp, k = hypothesis(samples, replace(base, speaker_count=count))
+            hyps.append(hyp)
+            found.append(k)
+        label = f"{name}, speaker_count={count or 'estimated'}"
+        print(_row(label, der(refs, hyps), f"{sum(k == expected for k in found)}/{len(found)} found {expected}"))
+
+
 def run_der(args: argparse.Namespace) -> None:
     base = _options(args.opt)
     header = " | ".join(f"DER {c}" for c in COLLARS)
@@ -184,14 +244,15 @@ def run_der(args: argparse.Namespace) -> None:
     convs = [c for c in data["conversations"] if args.split in ("all", c["split"])]
     audio = [conversation_audio(c) for c in convs]
     refs = [conversation_reference(c) for c in convs]
-    for count in (2, None):
-        hyps, found = [], []
-        for samples in audio:
-            hyp, k = hypothesis(samples, replace(base, speaker_count=count))
-            hyps.append(hyp)
-            found.append(k)
-        name = f"2-speaker LibriSpeech ({args.split}, {len(convs)} conv.), speaker_count={count or 'estimated'}"
-        print(_row(name, der(refs, hyps), f"{sum(k == 2 for k in found)}/{len(found)} found 2"), flush=True)
+    _print_rows(f"2-speaker LibriSpeech ({args.split}, {len(convs)} conv.)", audio, refs, (2, None), base)
+    if args.checks and args.split != "all":
+        # The other checks the constants were chosen on (tuning half): an overstated count, three
+        # voices, one voice.
+        _print_rows(f"2-speaker LibriSpeech ({args.split}), overstated", audio, refs, (3,), base)
+        audio, refs = joined_conversations(convs)
+        _print_rows(f"3 voices ({args.split}, {len(audio)} files)", audio, refs, (3, 4, None), base)
+        audio, refs = one_voice_files(data["voices"][args.split])
+        _print_rows(f"1 voice ({args.split}, {len(audio)} files)", audio, refs, (None,), base)
 
 
 def run_timing(args: argparse.Namespace) -> None:
@@ -212,12 +273,14 @@ def run_timing(args: argparse.Namespace) -> None:
         recognize(samples, model="fun-asr", settings=settings)
         decode.append(time.perf_counter() - t)
         t = time.perf_counter()
-        diarize(samples, CACHE, DiarizationOptions(speaker_count=4))
+        diarize(samples, CACHE, replace(_options(args.opt), speaker_count=4))
         dia.append(time.perf_counter() - t)
     d, s = min(decode), min(dia)
-    print(f"decode {d:.2f} s (fun-asr -> {settings.models['fun-asr'].weights}), diarization {s:.2f} s: "
-          f"+{s / d * 100:.1f}% (best of {args.repeat}; all decode {[round(x, 2) for x in decode]}, "
-          f"diarization {[round(x, 2) for x in dia]})")
+    print(
+        f"decode {d:.2f} s (fun-asr -> {settings.models['fun-asr'].weights}), diarization {s:.2f} s: "
+        f"+{s / d * 100:.1f}% (best of {args.repeat}; all decode {[round(x, 2) for x in decode]}, "
+        f"diarization {[round(x, 2) for x in dia]})"
+    )
 
 
 def main() -> None:
@@ -225,11 +288,13 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("build-set")
     p = sub.add_parser("der")
-    p.add_argument("--split", choices=("dev", "test", "all"), default="test")
+    p.add_argument("--split", choices=("tune", "check", "all"), default="check")
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value (tuning)")
     p.add_argument("--skip-ami", action="store_true")
+    p.add_argument("--checks", action="store_true", help="also overstated counts, three voices, one voice")
     p = sub.add_parser("timing")
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
     args = parser.parse_args()
     if args.command == "build-set":
         SET.write_text(json.dumps(build_set(), indent=1) + "\n")

@@ -16,6 +16,7 @@ from hotasr.diarization.assign import speaker_of
 from hotasr.diarization.clustering import cluster, merge_similar
 from hotasr.diarization.model import SpeakerEncoder, converted_weights, mel_frames, read_checkpoint
 from hotasr.diarization.smoothing import viterbi
+from hotasr.diarization.speech import extend_edges, noise_floor
 from hotasr.engine import weights as engine_weights
 from hotasr.engine.weights import WeightsError
 from hotasr.transcript import Sentence, Transcript, Word
@@ -107,6 +108,45 @@ def test_viterbi_drops_blips_but_keeps_turns() -> None:
     scores = np.array([[0.9, 0.5]] * 10 + [[0.5, 0.9]] + [[0.9, 0.5]] * 10 + [[0.5, 0.9]] * 10)
     assert list(viterbi(scores, 0.0)) == [0] * 10 + [1] + [0] * 10 + [1] * 10
     assert list(viterbi(scores, 1.0)) == [0] * 21 + [1] * 10
+
+
+def test_speech_edges_grow_over_audio_above_the_background_only() -> None:
+    # 10 ms frame levels: background at -60 dB, a soft onset (-45 dB) for 200 ms before the region
+    # the VAD found, speech at -20 dB, then background again; digital silence at the very end.
+    levels = np.array([-60.0] * 50 + [-45.0] * 20 + [-20.0] * 100 + [-60.0] * 50 + [-240.0] * 200)
+    floor = noise_floor(levels)
+    assert floor == pytest.approx(-60.0)  # the exact zeros are no room's background
+    assert extend_edges(levels, [(700, 1700)], floor + 3, 500) == [(500, 1700)]  # onset joined, not the noise
+    assert extend_edges(levels, [(700, 1700)], floor + 3, 100) == [(600, 1700)]  # at most max_ms a side
+    assert extend_edges(levels, [(700, 1700)], -30.0, 500) == [(700, 1700)]  # a high floor: unchanged
+
+
+def test_an_overstated_count_leaves_one_voice_whole() -> None:
+    # Average linkage to k: with one speaker too many, a stray window is a group of its own, rather
+    # than a talkative voice being cut in two.
+    x = _blobs([30, 25])
+    labels, _ = cluster(x, DiarizationOptions(speaker_count=3))
+    assert len(set(labels[:30])) == 1 or len(set(labels[30:])) == 1
+    assert min(np.bincount(labels)) < 10
+
+
+def test_one_odd_window_is_not_a_speaker_of_a_given_count() -> None:
+    # Two voices and one stray window: linkage to two clusters would keep the stray window apart and
+    # put both voices together; a group below min_speaker_windows does not count as a voice.
+    x = _blobs([20, 20])
+    stray = -x.mean(axis=0)
+    x = np.concatenate([stray[None] / np.linalg.norm(stray), x])
+    labels, _ = cluster(x, DiarizationOptions(speaker_count=2))
+    assert len(set(labels[1:21])) == 1 and len(set(labels[21:])) == 1 and labels[1] != labels[21]
+
+
+def test_many_windows_are_clustered_in_runs() -> None:
+    # A long file: more windows than max_cluster_items are grouped in runs of consecutive windows;
+    # each window gets its run's label, and the speakers are still told apart.
+    x = _blobs([60, 40, 50])
+    labels, _ = cluster(x, DiarizationOptions(speaker_count=3, max_cluster_items=40))
+    assert len(labels) == 150 and set(labels) == {0, 1, 2}
+    assert [len(set(labels[a + 4 : b - 4])) for a, b in ((0, 60), (60, 100), (100, 150))] == [1, 1, 1]
 
 
 def test_speaker_count_outside_2_to_100_is_refused() -> None:

@@ -2,9 +2,9 @@
 
 One module per stage:
     model       Resemblyzer's GE2E speaker encoder, read without torch and run in numpy
-    speech      speech regions (Silero VAD from faster-whisper)
+    speech      speech regions (Silero VAD from faster-whisper, edges grown by level)
     windows     fixed-length windows over the speech and their embeddings
-    clustering  spectral clustering, with the speaker count fixed or estimated (eigengap)
+    clustering  the speaker count given or estimated (eigengap), windows grouped by linkage
     smoothing   frame scores and Viterbi: from window labels to speaker turns
     assign      speaker ids on a transcript's sentences, split at speaker changes
 Adapters call `diarize` and `label_transcript`; DashScope shapes stay in the adapters.

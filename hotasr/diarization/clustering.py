@@ -1,9 +1,11 @@
-"""Which windows share a speaker: spectral clustering of the window embeddings, in numpy.
+"""Which windows share a speaker: the count from a spectral eigengap, the groups by linkage, in numpy.
 
-Why this module exists: the number of speakers is usually unknown; spectral clustering of a pruned
-cosine-affinity graph estimates it from the eigengap of the normalised Laplacian (Park et al.,
-"Auto-tuning spectral clustering for speaker diarization", 2019) and separates speakers better
-than agglomerative clustering on short GE2E windows. Deterministic: k-means is seeded.
+Why this module exists: the number of speakers is usually unknown; the eigengap of the normalised
+Laplacian of a pruned cosine-affinity graph estimates it (Park et al., "Auto-tuning spectral
+clustering for speaker diarization", 2019). Given the count, average-linkage clustering makes the
+groups: when the count is too high (a named participant who hardly speaks), it leaves a few odd
+windows on their own where k-means on the spectral embedding cut a real voice in two (k-means
+remains an option). Deterministic: k-means is seeded.
 """
 
 from __future__ import annotations
@@ -17,20 +19,37 @@ _KMEANS_ITERATIONS = 50
 
 
 def cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.ndarray, bool]:
-    """A label (0..k-1) per row of L2-normalised `embeddings`, and whether k was estimated."""
+    """A label (0..k-1) per row of L2-normalised `embeddings` (in time order), and whether k was
+    estimated. Both the eigen-decomposition and the linkage cost the cube of the rows, so a long
+    file's windows are clustered in runs of consecutive windows, at most `max_cluster_items` runs."""
+    size = -(-len(embeddings) // options.max_cluster_items) if len(embeddings) else 1
+    if size > 1:
+        labels, estimated = _cluster(run_means(embeddings, size), options)
+        return compact(np.repeat(labels, size)[: len(embeddings)]), estimated
+    return _cluster(embeddings, options)
+
+
+def run_means(embeddings: np.ndarray, size: int) -> np.ndarray:
+    """The L2-normalised mean of each run of `size` consecutive rows (the last run may be shorter)."""
+    sums = np.add.reduceat(embeddings, np.arange(0, len(embeddings), size), axis=0)
+    return sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+
+def _cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.ndarray, bool]:
     n = len(embeddings)
     fixed = options.speaker_count
-    if n == 0:
-        return np.zeros(0, np.int64), fixed is None
-    if n == 1:
-        return np.zeros(1, np.int64), fixed is None
-    affinity = pruned_affinity(embeddings, options.prune)
-    values, vectors = laplacian_eigen(affinity)
-    k = min(fixed, n) if fixed is not None else eigengap_count(values, min(options.max_speakers, n - 1))
+    if n <= 1:
+        return np.zeros(n, np.int64), fixed is None
+    if fixed is not None and options.method == "ahc":
+        k = min(fixed, n)  # no eigengap to read: the Laplacian is not needed
+        vectors = np.zeros((n, 0))
+    else:
+        values, vectors = laplacian_eigen(pruned_affinity(embeddings, options.prune))
+        k = min(fixed, n) if fixed is not None else eigengap_count(values, min(options.max_speakers, n - 1))
     if k <= 1:
         return np.zeros(n, np.int64), fixed is None
     if options.method == "ahc":
-        labels = agglomerative(embeddings, k)
+        labels = agglomerative(embeddings, k, options.min_speaker_windows)
     else:
         features = vectors[:, :k]
         features = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
@@ -110,27 +129,46 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return compact(best)
 
 
-def agglomerative(embeddings: np.ndarray, k: int) -> np.ndarray:
+def agglomerative(embeddings: np.ndarray, k: int, min_size: int = 1) -> np.ndarray:
     """Average-linkage clustering on cosine similarity down to k clusters. Unlike spectral
     clustering it leaves a small distinct group (a speaker who says little) on its own rather
-    than cutting a talkative speaker in two."""
+    than cutting a talkative speaker in two.
+
+    But a group of fewer than `min_size` rows is no voice: if the k clusters hold fewer than two of
+    at least that size (one odd window kept apart, all the voices in the other cluster), the result
+    is the last level that still had two such clusters, its smaller groups joined to the nearest.
+    """
     n = len(embeddings)
     sim = (embeddings @ embeddings.T).astype(np.float64)
     np.fill_diagonal(sim, -np.inf)
     sizes = np.ones(n)
     members = np.arange(n)
-    alive = np.ones(n, bool)
+    two_voices = None  # membership at the last level with two clusters of min_size or more
     for _ in range(n - k):
         i, j = np.unravel_index(int(np.argmax(sim)), sim.shape)
         i, j = min(i, j), max(i, j)
+        if np.sum(sizes >= min_size) >= 2:
+            two_voices = members.copy()
         merged = (sim[i] * sizes[i] + sim[j] * sizes[j]) / (sizes[i] + sizes[j])
         merged[i] = -np.inf
         sim[i], sim[:, i] = merged, merged
         sim[j], sim[:, j] = -np.inf, -np.inf
         sizes[i] += sizes[j]
-        alive[j] = False
+        sizes[j] = 0
         members[members == j] = i
+    if np.sum(sizes >= min_size) < 2 and two_voices is not None:
+        return join_small(embeddings, compact(two_voices), min_size)
     return compact(members)
+
+
+def join_small(embeddings: np.ndarray, labels: np.ndarray, min_size: int) -> np.ndarray:
+    """Each cluster of fewer than `min_size` rows joined to the most similar cluster of at least
+    that size."""
+    sizes = np.bincount(labels)
+    big = np.flatnonzero(sizes >= min_size)
+    c = centroids(embeddings, labels)
+    nearest = big[np.argmax(c @ c[big].T, axis=1)]
+    return compact(np.where(sizes[labels] >= min_size, labels, nearest[labels]))
 
 
 def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:

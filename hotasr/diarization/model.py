@@ -161,8 +161,6 @@ def checkpoint_path() -> Path:
     return path
 
 
-
-
 def converted_weights(cache_dir: Path) -> Path:
     """`<cache_dir>/speaker-ge2e/weights.npz`, converted from pretrained.pt on first use and
     verified against its marker (size and SHA-256) on each process's first use."""
