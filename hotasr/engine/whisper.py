@@ -316,7 +316,9 @@ class WhisperEngine:
             runner = self._biased_runner((), None, [], checkpoint, model) or model
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
-        fitted = draft or mode == "none"
+        # Biased decodes take the fitted window too: a loop there (beam search running on into the
+        # window's margin of silence) fails the retry test and is decoded again on 30 s.
+        fitted = draft or mode in ("none", "hotasr")
 
         prefixed = None
         if job.prefix and mode == "none" and duration_ms <= _PREFIX_MAX_MS:
