@@ -187,6 +187,17 @@ def test_biased_search_does_not_wait_for_a_looping_hypothesis(
     assert (result.no_speech_prob > search.NO_SPEECH_THRESHOLD) == (no_speech_logit > 0)
 
 
+def test_int8_decoder_weights_take_7_bits_on_x86_without_vnni() -> None:
+    """ONNX Runtime's u8 x s8 products saturate on x86 CPUs without VNNI unless weights fit 7 bits."""
+    from hotasr.biasing.decoder import weight_bits_for
+
+    assert weight_bits_for("x86_64", "flags\t\t: fpu sse2 avx avx2 fma\n") == 7  # e.g. AMD EPYC Zen 3
+    assert weight_bits_for("x86_64", "flags\t\t: fpu avx2 avx512f avx512_vnni\n") == 8
+    assert weight_bits_for("x86_64", "flags\t\t: fpu avx2 avx_vnni\n") == 8
+    assert weight_bits_for("AMD64", None) == 7  # flags unknown: the safe choice
+    assert weight_bits_for("aarch64", None) == 8
+
+
 def test_model_bin_reader(tok: tokenizers.Tokenizer) -> None:
     spec, v = read_model_bin(TINY_EN / "model.bin", prefix="decoder/")
     assert spec == "WhisperSpec"

@@ -234,13 +234,18 @@ def int8_weight_bits() -> int:
     63 keep every pair's sum in range (the workaround ONNX Runtime and OpenVINO document). An x86
     CPU whose flags cannot be read gets 7 bits: a little precision is the safe loss.
     """
-    if platform.machine().lower() not in _X86:
-        return 8
     try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        cpuinfo: str | None = Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return 7
-    for line in cpuinfo.splitlines():
+        cpuinfo = None
+    return weight_bits_for(platform.machine(), cpuinfo)
+
+
+def weight_bits_for(machine: str, cpuinfo: str | None) -> int:
+    """`int8_weight_bits` for a machine type and the text of its /proc/cpuinfo (None: unreadable)."""
+    if machine.lower() not in _X86:
+        return 8
+    for line in (cpuinfo or "").splitlines():
         if line.startswith("flags"):
             return 8 if _VNNI_FLAGS & set(line.partition(":")[2].split()) else 7
     return 7
