@@ -198,6 +198,13 @@ def generate(
     # protect, and there the only hypotheses that go on are hallucinations growing into loops.
     patient = biased and no_speech_prob <= NO_SPEECH_THRESHOLD
 
+    def stuck(finished: list[tuple[float, list[int], float]], live: list[list[int]]) -> bool:
+        """In a window without speech, once every live hypothesis only repeats itself, none of them
+        will end: the finished ones are all the search will give (rather than run on to its length
+        limit waiting for the beam to fill)."""
+        silent = biased and no_speech_prob > NO_SPEECH_THRESHOLD
+        return silent and bool(finished) and all(_repeats_itself(seq) for seq in live)
+
     def rank(lp: float, bonus: float, n: int) -> float:
         return (lp + bonus) / (max(n, 1) ** opts.length_penalty)
 
@@ -303,7 +310,7 @@ def generate(
             if len(finished) < max_cand or biased:
                 finished.append(f)
         enough = len(finished) >= max_cand and not (patient and _model_prefers_live(finished, new_lp, new_seqs))
-        if enough or not new_seqs or st.length >= max_len:
+        if enough or stuck(finished, new_seqs) or not new_seqs or st.length >= max_len:
             break
         seqs = new_seqs
         cum_lp = np.asarray(new_lp)
