@@ -187,15 +187,15 @@ def test_biased_search_does_not_wait_for_a_looping_hypothesis(
     assert (result.no_speech_prob > search.NO_SPEECH_THRESHOLD) == (no_speech_logit > 0)
 
 
-def test_int8_decoder_weights_take_7_bits_on_x86_without_vnni() -> None:
-    """ONNX Runtime's u8 x s8 products saturate on x86 CPUs without VNNI unless weights fit 7 bits."""
-    from hotasr.biasing.decoder import weight_bits_for
+def test_int8_decoder_weights_are_unsigned_on_x86_without_vnni() -> None:
+    """ONNX Runtime's u8 x s8 products saturate on x86 CPUs without VNNI; u8 x u8 ones do not."""
+    from hotasr.biasing.decoder import unsigned_weights_for
 
-    assert weight_bits_for("x86_64", "flags\t\t: fpu sse2 avx avx2 fma\n") == 7  # e.g. AMD EPYC Zen 3
-    assert weight_bits_for("x86_64", "flags\t\t: fpu avx2 avx512f avx512_vnni\n") == 8
-    assert weight_bits_for("x86_64", "flags\t\t: fpu avx2 avx_vnni\n") == 8
-    assert weight_bits_for("AMD64", None) == 7  # flags unknown: the safe choice
-    assert weight_bits_for("aarch64", None) == 8
+    assert unsigned_weights_for("x86_64", "flags\t\t: fpu sse2 avx avx2 fma\n")  # e.g. AMD EPYC Zen 3
+    assert not unsigned_weights_for("x86_64", "flags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert not unsigned_weights_for("x86_64", "flags\t\t: fpu avx2 avx_vnni\n")
+    assert unsigned_weights_for("AMD64", None)  # flags unknown: the safe choice
+    assert not unsigned_weights_for("aarch64", None)
 
 
 def test_model_bin_reader(tok: tokenizers.Tokenizer) -> None:
