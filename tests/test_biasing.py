@@ -117,6 +117,87 @@ def test_warnings_for_terms_that_cannot_apply(tok: tokenizers.Tokenizer) -> None
     assert walk(g2, ids(tok, "蜀山火锅"))[1] > 0
 
 
+def test_a_hypothesis_ending_in_one_phrase_three_times_over_is_a_loop() -> None:
+    from hotasr.biasing.search import _repeats_itself
+
+    assert _repeats_itself([7, 1, 2, 1, 2, 1, 2])  # " Dr." " Dr." " Dr."
+    assert _repeats_itself([9, 4, 5, 6, 8, 4, 5, 6, 8, 4, 5, 6, 8])  # "and I wot him," over and over
+    assert not _repeats_itself([4, 5, 6, 4, 5, 6])  # twice is how people speak
+    assert not _repeats_itself([1, 1]) and not _repeats_itself([])
+    assert not _repeats_itself(list(range(40)))
+
+
+class _ScriptedState:
+    """A stand-in for the decoder's KV state whose every step scores one token (`LOOP`) far above
+    the rest, end-of-text next: beam search finishes hypotheses at every step while the live ones
+    repeat `LOOP` with ever better scores per token, as in a loop in the silence after speech."""
+
+    LOOP = 300
+
+    def __init__(self, sp: SpecialTokens, vocab: int, no_speech_logit: float) -> None:
+        self.sp, self.vocab, self.no_speech_logit = sp, vocab, no_speech_logit
+        self.length = 0
+        self.steps = 0
+
+    def forward(self, tokens: np.ndarray, positions: list[int] | None = None) -> np.ndarray:
+        b, s = tokens.shape
+        self.length += s
+        self.steps += 1
+        row = np.full(self.vocab, -30.0, np.float32)
+        row[self.LOOP], row[self.sp.eot] = 10.0, 7.0
+        if positions is None:
+            return np.tile(row, (b, 1))
+        rows = np.tile(row, (b, len(positions), 1))
+        if self.sp.no_speech is not None:
+            rows[:, 0, self.sp.no_speech] = self.no_speech_logit  # read at the start-of-transcript position
+        return rows
+
+    def reorder(self, origins: np.ndarray) -> None:
+        pass
+
+
+@pytest.mark.parametrize("no_speech_logit", [-10.0, 40.0], ids=["speech", "no-speech"])
+def test_biased_search_does_not_wait_for_a_looping_hypothesis(
+    tok: tokenizers.Tokenizer, monkeypatch: pytest.MonkeyPatch, no_speech_logit: float,
+) -> None:
+    """Biased search goes on past enough finished hypotheses while a live one scores better per
+    token (a hotword said late must not lose to a hypothesis that skipped to it). A loop scores
+    better per token at every step: waiting for it ran the search to its length limit. It stops
+    once the live hypotheses only repeat themselves, and at once in a window without speech."""
+    from types import SimpleNamespace
+
+    from hotasr.biasing import search
+
+    sp = SpecialTokens.from_tokenizer(tok)
+    vocab = sp.timestamp_begin + 1501
+    states: list[_ScriptedState] = []
+
+    def scripted(decoder: object, encoder_out: np.ndarray, batch: int, max_len: int) -> _ScriptedState:
+        states.append(_ScriptedState(sp, vocab, no_speech_logit))
+        return states[-1]
+
+    monkeypatch.setattr(search, "DecoderState", scripted)
+    decoder = SimpleNamespace(vocab_size=vocab, max_positions=448)
+    graph = compile_hotwords([Hotword("Zarathustra", 4)], tok, multilingual=False)
+    prompt = [sp.sot, sp.no_timestamps]
+    result = search.generate(decoder, sp, np.zeros((10, 4), np.float32), prompt, graph,  # type: ignore[arg-type]
+                             search.SearchOptions(beam_size=5))
+    assert states[0].steps <= 8, states[0].steps  # not the hundreds of steps up to the length limit
+    assert len(result.sequences_ids[0]) < 8
+    assert (result.no_speech_prob > search.NO_SPEECH_THRESHOLD) == (no_speech_logit > 0)
+
+
+def test_int8_decoder_weights_are_unsigned_on_x86_without_vnni() -> None:
+    """ONNX Runtime's u8 x s8 products saturate on x86 CPUs without VNNI; u8 x u8 ones do not."""
+    from hotasr.biasing.decoder import unsigned_weights_for
+
+    assert unsigned_weights_for("x86_64", "flags\t\t: fpu sse2 avx avx2 fma\n")  # e.g. AMD EPYC Zen 3
+    assert not unsigned_weights_for("x86_64", "flags\t\t: fpu avx2 avx512f avx512_vnni\n")
+    assert not unsigned_weights_for("x86_64", "flags\t\t: fpu avx2 avx_vnni\n")
+    assert unsigned_weights_for("AMD64", None)  # flags unknown: the safe choice
+    assert not unsigned_weights_for("aarch64", None)
+
+
 def test_model_bin_reader(tok: tokenizers.Tokenizer) -> None:
     spec, v = read_model_bin(TINY_EN / "model.bin", prefix="decoder/")
     assert spec == "WhisperSpec"

@@ -418,6 +418,32 @@ def test_a_decode_that_loops_on_the_fitted_window_is_done_again_on_30_s(base: En
         assert windows[0] < windows[-1] == 3000
 
 
+def test_biased_decodes_take_the_fitted_window_too(tiny: Engine, jfk_samples: np.ndarray) -> None:
+    """A biased decode is one bounded pass on the window fitted to the audio, as a decode without a
+    list is; its word alignment reuses that encoder output."""
+    from hotasr.engine.whisper import fitted_frames
+
+    with encoder_windows(tiny) as seen:
+        biased = tiny.transcribe(jfk_samples, hotwords=[Hotword("Americans", 3, "en")], biasing="hotasr")
+    assert seen and set(seen) == {fitted_frames(len(jfk_samples))} and 3000 not in seen
+    assert heard(biased.text, JFK_PHRASE) and "Americans" in biased.text
+
+
+def test_a_biased_decode_that_fails_the_retry_test_on_the_fitted_window_is_done_again_on_30_s(
+    tiny: Engine, jfk_samples: np.ndarray, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever makes a fitted-window pass fail faster-whisper's retry test (a loop, low confidence),
+    the biased decode is done again on the 30 s window, exactly as a decode without a list is."""
+    from hotasr.engine import whisper
+
+    monkeypatch.setattr(whisper, "_fails_retry_test", lambda segment, unsure_too=True: True)
+    for mode in ("none", "hotasr"):
+        with encoder_windows(tiny) as seen:
+            transcript = tiny.transcribe(jfk_samples, hotwords=[Hotword("Americans", 3, "en")], biasing=mode)  # type: ignore[arg-type]
+        assert seen[0] == whisper.fitted_frames(len(jfk_samples)) and seen[-1] == 3000, (mode, seen)
+        assert heard(transcript.text, JFK_PHRASE)
+
+
 def test_hotasr_biasing_on_base_recovers_a_chinese_place_name(base: Engine) -> None:
     audio = decode_audio(need(ZH_GUANGZHOU)).samples
     terms = [Hotword("广州市", 5, "zh"), Hotword("房地产", 4, "zh")]

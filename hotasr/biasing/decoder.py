@@ -12,13 +12,16 @@ faster-whisper (for its VAD); `onnx` only builds the graph, once per process.
 
 Precision follows the Whisper model's: int8 weights with dynamically quantized activations
 (`DynamicQuantizeMatMul`, per-column weight scales) when CTranslate2 runs int8, else float32, in
-which case an empty hotword list reproduces CTranslate2's own beam search token for token.
+which case an empty hotword list reproduces CTranslate2's own beam search token for token. On x86
+CPUs without VNNI the int8 weights are stored as uint8 (`unsigned_int8_weights`): as int8 they
+saturate ONNX Runtime's int8 products there.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +37,13 @@ _IR_VERSION = 8  # the newest `onnx` writes IR versions older onnxruntime releas
 class _GraphBuilder:
     """A few helpers over onnx.helper so the graphs below read as the maths they compute."""
 
-    def __init__(self, int8: bool) -> None:
+    def __init__(self, int8: bool, unsigned: bool = False) -> None:
         from onnx import helper, numpy_helper
 
         self.helper = helper
         self.numpy_helper = numpy_helper
         self.int8 = int8
+        self.unsigned = unsigned  # int8 weights stored as uint8 around a zero point of 128
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._names = 0
@@ -68,8 +72,12 @@ class _GraphBuilder:
             return self.op("Add", y, b) if b else y
         # Symmetric per-column int8, as CTranslate2 quantizes per output row.
         scale = np.maximum(np.abs(w).max(axis=0), 1e-8) / 127.0
-        q = np.clip(np.round(w / scale), -127, 127).astype(np.int8)
-        inputs = [x, self.const(q, "wq"), self.const(scale.astype(np.float32), "ws"), ""]
+        q = np.clip(np.round(w / scale), -127, 127)
+        if self.unsigned:  # the same values, shifted (`unsigned_int8_weights`)
+            zero = self.const(np.full(q.shape[1], 128, np.uint8), "wz")
+            inputs = [x, self.const((q + 128).astype(np.uint8), "wq"), self.const(scale.astype(np.float32), "ws"), zero]
+        else:
+            inputs = [x, self.const(q.astype(np.int8), "wq"), self.const(scale.astype(np.float32), "ws"), ""]
         if b:
             inputs.append(b)
         return self.op("DynamicQuantizeMatMul", *inputs, domain="com.microsoft")
@@ -105,7 +113,7 @@ class Decoder:
     layer's cross-attention keys and values (once per 30 s window, shared by all beams); `step`
     runs the decoder over new tokens against cached self-attention keys and values."""
 
-    def __init__(self, model_bin: Path, *, int8: bool, threads: int) -> None:
+    def __init__(self, model_bin: Path, *, int8: bool, threads: int, unsigned: bool | None = None) -> None:
         spec, v = read_model_bin(model_bin, prefix="decoder/")
         if spec != "WhisperSpec":
             raise WeightsError(f"{model_bin}: expected a WhisperSpec model, got {spec}")
@@ -119,6 +127,7 @@ class Decoder:
         self.head_dim = self.d_model // self.num_heads
         self.max_positions = v["decoder/position_encodings/encodings"].shape[0]
         self.int8 = int8
+        self.unsigned = unsigned_int8_weights() if unsigned is None else unsigned
 
         import onnxruntime as ort
 
@@ -133,7 +142,7 @@ class Decoder:
         self.step = ort.InferenceSession(self._step_graph(v), options, providers=providers)
 
     def _cross_graph(self, v: dict[str, np.ndarray]) -> bytes:
-        g = _GraphBuilder(self.int8)
+        g = _GraphBuilder(self.int8, self.unsigned)
         h, dh = self.num_heads, self.head_dim
         outputs = []
         for i in range(self.num_layers):
@@ -148,7 +157,7 @@ class Decoder:
         return g.model([_tensor("encoder_out", "f", ["T", self.d_model])], outputs)
 
     def _step_graph(self, v: dict[str, np.ndarray]) -> bytes:
-        g = _GraphBuilder(self.int8)
+        g = _GraphBuilder(self.int8, self.unsigned)
         h, dh, d = self.num_heads, self.head_dim, self.d_model
 
         def w(name: str) -> np.ndarray:
@@ -212,6 +221,37 @@ class Decoder:
             g.helper.make_node("Identity", [g.linear(g.op("Gather", x, "select", axis=1), projection)], ["logits"])
         )
         return g.model(inputs, outputs)
+
+
+# x86 extensions with a native u8 x s8 dot product into 32 bits (/proc/cpuinfo flag names).
+_VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "avx_vnni_int8"})
+_X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
+
+
+def unsigned_int8_weights() -> bool:
+    """Whether the int8 decoder stores its weights as uint8 around 128: on an x86 CPU without VNNI.
+
+    There, ONNX Runtime multiplies u8 activations by s8 weights with an instruction that adds each
+    pair of products into 16 bits with saturation, which 8-bit weights overflow; the decoder's
+    logits then strayed far from float32 ones and biased decodes lost accuracy on such CPUs. With
+    u8 weights it takes a kernel that widens before adding: the same weight values, no
+    saturation, a step a little slower. An x86 CPU whose flags cannot be read gets it too.
+    """
+    try:
+        cpuinfo: str | None = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        cpuinfo = None
+    return unsigned_weights_for(platform.machine(), cpuinfo)
+
+
+def unsigned_weights_for(machine: str, cpuinfo: str | None) -> bool:
+    """`unsigned_int8_weights` for a machine type and the text of its /proc/cpuinfo (None: unreadable)."""
+    if machine.lower() not in _X86:
+        return False
+    for line in (cpuinfo or "").splitlines():
+        if line.startswith("flags"):
+            return not _VNNI_FLAGS & set(line.partition(":")[2].split())
+    return True
 
 
 def load_decoder(model_dir: str | Path, *, int8: bool, threads: int = 0) -> Decoder:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -153,20 +153,30 @@ def _cjk_variants(text: str) -> list[str]:
     return forms
 
 
-def _token_sequences(tokenizer: tokenizers.Tokenizer, form: str, cjk: bool) -> list[list[int]]:
+def _token_sequences(encoded: dict[str, list[int]], form: str, cjk: bool) -> list[list[int]]:
     seqs: list[list[int]] = []
-    whole = tokenizer.encode(form, add_special_tokens=False).ids
+    whole = encoded[form]
     if whole:
         seqs.append(whole)
     if cjk:
         # Byte-level BPE merges across a run of CJK characters, so the term may be cut differently
         # inside a sentence than alone; character-by-character encoding covers the unmerged case.
-        pieces: list[int] = []
-        for ch in form:
-            pieces.extend(tokenizer.encode(ch, add_special_tokens=False).ids)
+        pieces = [tok for ch in form for tok in encoded[ch]]
         if pieces and pieces not in seqs:
             seqs.append(pieces)
     return seqs
+
+
+def _encoded(tokenizer: tokenizers.Tokenizer, strings: Iterable[str]) -> dict[str, list[int]]:
+    """The token ids of each distinct string, encoded once: the forms of a list's terms, and the
+    characters of its Chinese ones, which recur from term to term."""
+    return {text: tokenizer.encode(text, add_special_tokens=False).ids for text in dict.fromkeys(strings)}
+
+
+def _variants(text: str, cjk: bool) -> tuple[list[str], list[str]]:
+    """A term's surface forms and the strings to encode for them (each CJK character too)."""
+    forms = _cjk_variants(text) if cjk else _english_variants(text)
+    return forms, [*forms, *(ch for form in forms for ch in form)] if cjk else forms
 
 
 def compile_hotwords(
@@ -182,6 +192,8 @@ def compile_hotwords(
     term_of: dict[int, Hotword] = {}
 
     # Strongest weights first: a prefix shared by two terms keeps the bonus of the stronger one.
+    accepted: list[tuple[Hotword, bool, list[str]]] = []
+    to_encode: list[str] = []
     for hw in sorted(hotwords, key=lambda h: -h.weight):
         text = unicodedata.normalize("NFC", hw.text.strip())
         if not text:
@@ -197,11 +209,16 @@ def compile_hotwords(
         if hw.weight not in TOKEN_BONUS:
             warnings.append(f'hotword "{hw.text}" has weight {hw.weight} outside 1..5 and was not applied')
             continue
+        forms, strings = _variants(text, cjk)
+        accepted.append((hw, cjk, forms))
+        to_encode.extend(strings)
+    encoded = _encoded(tokenizer, to_encode)
+
+    for hw, cjk, forms in accepted:
         per_token = TOKEN_BONUS[hw.weight]
-        forms = _cjk_variants(text) if cjk else _english_variants(text)
         seqs: list[list[int]] = []
         for form in forms:
-            for seq in _token_sequences(tokenizer, form, cjk):
+            for seq in _token_sequences(encoded, form, cjk):
                 if seq not in seqs:
                     seqs.append(seq)
         if not seqs:
@@ -225,7 +242,9 @@ def compile_hotwords(
             is_end[node] = True
             term_of[node] = hw
         applied.append(hw)
-    applied.sort(key=lambda h: hotwords.index(h))  # report in the caller's order
+    # Report in the caller's order (by position, not by equality: `list.index` made this quadratic).
+    position = {id(h): i for i, h in reversed(list(enumerate(hotwords)))}
+    applied.sort(key=lambda h: position[id(h)])
 
     # Aho-Corasick failure links (BFS) and the committed ("keep") score of each node.
     n = len(children)

@@ -20,6 +20,12 @@ from hotasr.biasing.decoder import Decoder, DecoderState
 from hotasr.biasing.graph import HotwordGraph
 
 _NEG = np.float32(-np.inf)
+# A hypothesis ending in one phrase of up to `_LOOP_MAX_PERIOD` tokens said `_LOOP_REPEATS` times
+# over is a loop (`_repeats_itself`).
+_LOOP_REPEATS = 3
+_LOOP_MAX_PERIOD = 12
+# faster-whisper's default `no_speech_threshold`: above it, a window is taken for silence.
+NO_SPEECH_THRESHOLD = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +193,17 @@ def generate(
     max_cand = max(1, round(beam * opts.patience))
 
     reserve = max(0, opts.reserve_slots)
+    # Waiting for a better live hypothesis (`_model_prefers_live`) protects a transcription from an
+    # early-finishing one with hotword bonus; a window the model hears no speech in has none to
+    # protect, and there the only hypotheses that go on are hallucinations growing into loops.
+    patient = biased and no_speech_prob <= NO_SPEECH_THRESHOLD
+
+    def stuck(finished: list[tuple[float, list[int], float]], live: list[list[int]]) -> bool:
+        """In a window without speech, once every live hypothesis only repeats itself, none of them
+        will end: the finished ones are all the search will give (rather than run on to its length
+        limit waiting for the beam to fill)."""
+        silent = biased and no_speech_prob > NO_SPEECH_THRESHOLD
+        return silent and bool(finished) and all(_repeats_itself(seq) for seq in live)
 
     def rank(lp: float, bonus: float, n: int) -> float:
         return (lp + bonus) / (max(n, 1) ** opts.length_penalty)
@@ -292,8 +309,8 @@ def generate(
         for f in sorted(newly_finished, key=lambda f: -f[0]):
             if len(finished) < max_cand or biased:
                 finished.append(f)
-        enough = len(finished) >= max_cand and not (biased and _model_prefers_live(finished, new_lp, new_seqs))
-        if enough or not new_seqs or st.length >= max_len:
+        enough = len(finished) >= max_cand and not (patient and _model_prefers_live(finished, new_lp, new_seqs))
+        if enough or stuck(finished, new_seqs) or not new_seqs or st.length >= max_len:
             break
         seqs = new_seqs
         cum_lp = np.asarray(new_lp)
@@ -321,7 +338,21 @@ def _model_prefers_live(
     is better per token than every finished one by the model's score alone, it may still finish
     and win (with the bonus it earns on the way), so the search goes on."""
     best_done = max(lp / max(len(seq), 1) for _rank, seq, lp in finished)
-    return any(lp / max(len(seq), 1) > best_done for lp, seq in zip(live_lp, live_seqs, strict=True))
+    return any(lp / max(len(seq), 1) > best_done and not _repeats_itself(seq)
+               for lp, seq in zip(live_lp, live_seqs, strict=True))
+
+
+def _repeats_itself(seq: list[int]) -> bool:
+    """Whether `seq` ends in one phrase said `_LOOP_REPEATS` times over: a decoding loop, not the
+    model's own best path. Loops grow ever more confident per token, so waiting for one to finish
+    (`_model_prefers_live`) would run the search to its length limit, typically in the silence
+    after the speech, where the finished hypotheses are few words at a low score."""
+    n = len(seq)
+    for period in range(1, min(_LOOP_MAX_PERIOD, n // _LOOP_REPEATS) + 1):
+        tail = seq[n - period :]
+        if all(seq[n - (k + 1) * period : n - k * period] == tail for k in range(1, _LOOP_REPEATS)):
+            return True
+    return False
 
 
 def sample(

@@ -316,7 +316,9 @@ class WhisperEngine:
             runner = self._biased_runner((), None, [], checkpoint, model) or model
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
-        fitted = draft or mode == "none"
+        # Biased decodes take the fitted window too: a loop there (beam search running on into the
+        # window's margin of silence) fails the retry test and is decoded again on 30 s.
+        fitted = draft or mode in ("none", "hotasr")
 
         prefixed = None
         if job.prefix and mode == "none" and duration_ms <= _PREFIX_MAX_MS:
@@ -594,15 +596,17 @@ def fitted_frames(samples: int) -> int:
 def _fitted(runner: Any, samples: int) -> Any:
     """A copy of a faster-whisper model whose encoder sees a window fitted to the audio.
 
-    Used for drafts (real-time interims) and for every decode without hotword biasing; those that
-    fail faster-whisper's retry test on it are done again on 30 s (`_run_fitted_first`).
+    Used for drafts (real-time interims) and for every decode without a list or with hotasr's
+    biasing; those that fail faster-whisper's retry test on it are done again on 30 s
+    (`_run_fitted_first`).
     The encoder's cost grows with its window (attention is quadratic) and so does every decoding
     step's cross-attention: a 6 s sentence in a 12 s window instead of 30 s decodes about twice as
     fast, and unbiased it is as accurate (LibriSpeech N=100: WER 9.75 vs 9.82). The positions kept
     are the first ones, so timestamps and alignment stay as they were. The margin of silence
     matters: with 1 s of it, decoding sometimes ran on past the end of speech into a hallucination
-    loop. Biased finals keep the full window: even with 5 s, biased beam search fell into
-    repetition loops on 4 of 68 LibriSpeech utterances (bench/HISTORY.md §3).
+    loop. Biased beam search used to loop in that margin (bench/HISTORY.md §3) until it stopped
+    waiting for hypotheses that repeat themselves or in windows without speech
+    (`hotasr.biasing.search`); a loop left is one more retry-test failure.
     """
     frames = fitted_frames(samples)
     if frames >= _FULL_WINDOW:
