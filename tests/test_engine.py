@@ -433,14 +433,26 @@ def test_a_biased_decode_that_fails_the_retry_test_on_the_fitted_window_is_done_
     tiny: Engine, jfk_samples: np.ndarray, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Whatever makes a fitted-window pass fail faster-whisper's retry test (a loop, low confidence),
-    the biased decode is done again on the 30 s window, exactly as a decode without a list is."""
+    the biased decode is done again on the 30 s window, as a decode without a list is; the biased
+    redo at temperature 0 only (its sampled retries changed no text), the other with faster-whisper's
+    temperature retries."""
     from hotasr.engine import whisper
 
     monkeypatch.setattr(whisper, "_fails_retry_test", lambda segment, unsure_too=True: True)
-    for mode in ("none", "hotasr"):
+    temperatures: list[object] = []
+    run = whisper.WhisperEngine._run
+
+    def recording_run(self: Any, runner: Any, samples: Any, kwargs: dict[str, Any], *args: Any) -> Any:
+        temperatures.append(kwargs.get("temperature", "faster-whisper's default"))
+        return run(self, runner, samples, kwargs, *args)
+
+    monkeypatch.setattr(whisper.WhisperEngine, "_run", recording_run)
+    for mode, redo_temperature in (("none", "faster-whisper's default"), ("hotasr", 0.0)):
+        temperatures.clear()
         with encoder_windows(tiny) as seen:
             transcript = tiny.transcribe(jfk_samples, hotwords=[Hotword("Americans", 3, "en")], biasing=mode)  # type: ignore[arg-type]
         assert seen[0] == whisper.fitted_frames(len(jfk_samples)) and seen[-1] == 3000, (mode, seen)
+        assert temperatures == [0.0, redo_temperature], (mode, temperatures)
         assert heard(transcript.text, JFK_PHRASE)
 
 

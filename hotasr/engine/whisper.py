@@ -328,7 +328,7 @@ class WhisperEngine:
                 return prefixed
             if fitted and not draft and fitted_frames(len(samples)) < _FULL_WINDOW:
                 return self._run_fitted_first(runner, samples, kwargs, duration_ms, progress, checkpoint, candidates,
-                                              retry_unsure=job.retry_unsure)
+                                              retry_unsure=job.retry_unsure, sampled_retries=mode != "hotasr")
             prepared = self._prepared(runner, len(samples), language, checkpoint, fitted=fitted, candidates=candidates)
             sentences, detected, _ = self._run(prepared, samples, kwargs, duration_ms, progress)
             return sentences, detected
@@ -504,9 +504,16 @@ class WhisperEngine:
         checkpoint: Callable[[], None] | None,
         candidates: tuple[str, ...] | None = None,
         retry_unsure: bool = True,
+        sampled_retries: bool = True,
     ) -> tuple[list[Sentence], str | None]:
         """One bounded pass on the fitted window; should it fail faster-whisper's retry test, the
         decode faster-whisper would do (temperature retries included) on Whisper's 30 s window.
+
+        Without `sampled_retries` (biased decodes) the 30 s decode is at temperature 0 only. A biased
+        decode fails the unsure test often, as the bonus picks text the model itself finds less
+        likely; its sampled retries then fail it too, and faster-whisper keeps the beam's result
+        anyway: the retries cost a Chinese decode with a list most of its time and changed no
+        text (BENCHMARKS.md §1.4).
 
         On a fitted window a short sentence can loop at every temperature where the 30 s window
         reads it right: "replied he" (1.2 s of LibriSpeech) came out as "replied he" 110 times,
@@ -523,6 +530,8 @@ class WhisperEngine:
                   duration_ms / 1000)
         # In the language the first pass detected among the candidates: detection is not redone.
         kwargs = {**kwargs, "language": kwargs["language"] or language}
+        if not sampled_retries:
+            kwargs["temperature"] = 0.0
         full = self._prepared(decoder, len(samples), kwargs["language"], checkpoint, fitted=False)
         sentences, language, _ = self._run(full, samples, kwargs, duration_ms, progress)
         return sentences, language
