@@ -208,6 +208,9 @@ def test_runner_scores_every_mode_in_one_run(two_utts: Path) -> None:
 
     timed = [c for c in fake.calls if c[0] in (1.5, 2.0)]
     assert len(timed) == 6 and len(fake.calls) == 9  # 2 utts x 3 modes + 3 warm-ups
+    # The warm-up decodes the first utterance's opening with its list: the biased decoder is built untimed.
+    warm_ups = [c for c in fake.calls[:3] if c[0] == 1.0]
+    assert len(warm_ups) == 3 and ("hotasr", ("Anders Zorn", "tulip")) in [(c[1], c[2]) for c in warm_ups]
     assert all(c[2] == () for c in timed if c[1] == "none")  # baseline gets no hotwords
     assert ("Anders Zorn", "tulip") in [c[2] for c in timed if c[1] == "hotasr"]
     assert ("en",) in [c[3] for c in timed]
