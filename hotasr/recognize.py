@@ -13,7 +13,7 @@ detection finds no speech never reaches the engine (hotasr.speech_gate).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,6 @@ def recognize(
     hotwords: Sequence[Hotword] = (),
     language_hints: Sequence[str] | None = None,
     vocabulary_target_model: str | None = None,
-    hotwords_key: Hashable | None = None,
     biasing: BiasingMode = "hotasr",
     draft: bool = False,
     beam_size: int | None = None,
@@ -108,7 +107,6 @@ def recognize(
         one_sentence=info.mode == "realtime" or draft,
         hotwords=terms,
         biasing=biasing,
-        hotwords_key=hotwords_key,
         draft=draft,
         beam_size=beam_size,
         prefix=prefix,

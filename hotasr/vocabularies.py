@@ -49,10 +49,6 @@ class VocabularyRecord:
     def hotwords(self) -> list[Hotword]:
         return [Hotword(i["text"], i["weight"], i.get("lang")) for i in self.items]
 
-    @property
-    def cache_key(self) -> tuple[str, int]:
-        """Changes whenever the terms change: the key for compiled biasing structures."""
-        return (self.vocabulary_id, self.version)
 
 
 _SUMMARY_COLUMNS = (Vocabulary.id, Vocabulary.prefix, Vocabulary.target_model, Vocabulary.created_at,

@@ -355,13 +355,37 @@ def test_prompt_mode_transcribes_with_a_short_list(tiny: Engine) -> None:
 
 def test_hotasr_mode_runs_biased_decoding_or_says_why_not(tiny: Engine, jfk_samples: np.ndarray) -> None:
     terms = [Hotword("Americans", 4, "en")]
-    first = tiny.transcribe(jfk_samples, hotwords=terms, biasing="hotasr", hotwords_key=("list-1", 1))
-    again = tiny.transcribe(jfk_samples, hotwords=terms, biasing="hotasr", hotwords_key=("list-1", 1))
+    first = tiny.transcribe(jfk_samples, hotwords=terms, biasing="hotasr")
+    again = tiny.transcribe(jfk_samples, hotwords=list(terms), biasing="hotasr")
     for transcript in (first, again):
         assert heard(transcript.text, JFK_PHRASE)
         fallbacks = [w for w in transcript.warnings if "used the Whisper prompt instead" in w]
         # Either biasing ran, or the transcript says it fell back; never a silent fallback.
         assert not fallbacks or "hotasr biasing is not available" in fallbacks[0]
+
+
+def test_a_list_is_compiled_once_until_its_terms_change(
+    tiny: Engine, jfk_samples: np.ndarray, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine keeps compiled lists by their terms: the same list again (a stored list, an inline
+    list repeated) reuses its graph, and an edited one is compiled anew. No caller passes a key."""
+    import hotasr.biasing as biasing
+
+    compiled: list[tuple[Hotword, ...]] = []
+    compile_hotwords = biasing.compile_hotwords
+
+    def counting(terms: Any, *args: Any, **kwargs: Any) -> Any:
+        if terms:
+            compiled.append(tuple(terms))
+        return compile_hotwords(terms, *args, **kwargs)
+
+    monkeypatch.setattr(biasing, "compile_hotwords", counting)
+    clip = jfk_samples[: 4 * SAMPLE_RATE]
+    terms = [Hotword("Americans", 2, "en"), Hotword("compilecheck", 1, "en")]
+    edited = [Hotword("Americans", 3, "en"), Hotword("compilecheck", 1, "en")]
+    for hotwords in (terms, list(terms), edited):
+        tiny.transcribe(clip, hotwords=hotwords, biasing="hotasr")
+    assert compiled == [tuple(terms), tuple(edited)]
 
 
 def test_long_audio_goes_through_vad_with_progress(tiny: Engine, jfk_samples: np.ndarray) -> None:

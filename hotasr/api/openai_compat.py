@@ -240,7 +240,6 @@ def _diarization(form: FormData) -> Any:
 class Hotwords:
     terms: list[Hotword]
     target_model: str | None = None
-    cache_key: Any = None
 
 
 def _hotwords(req: TranscriptionRequest, account: int, vocabularies: VocabularyService) -> Hotwords:
@@ -249,7 +248,7 @@ def _hotwords(req: TranscriptionRequest, account: int, vocabularies: VocabularyS
             record = vocabularies.get(account, req.vocabulary_id)
         except VocabularyNotFound as exc:
             raise _about("vocabulary_id", exc) from None
-        return Hotwords(record.hotwords, record.target_model, record.cache_key)
+        return Hotwords(record.hotwords, record.target_model)
     if req.inline_hotwords:
         return Hotwords(req.inline_hotwords)
     return Hotwords([])
@@ -283,7 +282,6 @@ def transcribe(req: TranscriptionRequest, audio: bytes, account: int, settings: 
             hotwords=terms,
             language_hints=[req.language] if req.language else None,
             vocabulary_target_model=hotwords.target_model,
-            hotwords_key=hotwords.cache_key,
             biasing=biasing,
             speech_gate=True,
         )

@@ -499,7 +499,6 @@ class _Connection:
             hotwords=vocabulary.hotwords if vocabulary else (),
             language_hints=hints,
             vocabulary_target_model=vocabulary.target_model if vocabulary else None,
-            hotwords_key=vocabulary.cache_key if vocabulary else None,
             beam_size=None if vocabulary else self.settings.realtime_final_beam,
         )
         options = StreamOptions(

@@ -118,13 +118,12 @@ def transcribe_command(
 
     terms: list[Hotword] = []
     target_model: str | None = None
-    key: Any = None
     try:
         if hotwords is not None:
             items = read_hotwords_file(hotwords)
             terms = parse_hotword_list(items, info.hotword_langs, settings.max_terms_per_vocabulary)
         elif vocabulary_id is not None:
-            terms, target_model, key = _fetch_vocabulary(vocabulary_id, DEFAULT_SERVER, api_key, info.hotword_langs)
+            terms, target_model = _fetch_vocabulary(vocabulary_id, DEFAULT_SERVER, api_key, info.hotword_langs)
     except HotwordError as exc:
         fail(f"hotword list: {exc}")
 
@@ -132,7 +131,7 @@ def transcribe_command(
     for path in files:
         try:
             transcripts.append((path, _transcribe_one(
-                path, model, settings, terms, language, target_model, key, biasing.value, channel, diarization
+                path, model, settings, terms, language, target_model, biasing.value, channel, diarization
             )))
         except (AudioError, EngineError, ModelNotServed) as exc:
             transcripts.append((path, str(exc)))
@@ -203,7 +202,6 @@ def _transcribe_one(
     terms: list[Hotword],
     language: str | None,
     target_model: str | None,
-    key: Any,
     biasing: Any,
     channel: int | None,
     diarization: Any = None,
@@ -216,7 +214,6 @@ def _transcribe_one(
         "hotwords": terms,
         "language_hints": [language] if language else None,
         "vocabulary_target_model": target_model,
-        "hotwords_key": key,
         "biasing": biasing,
     }
     if decoded.info.duration_ms < _PROGRESS_MIN_MS:
@@ -242,7 +239,7 @@ def _transcribe_one(
 
 def _fetch_vocabulary(
     vocabulary_id: str, server: str, api_key: str | None, langs: frozenset[str]
-) -> tuple[list[Hotword], str | None, Any]:
+) -> tuple[list[Hotword], str | None]:
     if not api_key:
         fail("--vocabulary-id needs an API key: pass --api-key or set HOTASR_API_KEY")
     try:
@@ -253,9 +250,7 @@ def _fetch_vocabulary(
     if not isinstance(items, list):
         fail(f"server returned no hotword list for {vocabulary_id}")
     terms = parse_hotword_list(items, langs, max_terms=max(len(items), 1))
-    # The list's id plus its modification time: the engine reuses the compiled list until it changes.
-    key = (server, vocabulary_id, output.get("gmt_modified"))
-    return terms, output.get("target_model"), key
+    return terms, output.get("target_model")
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -43,7 +43,6 @@ class Engine(Protocol):
         one_sentence: bool = False,
         hotwords: Sequence[Hotword] = (),
         biasing: BiasingMode = "hotasr",
-        hotwords_key: Hashable | None = None,
         word_timestamps: bool = True,
         draft: bool = False,  # a quick pass for interim results: greedy, no word alignment, may be shorter
         beam_size: int | None = None,  # None: the engine's own (route options); drafts ignore it

@@ -19,7 +19,7 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -85,7 +85,6 @@ class _Job:
     """What one `transcribe` call asks of every decode it makes (one per sentence, or one)."""
 
     biasing: BiasingMode
-    hotwords_key: Hashable | None
     word_timestamps: bool
     draft: bool
     beam_size: int | None
@@ -112,7 +111,8 @@ class WhisperEngine:
         )
         # Whisper's prompt window: half of the 448-token context, minus the start-of-prompt token.
         self.prompt_token_limit: int = model.max_length // 2 - 1
-        self._graphs: OrderedDict[Hashable, tuple[tuple[Hotword, ...], Any]] = OrderedDict()
+        # Compiled lists, keyed by their terms: a list edited is another key, an inline list repeated the same.
+        self._graphs: OrderedDict[tuple[Hotword, ...], Any] = OrderedDict()
         self._graphs_lock = threading.Lock()
 
     @classmethod
@@ -167,7 +167,6 @@ class WhisperEngine:
         one_sentence: bool = False,
         hotwords: Sequence[Hotword] = (),
         biasing: BiasingMode = "hotasr",
-        hotwords_key: Hashable | None = None,
         word_timestamps: bool = True,
         draft: bool = False,
         beam_size: int | None = None,
@@ -202,7 +201,7 @@ class WhisperEngine:
         duration_ms = round(len(samples) * 1000 / SAMPLE_RATE)
         candidates = self._candidates((language,) if language else languages, warnings)
         usable = self._usable_hotwords(hotwords, warnings) if biasing != "none" else []
-        job = _Job(biasing, hotwords_key, word_timestamps, draft, beam_size, prefix, context,
+        job = _Job(biasing, word_timestamps, draft, beam_size, prefix, context,
                    _checkpoint(cancelled))
         if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
             forced = candidates[0] if candidates and len(candidates) == 1 else None
@@ -264,8 +263,7 @@ class WhisperEngine:
     ) -> list[Sentence]:
         """`samples` decoded in `language` with the list's terms of that language."""
         terms = hotwords_for_language(usable, language)
-        key = (job.hotwords_key, language) if job.hotwords_key is not None and terms else None
-        found, _ = self._decode(samples, (language,), terms, replace(job, hotwords_key=key), warnings, None)
+        found, _ = self._decode(samples, (language,), terms, job, warnings, None)
         return found
 
     def _detect(self, samples: np.ndarray, candidates: tuple[str, ...] | None, job: _Job) -> str:
@@ -305,7 +303,7 @@ class WhisperEngine:
         runner: Any = model
         mode = job.biasing if usable else "none"
         if mode == "hotasr":
-            runner = self._biased_runner(usable, job.hotwords_key, warnings, checkpoint, model)
+            runner = self._biased_runner(usable, warnings, checkpoint, model)
             if runner is None:
                 mode = "prompt"
                 runner = model
@@ -313,7 +311,7 @@ class WhisperEngine:
             # Greedy (drafts, real-time finals) on hotasr's decoder with an empty hotword graph: its
             # steps cost a third less than CTranslate2's, and a decode made moot (an interim whose
             # sentence has ended) can be stopped between them.
-            runner = self._biased_runner((), None, [], checkpoint, model) or model
+            runner = self._biased_runner((), [], checkpoint, model) or model
         if mode == "prompt":
             kwargs["hotwords"] = self._prompt(usable, warnings)
         # Biased decodes take the fitted window too: a loop there (beam search running on into the
@@ -403,7 +401,7 @@ class WhisperEngine:
         return ", ".join(kept)
 
     def _biased_runner(
-        self, hotwords: Sequence[Hotword], key: Hashable | None, warnings: list[str],
+        self, hotwords: Sequence[Hotword], warnings: list[str],
         checkpoint: Callable[[], None] | None = None, model: Any = None,
     ) -> Any | None:
         """A biased stand-in for the WhisperModel, or None (with a warning) to fall back to the prompt."""
@@ -413,12 +411,11 @@ class WhisperEngine:
             self._warn(warnings, f"hotasr biasing is not available ({exc}); used the Whisper prompt instead")
             return None
         terms = tuple(hotwords)
-        cache_key: Hashable = ("key", key) if key is not None else ("terms", terms)
         try:
-            graph = self._cached_graph(cache_key, terms)
+            graph = self._cached_graph(terms)
             if graph is None:
                 graph = compile_hotwords(terms, self.model.hf_tokenizer, multilingual=self.multilingual)
-                self._store_graph(cache_key, terms, graph)
+                self._store_graph(terms, graph)
             runner = biased_whisper(model or self.model, graph, threads=self.options.cpu_threads,
                                     checkpoint=checkpoint)
         except NotImplementedError as exc:
@@ -428,19 +425,17 @@ class WhisperEngine:
             self._warn(warnings, message)
         return runner
 
-    def _cached_graph(self, key: Hashable, terms: tuple[Hotword, ...]) -> Any | None:
+    def _cached_graph(self, terms: tuple[Hotword, ...]) -> Any | None:
         with self._graphs_lock:
-            hit = self._graphs.get(key)
-            # The stored terms guard against a stale key (a list edited within one mtime tick).
-            if hit is None or hit[0] != terms:
-                return None
-            self._graphs.move_to_end(key)
-            return hit[1]
+            graph = self._graphs.get(terms)
+            if graph is not None:
+                self._graphs.move_to_end(terms)
+            return graph
 
-    def _store_graph(self, key: Hashable, terms: tuple[Hotword, ...], graph: Any) -> None:
+    def _store_graph(self, terms: tuple[Hotword, ...], graph: Any) -> None:
         with self._graphs_lock:
-            self._graphs[key] = (terms, graph)
-            self._graphs.move_to_end(key)
+            self._graphs[terms] = graph
+            self._graphs.move_to_end(terms)
             while len(self._graphs) > _GRAPH_CACHE_SIZE:
                 self._graphs.popitem(last=False)
 
@@ -551,7 +546,7 @@ class WhisperEngine:
         # CTranslate2 feeds a forced prefix one step per token (no faster than generating it):
         # hotasr's own decoder, with an empty hotword graph, reads it in one pass. Should it be
         # unavailable, the decode is only slower: nothing for the caller to hear about.
-        generator = self._biased_runner((), None, [], checkpoint)
+        generator = self._biased_runner((), [], checkpoint)
         if generator is None:
             return None
         runner = self._prepared(generator, len(samples), kwargs["language"], checkpoint, fitted=True,

@@ -178,7 +178,6 @@ class TaskRunner:
                     hotwords=vocabulary.hotwords if vocabulary else (),
                     language_hints=list(params.language_hints) or None,
                     vocabulary_target_model=vocabulary.target_model if vocabulary else None,
-                    hotwords_key=vocabulary.cache_key if vocabulary else None,
                     speech_gate=True,
                 )
             except EngineError as exc:
