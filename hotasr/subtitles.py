@@ -14,17 +14,12 @@ def clock(ms: int, separator: str) -> str:
     return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
 
 
-def cues(transcript: Transcript) -> list[Sentence]:
-    """The sentences that have text: a subtitle shows nothing for the others."""
-    return [s for s in transcript.sentences if s.text.strip()]
-
-
 def to_srt(transcript: Transcript, *, speakers: bool = False) -> str:
     """Numbered SRT blocks; `speakers`: each cue opens with `[speaker N] ` where one is known."""
     blocks = [
         f"{n}\n{clock(s.begin_ms, ',')} --> {clock(s.end_ms, ',')}\n"
         f"{_label(s, '[speaker {}] ') if speakers else ''}{s.text.strip()}\n"
-        for n, s in enumerate(cues(transcript), start=1)
+        for n, s in enumerate(transcript.spoken, start=1)
     ]
     return "\n".join(blocks)
 
@@ -34,7 +29,7 @@ def to_vtt(transcript: Transcript, *, speakers: bool = False) -> str:
     blocks = [
         f"{clock(s.begin_ms, '.')} --> {clock(s.end_ms, '.')}\n"
         f"{_label(s, '<v Speaker {}>') if speakers else ''}{s.text.strip()}\n"
-        for s in cues(transcript)
+        for s in transcript.spoken
     ]
     return "WEBVTT\n\n" + "\n".join(blocks)
 

@@ -111,6 +111,11 @@ class Transcript:
     def text(self) -> str:
         return joined_sentences([s if s.language else _with_language(s, self.language) for s in self.sentences])
 
+    @property
+    def spoken(self) -> list[Sentence]:
+        """The sentences that have text: what a result lists and a subtitle shows."""
+        return [s for s in self.sentences if s.text.strip()]
+
 
 def _with_language(sentence: Sentence, language: str | None) -> Sentence:
     return Sentence(sentence.begin_ms, sentence.end_ms, sentence.text, sentence.words, sentence.speaker_id, language)

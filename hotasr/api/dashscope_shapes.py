@@ -86,7 +86,7 @@ def realtime_result_json(
 
 def channel_document(channel: int, transcript: Transcript) -> dict[str, Any]:
     """One channel's transcript: its text, speech duration and non-empty sentences."""
-    sentences = [s for s in transcript.sentences if s.text.strip()]
+    sentences = transcript.spoken
     speech_ms = sum(max(0, s.end_ms - s.begin_ms) for s in sentences)
     return {
         "channel_id": channel,

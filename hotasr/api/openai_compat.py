@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hotasr.api.auth import authenticate
 from hotasr.api.body import JsonTextError, load_json_text
-from hotasr.api.errors import request_id
+from hotasr.api.errors import INTERNAL_ERROR_MESSAGE, request_id
 from hotasr.api.responses import JSONResponse
 from hotasr.api.schema import OpenAITranscription, OpenAITranscriptionForm, openai_route
 from hotasr.api.wire_errors import openai as openai_wire
@@ -51,7 +51,7 @@ from hotasr.errors import (
 )
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list, show
 from hotasr.recognize import check_served, recognize
-from hotasr.subtitles import cues, to_srt, to_vtt
+from hotasr.subtitles import to_srt, to_vtt
 from hotasr.transcript import Transcript
 from hotasr.vocabularies import VocabularyNotFound, VocabularyService
 
@@ -89,8 +89,7 @@ class OpenAIRoute(APIRoute):
                 return _error_response(request, exc.status_code, str(exc.detail), "invalid_request")
             except Exception:
                 log.exception("unhandled error, request_id=%s", request_id(request))
-                return _error_response(request, 500, "An internal error has occurred, please try again later.",
-                                       "internal_error", type_="server_error")
+                return _error_response(request, 500, INTERNAL_ERROR_MESSAGE, "internal_error", type_="server_error")
 
         return guarded
 
@@ -317,12 +316,12 @@ def to_verbose(transcript: Transcript, granularities: tuple[str, ...]) -> dict[s
             {"id": n, "seek": 0, "start": s.begin_ms / 1000, "end": s.end_ms / 1000, "text": " " + s.text.strip(),
              "tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 0.0, "no_speech_prob": 0.0,
              **({"speaker": s.speaker_id} if s.speaker_id is not None else {})}  # hotasr extra: diarize=true
-            for n, s in enumerate(cues(transcript))
+            for n, s in enumerate(transcript.spoken)
         ]
     if "word" in granularities:
         body["words"] = [
             {"word": w.text.strip(), "start": w.begin_ms / 1000, "end": w.end_ms / 1000}
-            for s in cues(transcript) for w in s.words if w.text.strip()
+            for s in transcript.spoken for w in s.words if w.text.strip()
         ]
     return body
 

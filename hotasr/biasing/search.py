@@ -196,13 +196,13 @@ def generate(
     # Waiting for a better live hypothesis (`_model_prefers_live`) protects a transcription from an
     # early-finishing one with hotword bonus; a window the model hears no speech in has none to
     # protect, and there the only hypotheses that go on are hallucinations growing into loops.
-    patient = biased and no_speech_prob <= NO_SPEECH_THRESHOLD
+    silent = biased and no_speech_prob > NO_SPEECH_THRESHOLD
+    patient = biased and not silent
 
     def stuck(finished: list[tuple[float, list[int], float]], live: list[list[int]]) -> bool:
         """In a window without speech, once every live hypothesis only repeats itself, none of them
         will end: the finished ones are all the search will give (rather than run on to its length
         limit waiting for the beam to fill)."""
-        silent = biased and no_speech_prob > NO_SPEECH_THRESHOLD
         return silent and bool(finished) and all(_repeats_itself(seq) for seq in live)
 
     def rank(lp: float, bonus: float, n: int) -> float:

@@ -25,7 +25,7 @@ from hotasr.config import Settings
 from hotasr.engine import EngineError
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list
 from hotasr.recognize import ModelNotServed, check_served, recognize
-from hotasr.subtitles import cues, to_srt, to_vtt
+from hotasr.subtitles import to_srt, to_vtt
 from hotasr.tasks.client import transcribe_remote
 from hotasr.transcript import Sentence, Transcript, word_joiner
 
@@ -259,7 +259,7 @@ def _fetch_vocabulary(
 def _render(path: Path, transcript: Transcript, fmt: OutputFormat, *, several: bool) -> str:
     if fmt is OutputFormat.text:
         text = transcript.text + "\n"
-        spoken = cues(transcript)
+        spoken = transcript.spoken
         if any(s.speaker_id is not None for s in spoken):
             text = _by_speaker(spoken, transcript)
         return f"{path}: {text}" if several else text

@@ -398,7 +398,7 @@ class RealtimeSession:
             begin_ms = max(sentences[0].begin_ms, ms(job.onset))
             return [SentenceEvent(self._next_id, begin_ms, None, text, words, self.audio_seconds,
                                   warnings=warnings)]
-        if not any(s.text.strip() for s in transcript.sentences):
+        if not transcript.spoken:
             # Speech the VAD heard that gave no words is said, never dropped quietly: an empty final.
             seg = job.segment
             lost = f"speech at {seg.start / SAMPLE_RATE:.1f}-{seg.end / SAMPLE_RATE:.1f} s gave no words"

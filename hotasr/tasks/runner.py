@@ -190,7 +190,7 @@ class TaskRunner:
             if params.diarization:
                 transcript = _diarized(samples, transcript, params.speaker_count, self.settings)
             transcripts.append((channel, transcript))
-        if not any(s.text.strip() for _, t in transcripts for s in t.sentences):
+        if not any(t.spoken for _, t in transcripts):
             gated = NO_SPEECH_WARNING in warnings
             raise NoSpeech(NO_SPEECH_WARNING if gated else "no speech was recognized in the audio file")
         file = FileTranscript(url, info.codec, info.channels, info.sample_rate, info.duration_ms, transcripts, warnings)
