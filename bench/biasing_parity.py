@@ -9,12 +9,13 @@ from pathlib import Path
 
 from faster_whisper import WhisperModel
 
-from hotasr.biasing import biased_whisper, compile_hotwords
+from hotasr.biasing import compile_hotwords
+from hotasr.engine.faster_whisper_adapter import biased_pass
 
 model_dir, *wavs = sys.argv[1:]
 wm = WhisperModel(model_dir, device="cpu", compute_type=os.environ.get("CT", "int8"), cpu_threads=2)
 g = compile_hotwords([], wm.hf_tokenizer, multilingual=wm.model.is_multilingual)
-bw = biased_whisper(wm, g, model_dir=model_dir)
+bw = biased_pass(wm, g, model_dir=str(model_dir))
 lang = "en"
 same = 0
 t_ref = t_np = 0.0

@@ -103,12 +103,9 @@ def timed(engine: Any, times: PathTimes, run: Callable[[], str]) -> None:
 
 
 def forget_lists(engine: Any) -> None:
-    """Empty the caches of compiled lists (the engine's graphs, the homophone correctors): the
-    next biased decode pays for its list as a request that brings a new one does."""
-    from hotasr.biasing.homophones import corrector_for
-
-    engine._graphs.clear()
-    corrector_for.cache_clear()
+    """Empty the engine's cache of compiled lists (token graphs, homophone correctors): the next
+    biased decode pays for its list as a request that brings a new one does."""
+    engine._hotwords._lists.clear()
 
 
 def bench_set(name: str, settings: Settings, limit: int, repeats: int, cached: bool) -> dict[str, Any]:
@@ -206,19 +203,20 @@ def decoder_bench(args: argparse.Namespace) -> None:
     """CTranslate2's beam search against hotasr's, both on 30 s windows, faster-whisper direct."""
     from faster_whisper import WhisperModel
 
-    from hotasr.biasing import biased_whisper, compile_hotwords
+    from hotasr.biasing import compile_hotwords
+    from hotasr.engine.faster_whisper_adapter import biased_pass
     from hotasr.engine.weights import resolve_weights
 
     settings = Settings()
     model_dir = args.model or str(resolve_weights("whisper-base", settings.model_cache_dir))
     wm = WhisperModel(model_dir, device="cpu", compute_type=args.compute_type, cpu_threads=2)
-    empty = biased_whisper(wm, compile_hotwords([], wm.hf_tokenizer, multilingual=True), model_dir=model_dir)
+    empty = biased_pass(wm, compile_hotwords([], wm.hf_tokenizer, multilingual=True), model_dir=str(model_dir))
     totals = {"stock": 0.0, "ours-empty": 0.0, "ours-list": 0.0}
     audio_s = 0.0
     for utt, samples in clips("en", args.limit):
         audio_s += len(samples) / SAMPLE_RATE
         graph = compile_hotwords(list(utt.hotwords), wm.hf_tokenizer, multilingual=True)
-        full = biased_whisper(wm, graph, model_dir=model_dir)
+        full = biased_pass(wm, graph, model_dir=str(model_dir))
         for name, model in (("stock", wm), ("ours-empty", empty), ("ours-list", full)):
             start = time.perf_counter()
             list(model.transcribe(samples, language="en", beam_size=5)[0])

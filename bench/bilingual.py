@@ -102,14 +102,14 @@ def realtime_sentences(samples: np.ndarray, model: str, settings: Any, hints: li
 
     from hotasr.recognize import recognize
     from hotasr.streaming.segmenter import SegmenterConfig
-    from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamOptions
+    from hotasr.streaming.session import RealtimeSession, SentenceDecode, SentenceEvent, StreamOptions
 
     bound = functools.partial(recognize, model=model, settings=settings, beam_size=settings.realtime_final_beam,
                               language_hints=hints)
 
-    def decode(samples: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-               cancelled: Any) -> Any:
-        return bound(samples, draft=draft, language=language, prefix=prefix, context=context, cancelled=cancelled)
+    def decode(sentence: SentenceDecode) -> Any:
+        return bound(sentence.samples, kind=sentence.kind, prefix=sentence.prefix, context=sentence.context,
+                     cancel=sentence.cancel)
 
     finals: list[SentenceEvent] = []
 

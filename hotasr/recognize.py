@@ -20,7 +20,7 @@ import numpy as np
 from hotasr.audio import SAMPLE_RATE
 from hotasr.catalog import ModelInfo, get_model
 from hotasr.config import Settings
-from hotasr.engine import BiasingMode, load_engine
+from hotasr.engine import BiasingMode, CancelToken, DecodeKind, DecodeRequest, load_engine
 from hotasr.errors import ModelNotServed as ModelNotServed  # re-exported: raised here
 from hotasr.hotwords import Hotword, applicable_hotwords
 from hotasr.speech_gate import NO_SPEECH_WARNING, has_speech
@@ -48,18 +48,20 @@ def recognize(
     language_hints: Sequence[str] | None = None,
     vocabulary_target_model: str | None = None,
     biasing: BiasingMode = "hotasr",
-    draft: bool = False,
+    kind: DecodeKind = "file",
     beam_size: int | None = None,
     language: str | None = None,
     prefix: str | None = None,
     context: str | None = None,
     progress: Callable[[float], None] | None = None,
-    cancelled: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
     speech_gate: bool = False,
 ) -> Transcript:
     """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would.
 
     Each sentence is decoded in its own language among the candidates (`candidate_languages`).
+    `kind`: a recording, or one sentence of a stream (a final or a draft, see DecodeRequest); a
+    real-time model's audio is one sentence, whoever sends it.
     `language` is one already known for this audio: decoding is forced into it, skipping
     detection; unlike `language_hints` it filters no hotwords.
     `speech_gate`: a whole recording; with settings.speech_gate on, one without speech comes back
@@ -100,27 +102,23 @@ def recognize(
         warnings.append(NO_SPEECH_WARNING)
         return Transcript([], hints[0] if hints else language, round(len(samples) * 1000 / SAMPLE_RATE), warnings)
     engine = load_engine(route, settings)
-    transcript = engine.transcribe(
+    compiled = engine.compile(terms) if terms and biasing != "none" else None
+    request = DecodeRequest(
         samples,
         languages=candidate_languages(info, hints, language),
-        # A real-time decode is one sentence (the stream's VAD cut it): no splitting, one language.
-        one_sentence=info.mode == "realtime" or draft,
-        hotwords=terms,
+        hotwords=compiled,
+        # A real-time model's decode is one sentence (the stream's VAD cut it): no splitting.
+        kind="final" if kind == "file" and info.mode == "realtime" else kind,
         biasing=biasing,
-        draft=draft,
         beam_size=beam_size,
         prefix=prefix,
         context=context,
+        cancel=cancel,
         progress=progress,
-        cancelled=cancelled,
     )
-    if terms and biasing == "hotasr" and any((s.language or transcript.language) in _HOMOPHONE_LANGS
-                                             for s in transcript.sentences):
-        from hotasr.biasing.homophones import corrector_for
-
-        corrector = corrector_for(tuple(terms))
-        if corrector:
-            corrector.correct(transcript)
+    transcript = engine.transcribe(request)
+    if compiled is not None and biasing == "hotasr":
+        compiled.correct(transcript)
     transcript.warnings[:0] = warnings
     return transcript
 
@@ -137,10 +135,6 @@ def candidate_languages(info: ModelInfo, hints: Sequence[str], language: str | N
     if hints:
         return (hints[0],) if info.family == "fun-asr" else tuple(dict.fromkeys(hints))
     return info.languages
-
-
-# Transcripts in Han characters, where a hotword can be heard right and spelled wrong.
-_HOMOPHONE_LANGS = frozenset({"zh", "yue"})
 
 
 def _warn(warnings: list[str], message: str) -> None:

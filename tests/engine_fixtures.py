@@ -6,7 +6,9 @@ Import the fixtures into a test module with `from tests.engine_fixtures import .
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -15,6 +17,9 @@ import pytest
 from hotasr.audio import SAMPLE_RATE, decode_audio
 from hotasr.catalog import MODELS
 from hotasr.config import ModelRoute, Settings
+from hotasr.engine import DecodeRequest, Engine
+from hotasr.hotwords import Hotword
+from hotasr.transcript import Transcript
 from tests.servers import REPO, SHARED, heavy, unavailable
 
 DATA = SHARED / "data"
@@ -25,6 +30,17 @@ ZH_GUANGZHOU = DATA / "zh_misc" / "BAC009S0724W0121.wav"  # 广州市房地产�
 JFK_PHRASE = "ask not what your country can do"
 # The same place the server tests use: whisper-base is joined there once, not once per run.
 MODEL_CACHE = REPO / "var" / "cache"
+
+
+def decode(
+    engine: Engine, samples: np.ndarray, *, hotwords: Sequence[Hotword] = (), language: str | None = None,
+    languages: Sequence[str] | None = None, **options: Any,
+) -> Transcript:
+    """`engine.transcribe` of a request built as `hotasr.recognize` builds one: `language` forced or
+    `languages` as the candidates, the list compiled by the engine, the other fields as given."""
+    candidates = (language,) if language else tuple(languages) if languages else None
+    compiled = engine.compile(hotwords) if hotwords else None
+    return engine.transcribe(DecodeRequest(np.asarray(samples), languages=candidates, hotwords=compiled, **options))
 
 
 def need(path: Path) -> Path:

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import tokenizers
 
-from hotasr.biasing import TOKEN_BONUS, biased_whisper, compile_hotwords
+from hotasr.biasing import TOKEN_BONUS, compile_hotwords
 from hotasr.biasing.graph import MAX_TERM_BONUS_FACTOR
 from hotasr.biasing.search import SpecialTokens
 from hotasr.biasing.weights import read_model_bin
 from hotasr.config import Settings
+from hotasr.engine.faster_whisper_adapter import biased_pass
 from hotasr.hotwords import Hotword
 from tests.engine_fixtures import base_settings
 from tests.servers import SHARED, unavailable
@@ -238,8 +239,8 @@ def test_weight_decides_recognition_on_real_audio(tiny_en, clip: Path, term: str
     assert term.lower() not in words(tiny_en)
     strong = compile_hotwords([Hotword(term, 5)], tiny_en.hf_tokenizer, multilingual=False)
     weak = compile_hotwords([Hotword(term, 1)], tiny_en.hf_tokenizer, multilingual=False)
-    assert term.lower() in words(biased_whisper(tiny_en, strong, model_dir=TINY_EN))
-    assert term.lower() not in words(biased_whisper(tiny_en, weak, model_dir=TINY_EN))
+    assert term.lower() in words(biased_pass(tiny_en, strong, model_dir=str(TINY_EN)))
+    assert term.lower() not in words(biased_pass(tiny_en, weak, model_dir=str(TINY_EN)))
 
 
 @pytest.mark.model
@@ -255,7 +256,7 @@ def test_numpy_decoder_reproduces_ctranslate2_beam_search() -> None:
     empty = compile_hotwords([], wm.hf_tokenizer, multilingual=False)
     kw = {"language": "en", "beam_size": 5, "condition_on_previous_text": False}
     ref = [(s.start, s.end, s.text) for s in wm.transcribe(str(clip), **kw)[0]]
-    biased = biased_whisper(wm, empty, model_dir=TINY_EN)
+    biased = biased_pass(wm, empty, model_dir=str(TINY_EN))
     got = [(s.start, s.end, s.text) for s in biased.transcribe(str(clip), **kw)[0]]
     assert got == ref
 

@@ -111,14 +111,14 @@ def test_a_bilingual_list_applies_each_term_to_its_language(
     bilingual: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     graphs: list[tuple[str, ...]] = []
-    biased_runner = WhisperEngine._biased_runner
+    search = WhisperEngine._search
 
-    def spy(self: WhisperEngine, hotwords: Any, *args: Any, **kwargs: Any) -> Any:
-        if hotwords:
-            graphs.append(tuple(h.text for h in hotwords))
-        return biased_runner(self, hotwords, *args, **kwargs)
+    def spy(self: WhisperEngine, graph: Any, *args: Any, **kwargs: Any) -> Any:
+        if graph is not None and not graph.empty:
+            graphs.append(tuple(h.text for h in graph.applied))
+        return search(self, graph, *args, **kwargs)
 
-    monkeypatch.setattr(WhisperEngine, "_biased_runner", spy)
+    monkeypatch.setattr(WhisperEngine, "_search", spy)
     terms = [Hotword("东四环", 4, "zh"), Hotword("拥堵", 3, None), Hotword("double boiler", 4, "en"),
              Hotword("Seediq Bale", 3, None)]
     transcript = recognize(bilingual, model="paraformer-v2", settings=base, hotwords=terms)
@@ -131,12 +131,12 @@ def test_a_bilingual_list_applies_each_term_to_its_language(
 def test_speech_that_gives_no_words_is_a_warning_with_its_time(
     bilingual: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    decode_in = WhisperEngine._decode_in
+    decode = WhisperEngine._decode
 
-    def deaf_to_english(self: WhisperEngine, samples: np.ndarray, language: str, *args: Any) -> list[Sentence]:
-        return [] if language == "en" else decode_in(self, samples, language, *args)
+    def deaf_to_english(self: WhisperEngine, samples: np.ndarray, read: Any, *args: Any) -> Any:
+        return ([], "en") if read.language == "en" else decode(self, samples, read, *args)
 
-    monkeypatch.setattr(WhisperEngine, "_decode_in", deaf_to_english)
+    monkeypatch.setattr(WhisperEngine, "_decode", deaf_to_english)
     transcript = recognize(bilingual, model="paraformer-v2", settings=base, biasing="none")
     assert transcript.sentences and all(s.language == "zh" for s in transcript.sentences)
     lost = [w for w in transcript.warnings if "gave no words" in w]

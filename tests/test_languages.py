@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from hotasr.catalog import get_model
 from hotasr.chinese import han_text, sentence_end
-from hotasr.engine.whisper import _segment_sentences
+from hotasr.engine.segments import segment_sentences
 from hotasr.hotwords import Hotword, hotwords_for_language
 from hotasr.postprocess import apply_text_options
 from hotasr.recognize import candidate_languages
@@ -53,7 +53,7 @@ def segment(tokens: list[SimpleNamespace]) -> SimpleNamespace:
 def test_latin_words_inside_chinese_keep_their_spaces_and_words_agree_with_the_text() -> None:
     # faster-whisper splits unspaced text token by token: "iPhone" may come as "i" + "Phone".
     tokens = words("我", "买", "了", " i", "Phone", " 15", " Pro", ",", "在", " Speech", " Lab", "?")
-    sentences = _segment_sentences(segment(tokens), "zh", simplify=True)
+    sentences = segment_sentences(segment(tokens), "zh", simplify=True)
     assert [s.text for s in sentences] == ["我买了iPhone 15 Pro，在Speech Lab？"]
     sentence = sentences[0]
     assert sentence.language == "zh"
@@ -62,7 +62,7 @@ def test_latin_words_inside_chinese_keep_their_spaces_and_words_agree_with_the_t
 
 
 def test_a_chinese_sentence_without_a_mark_gets_one_and_loses_it_without_punctuation() -> None:
-    sentences = _segment_sentences(segment(words("零零后", "会", "成为", "购房", "主力")), "zh", simplify=True)
+    sentences = segment_sentences(segment(words("零零后", "会", "成为", "购房", "主力")), "zh", simplify=True)
     assert sentences[0].text == "零零后会成为购房主力。" and sentences[0].words[-1].punctuation == "。"
     stripped = apply_text_options(sentences[0], "zh", punctuation=False)
     assert stripped is not None and stripped.text == "零零后会成为购房主力"
@@ -71,7 +71,7 @@ def test_a_chinese_sentence_without_a_mark_gets_one_and_loses_it_without_punctua
 
 
 def test_english_sentences_are_untouched() -> None:
-    sentences = _segment_sentences(segment(words(" Hello", ",", " world", ".")), "en", simplify=False)
+    sentences = segment_sentences(segment(words(" Hello", ",", " world", ".")), "en", simplify=False)
     assert [s.text for s in sentences] == ["Hello, world."]
 
 
@@ -97,19 +97,20 @@ def test_audio_the_vad_finds_no_speech_in_is_still_decoded(monkeypatch) -> None:
     """Quiet or noisy speech the VAD misses is decoded whole (as before #19), not dropped."""
     import numpy as np
 
-    from hotasr.engine import whisper
+    from hotasr.engine import DecodeRequest, whisper
+    from hotasr.engine.faster_whisper_adapter import EncoderMemo
 
     engine = object.__new__(whisper.WhisperEngine)
     engine.multilingual = True
-    engine.model = SimpleNamespace(encode=lambda features: features)
     decoded: list[int] = []
 
-    def decode(self, samples, candidates, usable, job, warnings, progress):
+    def decode(self, samples, read, warnings, progress):
         decoded.append(len(samples))
         return [Sentence(0, 1000, "hello", language="en")], "en"
 
     monkeypatch.setattr(whisper, "speech_segments", lambda samples: [])
     monkeypatch.setattr(whisper.WhisperEngine, "_decode", decode)
-    job = whisper._Job("none", None, True, False, None, None, None, None)
-    sentences = engine._decode_sentences(np.ones(16000, np.float32), ("zh", "en"), [], job, [], None)
+    samples = np.ones(16000, np.float32)
+    read = whisper._Pass(DecodeRequest(samples, biasing="none"), ("zh", "en"), None, EncoderMemo())
+    sentences = engine._decode_sentences(samples, read, [])
     assert decoded == [16000] and [s.text for s in sentences] == ["hello"]

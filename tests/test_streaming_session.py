@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -20,7 +19,15 @@ from hotasr.streaming import session as session_module
 from hotasr.streaming.agreement import MIN_SETTLING_MS, SentenceDrafts, settled_prefix
 from hotasr.streaming.chunks import CHUNK_MIN_MS, LEAD_IN, SentenceChunks
 from hotasr.streaming.segmenter import LEAD_MS, Segment, SegmenterConfig, ms
-from hotasr.streaming.session import NoAudio, RealtimeSession, Recognize, SentenceEvent, StreamFailed, StreamOptions
+from hotasr.streaming.session import (
+    NoAudio,
+    RealtimeSession,
+    Recognize,
+    SentenceDecode,
+    SentenceEvent,
+    StreamFailed,
+    StreamOptions,
+)
 from hotasr.streaming.vad import WINDOW
 from hotasr.transcript import Sentence, Transcript, Word
 from tests.engine_fixtures import jfk_samples  # noqa: F401  (fixture)
@@ -33,10 +40,8 @@ def drafts_requested(samples: np.ndarray, options: StreamOptions) -> tuple[list[
     drafts: list[int] = []
     finals: list[int] = []
 
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def recognize(decode: SentenceDecode) -> Transcript:
+        audio, draft = decode.samples, decode.draft
         (drafts if draft else finals).append(len(audio))
         return Transcript([], "en", len(audio) * 1000 // SAMPLE_RATE, [])
 
@@ -98,10 +103,8 @@ def test_final_is_decoded_during_the_pause_that_ends_the_sentence(jfk_samples: n
     decodes: list[tuple[int, int]] = []  # (audio ms, stream ms fed when the decode was asked for)
     finals: list[SentenceEvent] = []
 
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def recognize(decode: SentenceDecode) -> Transcript:
+        audio = decode.samples
         length = len(audio) * 1000 // SAMPLE_RATE
         decodes.append((length, fed_ms))
         return Transcript([Sentence(0, length, f"decode {len(decodes)}")], "en", length, [])
@@ -139,10 +142,8 @@ def test_no_interim_once_the_speaker_goes_quiet(jfk_samples: np.ndarray) -> None
     quiet_when_asked: list[int] = []
     session: RealtimeSession | None = None
 
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def recognize(decode: SentenceDecode) -> Transcript:
+        audio, draft = decode.samples, decode.draft
         assert session is not None
         if draft:  # runs before the next frame is fed: the segmenter is as it was when asked
             quiet_when_asked.append(session._segmenter.quiet_ms)
@@ -172,14 +173,12 @@ def test_the_interim_running_when_its_sentence_ends_is_stopped(jfk_samples: np.n
     drafts: list[str] = []  # how each draft decode ended
     finals: list[SentenceEvent] = []
 
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def recognize(decode: SentenceDecode) -> Transcript:
+        audio, draft = decode.samples, decode.draft
         length = len(audio) * 1000 // SAMPLE_RATE
         if draft:  # a slow interim: it would run for 5 s unless stopped
             for _ in range(500):
-                if cancelled():
+                if decode.cancel.cancelled:
                     drafts.append("stopped")
                     raise DecodeCancelled("stopped")
                 time.sleep(0.01)
@@ -216,20 +215,18 @@ def prefixes_given(
     drafts: list[tuple[int, str]] = []
     draft_prefixes: list[str | None] = []
 
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def recognize(decode: SentenceDecode) -> Transcript:
+        audio, draft = decode.samples, decode.draft
         length = len(audio) * 1000 // SAMPLE_RATE
         text = " ".join(f"w{i}" for i in range(1, length // 250 + 1))
         if draft:
             text += " ragg-"
-            draft_prefixes.append(prefix)
+            draft_prefixes.append(decode.prefix)
             if drafts and length < drafts[-1][0]:
                 drafts.clear()
             drafts.append((length, text))
         else:
-            finals.append((prefix, list(drafts)))
+            finals.append((decode.prefix, list(drafts)))
         return Transcript([Sentence(0, length, text)], "en", length, [])
 
     play(samples, options, recognize)
@@ -287,15 +284,13 @@ def chunked_decodes(
     word spanning its audio; finals take `head_start_s`, and are dropped if told to stop by then."""
     decodes: list[tuple[bool, int, str | None]] = []
 
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def recognize(decode: SentenceDecode) -> Transcript:
+        audio, draft, context = decode.samples, decode.draft, decode.context
         length = len(audio) * 1000 // SAMPLE_RATE
         decodes.append((draft, length, context))
         if not draft:
             time.sleep(head_start_s)
-            if cancelled():
+            if decode.cancel.cancelled:
                 raise DecodeCancelled("stopped")
         word = f"p{len(decodes)}"
         return Transcript([Sentence(0, length, word + ".", [Word(0, length, word, ".")])], "en", length, [])
@@ -368,10 +363,8 @@ def test_chunks_join_in_order_and_only_where_they_meet() -> None:
 def test_an_interim_begins_where_the_speech_does(jfk_samples: np.ndarray) -> None:  # noqa: F811
     """A sentence's audio starts up to LEAD_MS before its speech; a draft (no word times) reports
     the speech's onset as its begin_time, not the start of that audio."""
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def recognize(decode: SentenceDecode) -> Transcript:
+        audio, draft = decode.samples, decode.draft
         length = len(audio) * 1000 // SAMPLE_RATE
         return Transcript([Sentence(0, length, "draft" if draft else "final")], "en", length, [])
 
@@ -400,10 +393,8 @@ def test_tiny_frames_are_processed_a_vad_window_at_a_time(
 
     monkeypatch.setattr(session_module, "StreamingVad", CountingVad)
 
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def recognize(decode: SentenceDecode) -> Transcript:
+        audio = decode.samples
         length = len(audio) * 1000 // SAMPLE_RATE
         return Transcript([Sentence(0, length, "final")], "en", length, [])
 
@@ -458,21 +449,19 @@ def test_each_final_decides_its_language_and_one_without_words_says_so(jfk_sampl
     """No stream-wide language (issue #19): every decode is asked with none, so each sentence is
     detected among the candidates on its own; a final that gives no words is an empty final with a
     warning that names its time, not silence."""
-    asked: list[str | None] = []
+    asked: list[str] = []
     calls = itertools.count()
 
-    def recognize(
-        audio: np.ndarray, draft: bool, language: str | None, prefix: str | None, context: str | None,
-        cancelled: Callable[[], bool],
-    ) -> Transcript:
-        asked.append(language)
+    def recognize(decode: SentenceDecode) -> Transcript:
+        draft = decode.draft
+        asked.append(decode.kind)
         if draft or next(calls) % 2:
             return Transcript([], None, 0, [])
         spoken = "zh" if len(asked) % 3 else "en"
         return Transcript([Sentence(0, 500, "话" if spoken == "zh" else "words", language=spoken)], spoken, 500, [])
 
     finals = play(jfk_samples[: 6 * SAMPLE_RATE], StreamOptions(settled_prefix=False), recognize)
-    assert asked and set(asked) == {None}
+    assert asked and not hasattr(SentenceDecode, "language")
     lost = [e for e in finals if not e.text]
     assert lost and all(len(e.warnings) == 1 and "gave no words" in e.warnings[0] for e in lost)
     assert all(e.end_ms is not None and e.end_ms > e.begin_ms for e in lost)

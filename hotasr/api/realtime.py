@@ -56,7 +56,7 @@ from hotasr.metrics import Metrics
 from hotasr.recognize import recognize
 from hotasr.streaming.audio_stream import StreamDecoder, open_stream, unsupported_reason
 from hotasr.streaming.segmenter import SegmenterConfig
-from hotasr.streaming.session import RealtimeSession, SentenceEvent, StreamOptions
+from hotasr.streaming.session import RealtimeSession, SentenceDecode, SentenceEvent, StreamOptions
 from hotasr.transcript import Transcript
 from hotasr.vocabularies import VocabularyRecord, VocabularyService
 
@@ -81,17 +81,14 @@ class RealtimeHub:
     def has_idle_worker(self) -> bool:
         return self._decoding < self.settings.realtime_workers
 
-    def timed_decode(
-        self, recognize_fn: Callable[..., Transcript], samples: np.ndarray, draft: bool, language: str | None,
-        prefix: str | None, context: str | None, cancelled: Callable[[], bool],
-    ) -> Transcript:
+    def timed_decode(self, recognize_fn: Callable[..., Transcript], decode: SentenceDecode) -> Transcript:
         """Runs on a pool thread: counts busy workers (interims wait for an idle one) and decode time."""
         with self._lock:
             self._decoding += 1
         started = time.perf_counter()
         try:
-            return recognize_fn(samples, draft=draft, language=language, prefix=prefix, context=context,
-                                cancelled=cancelled)
+            return recognize_fn(decode.samples, kind=decode.kind, prefix=decode.prefix, context=decode.context,
+                                cancel=decode.cancel)
         finally:
             with self._lock:
                 self._decoding -= 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache
 
 from hotasr.hotwords import Hotword
 from hotasr.transcript import Sentence, Transcript
@@ -134,13 +134,6 @@ class HomophoneCorrector:
                 sentence.text = fixed
                 changed += 1
         return changed
-
-
-@lru_cache(maxsize=64)
-def corrector_for(hotwords: tuple[Hotword, ...]) -> HomophoneCorrector:
-    """The corrector for a list, built once and reused (like the decoding graph): rebuilding one for
-    500 terms costs ~10 ms, on every decode of a real-time stream."""
-    return HomophoneCorrector(hotwords)
 
 
 def _respell_words(sentence: Sentence, fixed: str) -> None:

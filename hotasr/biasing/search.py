@@ -11,7 +11,7 @@ own log-probabilities, so faster-whisper's fallback thresholds (avg_logprob) mea
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import tokenizers
@@ -59,12 +59,11 @@ class SpecialTokens:
 
 @dataclass(slots=True)
 class GenerationResult:
-    """Duck-types ctranslate2.models.WhisperGenerationResult for faster-whisper."""
+    """What ctranslate2.models.WhisperGenerationResult holds that faster-whisper reads."""
 
     sequences_ids: list[list[int]]
     scores: list[float]
     no_speech_prob: float = 0.0
-    sequences: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,20 @@ from collections.abc import Callable
 
 from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, BiasingMode, DecodeCancelled, Engine, EngineError
+from hotasr.engine.request import CancelToken, DecodeKind, DecodeRequest
 
-__all__ = ["BIASING_MODES", "SAMPLE_RATE", "BiasingMode", "DecodeCancelled", "Engine", "EngineError", "load_engine"]
+__all__ = [
+    "BIASING_MODES",
+    "SAMPLE_RATE",
+    "BiasingMode",
+    "CancelToken",
+    "DecodeCancelled",
+    "DecodeKind",
+    "DecodeRequest",
+    "Engine",
+    "EngineError",
+    "load_engine",
+]
 
 _EngineKey = tuple[str, str, str, int]
 _engines: dict[_EngineKey, Engine] = {}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Literal, Protocol, runtime_checkable
-
-import numpy as np
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 from hotasr.hotwords import Hotword
 from hotasr.transcript import Transcript
+
+if TYPE_CHECKING:
+    from hotasr.biasing.compiled import CompiledHotwords
+    from hotasr.engine.request import DecodeRequest
 
 # "none": plain decoding. "prompt": hotwords as Whisper's text prompt (what other tools offer).
 # "hotasr": hotasr's own biased decoding (hotasr.biasing).
@@ -28,27 +30,14 @@ class DecodeCancelled(Exception):
 
 @runtime_checkable
 class Engine(Protocol):
+    """What every adapter codes against (through `hotasr.recognize`): compile a hotword list once,
+    then decode requests with it."""
+
     name: str
     languages: frozenset[str] | None  # None = multilingual; {"en"} for tiny.en
 
-    def transcribe(
-        self,
-        audio: np.ndarray,
-        *,
-        language: str | None = None,  # forced: every sentence in it
-        # The candidates each sentence's language is decided among (None: any the model knows). With
-        # several, a recording is decoded sentence by sentence, each in its own language, unless
-        # `one_sentence` (a real-time sentence or draft) says the audio is a single sentence.
-        languages: Sequence[str] | None = None,
-        one_sentence: bool = False,
-        hotwords: Sequence[Hotword] = (),
-        biasing: BiasingMode = "hotasr",
-        word_timestamps: bool = True,
-        draft: bool = False,  # a quick pass for interim results: greedy, no word alignment, may be shorter
-        beam_size: int | None = None,  # None: the engine's own (route options); drafts ignore it
-        prefix: str | None = None,  # text known to open the audio; an engine may ignore it
-        context: str | None = None,  # text spoken just before the audio; an engine may ignore it
-        progress: Callable[[float], None] | None = None,
-        # Polled while decoding; once true the engine may stop and raise DecodeCancelled.
-        cancelled: Callable[[], bool] | None = None,
-    ) -> Transcript: ...
+    def compile(self, hotwords: Sequence[Hotword]) -> CompiledHotwords:
+        """The list made ready for this engine (cached: call it per request)."""
+        ...
+
+    def transcribe(self, request: DecodeRequest) -> Transcript: ...

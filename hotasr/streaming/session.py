@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -38,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hotasr.audio import SAMPLE_RATE
-from hotasr.engine import DecodeCancelled
+from hotasr.engine import CancelToken, DecodeCancelled, DecodeKind
 from hotasr.errors import ClientTimeout, EngineFailed, HotasrError, ServerBusy
 from hotasr.errors import NoAudio as NoAudio  # re-exported: raised here
 from hotasr.postprocess import apply_text_options
@@ -97,15 +96,34 @@ class _Job:
     due: float  # monotonic time by which a final must be out to keep pace with real time
     speculative: bool = False  # a final decoded during a pause, kept until the sentence ends
     chunkable: bool = False  # speculative, and long enough to be kept as a chunk if the speaker goes on
-    cancel: threading.Event = field(default_factory=threading.Event)  # set: the decode is moot, stop it
+    cancel: CancelToken = field(default_factory=CancelToken)  # cancelled: the decode is moot, stop it
     onset: int = 0  # interims: where the sentence's speech began
 
 
 Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
-# (samples, draft, language, prefix, context, cancelled) -> transcript; prefix: the settled opening
-# words of the audio; context: what the speaker said just before it (Whisper's previous-text prompt);
-# cancelled: polled while decoding, true once the result is moot (DecodeCancelled)
-Recognize = Callable[[np.ndarray, bool, "str | None", "str | None", "str | None", Callable[[], bool]], Transcript]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SentenceDecode:
+    """What a stream asks recognition to decode: a sentence (or its tail), as a final or a draft.
+
+    No language: each sentence's is decided among the stream's candidates on its own. `prefix`: the
+    settled opening words of the audio; `context`: what the speaker said just before it (Whisper's
+    previous-text prompt); `cancel`: cancelled once the result is moot (the decode raises
+    DecodeCancelled)."""
+
+    samples: np.ndarray
+    kind: DecodeKind  # "final" or "draft"
+    prefix: str | None
+    context: str | None
+    cancel: CancelToken
+
+    @property
+    def draft(self) -> bool:
+        return self.kind == "draft"
+
+
+Recognize = Callable[[SentenceDecode], Transcript]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +226,7 @@ class RealtimeSession:
         """Stop, dropping whatever is pending and stopping a running decode where it can be."""
         self._pending.clear()
         if self._running is not None:
-            self._running.cancel.set()
+            self._running.cancel.cancel()
         self._closing = True
         self._wake.set()
         if asyncio.current_task() is not self._worker:  # the worker itself may report a failure
@@ -227,7 +245,7 @@ class RealtimeSession:
         running = self._running
         if final and running is not None and not running.final:
             # The sentence is ending: its interim would only delay the final queued behind it.
-            running.cancel.set()
+            running.cancel.cancel()
         self._wake.set()
 
     async def _after_audio(self) -> None:
@@ -243,7 +261,7 @@ class RealtimeSession:
 
                 self._pending = deque(j for j in self._pending if not void(j))
                 if self._running is not None and void(self._running):
-                    self._running.cancel.set()
+                    self._running.cancel.cancel()
                 if self._speculation is not None and self._speculation.chunkable:
                     self._chunks.add(self._speculated, self._speculation.start, self._speculation.tail)
                 self._speculated = self._speculation = None
@@ -333,11 +351,8 @@ class RealtimeSession:
             started = time.monotonic()
             kind = "speculative final" if job.speculative else "final" if job.final else "interim"
             try:
-                tail = await loop.run_in_executor(
-                    # No stream-wide language: each sentence is decided among the candidates on its own.
-                    self._pool, self._recognize, samples, not job.final, None, prefix, context,
-                    job.cancel.is_set,
-                )
+                decode = SentenceDecode(samples, "final" if job.final else "draft", prefix, context, job.cancel)
+                tail = await loop.run_in_executor(self._pool, self._recognize, decode)
             except DecodeCancelled:
                 log.debug("stopped %s of %.2f-%.2f s after %.2f s", kind, seg.start / SAMPLE_RATE,
                           seg.end / SAMPLE_RATE, time.monotonic() - started)

@@ -1,0 +1,192 @@
+"""hotasr's one seam over faster-whisper: a decode pass that runs faster-whisper's segment loop with
+hotasr's encoder window, language choice and decoder.
+
+faster-whisper does a lot that hotasr wants as it is: the log-mel features, the VAD filter, the loop
+over 30 s windows with the previous text as prompt, timestamps, the temperature fallback's retry test
+and word alignment. Where hotasr decodes differently it overrides three of `WhisperModel`'s methods
+in one subclass, `DecodePass`, made per decode from the loaded model (sharing its weights):
+
+- `encode`: the encoder sees a window fitted to the audio (`PassPlan.window`) instead of 30 s, an
+  identical input is encoded once per request (language detection and the decode share a pass), and
+  the caller's cancel token is checked first;
+- `detect_language`: the language is chosen among the request's candidates only (a sentence asked
+  for in a language it is not spoken in comes out translated);
+- `generate_with_fallback`: with `PassPlan.search` set, hotasr's own decoder runs: `BiasedSearch
+  .decode` (hotword bonus, steps that can be stopped) at each temperature, here, in this module;
+  otherwise CTranslate2's, as stock.
+
+faster-whisper internals this relies on (checked by tests/test_faster_whisper_adapter.py, which
+fails when one of them moves; the dependency is pinned below the next minor release):
+- `WhisperModel.transcribe` calls `self.detect_language(features=...)` when no language is given,
+  then `self.generate_segments`, which calls `self.encode(segment)` for every 30 s window (padded
+  to 3000 frames) and `self.generate_with_fallback(encoder_output, prompt, tokenizer, options)`,
+  whose result is `(result, avg_logprob, temperature, compression_ratio)` with `result` read for
+  `sequences_ids`, `scores` and `no_speech_prob`;
+- `WhisperModel.detect_language` encodes through `self.encode` and returns
+  `(language, probability, [(language, probability), ...])`;
+- `WhisperModel` attributes: `model` (the CTranslate2 Whisper), `hf_tokenizer`, `feature_extractor`,
+  `max_length`, `time_precision`; the instance state is its `__dict__` (shared by each pass);
+- `TranscriptionOptions` fields: `temperatures`, `beam_size`, `best_of`, `patience`,
+  `length_penalty`, `repetition_penalty`, `no_repeat_ngram_size`, `max_new_tokens`,
+  `suppress_blank`, `suppress_tokens`, `max_initial_timestamp`, `compression_ratio_threshold`,
+  `log_prob_threshold`, `no_speech_threshold`;
+- `faster_whisper.transcribe.get_compression_ratio` and `Tokenizer.decode`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import TranscriptionOptions, get_compression_ratio
+
+from hotasr.biasing import BiasedSearch, GenerationResult, HotwordGraph, SearchOptions
+from hotasr.engine.request import CancelToken
+
+log = logging.getLogger(__name__)
+
+# faster-whisper's fallback step: (result, avg_logprob, temperature, compression_ratio)
+Attempt = tuple[Any, float, float, float]
+
+
+class EncoderMemo:
+    """The last few encoder passes of one request, reused for identical input: a speech stretch's
+    language detection and its decode encode the same window."""
+
+    def __init__(self, keep: int = 3) -> None:
+        self._keep = keep
+        self._seen: list[tuple[np.ndarray, Any]] = []
+
+    def encoding(self, features: np.ndarray, encode: Any) -> Any:
+        for seen, output in self._seen:
+            if seen.shape == features.shape and np.array_equal(seen, features):
+                return output
+        output = encode(features)
+        self._seen.append((features, output))
+        del self._seen[: -self._keep]
+        return output
+
+
+@dataclass(frozen=True, slots=True)
+class PassPlan:
+    """How one pass reads its audio: the encoder window, the candidate languages, the decoder."""
+
+    window: int | None = None  # encoder frames; None: Whisper's 30 s
+    candidates: tuple[str, ...] | None = None  # detection picks among these (None: any)
+    search: BiasedSearch | None = None  # hotasr's decoder; None: CTranslate2's
+    cancel: CancelToken | None = None
+    memo: EncoderMemo = field(default_factory=EncoderMemo)
+
+
+class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no annotations
+    """One decode's view of a loaded faster-whisper model (weights shared, never reloaded)."""
+
+    def __init__(self, model: WhisperModel, plan: PassPlan) -> None:  # not WhisperModel's: no loading
+        self.__dict__.update(vars(model))
+        self.plan = plan
+
+    def encode(self, features: np.ndarray) -> Any:
+        """The encoder on the plan's window (the first positions: timestamps stay as they were),
+        once per identical input, after the cancel check (a CTranslate2 pass cannot be stopped)."""
+        if self.plan.cancel is not None:
+            self.plan.cancel.check()
+        if self.plan.window is not None:
+            features = features[..., : self.plan.window]
+        return self.plan.memo.encoding(features, super().encode)
+
+    def detect_language(self, *args: Any, **kwargs: Any) -> tuple[str, float, list[tuple[str, float]]]:
+        """The most likely language among the plan's candidates.
+
+        faster-whisper hands detection one frame more than the decode encodes (the last, partial
+        one): it is left out so that detection's encoder pass is the decode's."""
+        features = kwargs.get("features")
+        if features is not None and features.shape[-1] > 1:
+            kwargs["features"] = features[..., :-1]
+        language, probability, probabilities = super().detect_language(*args, **kwargs)
+        candidates = self.plan.candidates
+        allowed = [(lang, p) for lang, p in probabilities if candidates is None or lang in candidates]
+        if allowed:
+            language, probability = max(allowed, key=lambda item: item[1])
+        return language, probability, allowed or probabilities
+
+    def generate_with_fallback(
+        self, encoder_output: Any, prompt: list[int], tokenizer: Tokenizer, options: TranscriptionOptions,
+    ) -> Attempt:
+        search = self.plan.search
+        if search is None or options.repetition_penalty != 1 or options.no_repeat_ngram_size != 0:
+            return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
+        return self._search_with_fallback(search, np.asarray(encoder_output, dtype=np.float32)[0], prompt,
+                                          tokenizer, options)
+
+    def _search_with_fallback(
+        self, search: BiasedSearch, encoder_output: np.ndarray, prompt: list[int], tokenizer: Tokenizer,
+        options: TranscriptionOptions,
+    ) -> Attempt:
+        """faster-whisper's temperature fallback, each attempt by hotasr's decoder: the first that
+        passes the retry test (not a loop, confident or silent) is kept, else the most likely of
+        those that do not loop (of all, if every one loops)."""
+        search_options = self._search_options(prompt, options)
+        attempts: list[Attempt] = []
+        for temperature in options.temperatures:
+            result = search.decode(encoder_output, prompt, search_options, temperature=temperature,
+                                   best_of=options.best_of)
+            attempt = self._attempt(result, temperature, tokenizer, options)
+            attempts.append(attempt)
+            if not _needs_fallback(attempt, options):
+                return attempt
+        not_looping = [a for a in attempts if not _loops(a, options)]
+        best = max(not_looping or attempts, key=lambda a: a[1])
+        return best[0], best[1], attempts[-1][2], best[3]  # the last temperature, as faster-whisper
+
+    def _search_options(self, prompt: list[int], options: TranscriptionOptions) -> SearchOptions:
+        max_length = self.max_length if options.max_new_tokens is None else len(prompt) + options.max_new_tokens
+        if max_length > self.max_length:
+            raise ValueError(f"a prompt of {len(prompt)} tokens and max_new_tokens {options.max_new_tokens} "
+                             f"exceed Whisper's {self.max_length} positions")
+        return SearchOptions(
+            beam_size=options.beam_size,
+            patience=options.patience,
+            length_penalty=options.length_penalty,
+            max_length=max_length,
+            suppress_blank=options.suppress_blank,
+            suppress_tokens=tuple(int(t) for t in options.suppress_tokens or () if int(t) >= 0),
+            max_initial_timestamp_index=round(options.max_initial_timestamp / self.time_precision),
+        )
+
+    @staticmethod
+    def _attempt(result: GenerationResult, temperature: float, tokenizer: Tokenizer,
+                 options: TranscriptionOptions) -> Attempt:
+        tokens = result.sequences_ids[0]
+        # The average log-probability per token, recovered from the length-normalised score.
+        avg_logprob = result.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)
+        compression_ratio = get_compression_ratio(tokenizer.decode(tokens).strip())
+        return result, avg_logprob, temperature, compression_ratio
+
+
+def _loops(attempt: Attempt, options: TranscriptionOptions) -> bool:
+    threshold = options.compression_ratio_threshold
+    return threshold is not None and attempt[3] > threshold
+
+
+def _needs_fallback(attempt: Attempt, options: TranscriptionOptions) -> bool:
+    """faster-whisper's retry test: a loop, or low confidence where the model does not hear silence."""
+    result, avg_logprob = attempt[0], attempt[1]
+    unsure = options.log_prob_threshold is not None and avg_logprob < options.log_prob_threshold
+    silent = (unsure and options.no_speech_threshold is not None
+              and result.no_speech_prob > options.no_speech_threshold)
+    return (_loops(attempt, options) or unsure) and not silent
+
+
+def biased_pass(model: WhisperModel, graph: HotwordGraph | None, *, model_dir: str | None = None,
+                threads: int = 0) -> DecodePass:
+    """A pass over a loaded `WhisperModel` that decodes with hotasr's decoder and `graph`, on
+    Whisper's 30 s window (for scripts and tests: `biased_pass(model, graph).transcribe(audio)`).
+    `model_dir`: where `model` was loaded from (default: its `model_path`, which hotasr sets)."""
+    directory = model_dir or model.model_path
+    int8 = str(model.model.compute_type).startswith("int8")
+    search = BiasedSearch.for_model(directory, model.hf_tokenizer, graph, int8=int8, threads=threads)
+    return DecodePass(model, PassPlan(search=search))

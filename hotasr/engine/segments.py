@@ -1,0 +1,104 @@
+"""Whisper segments as hotasr sentences and words: punctuation split off words, sentences cut after
+their final marks, Chinese simplified and punctuated full-width, Latin words inside Chinese kept whole.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from hotasr.chinese import HAN_LANGS, full_width, han_text, has_han, sentence_end
+from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Word, join_pieces, latin_boundary
+
+
+def segment_sentences(segment: Any, language: str | None, simplify: bool) -> list[Sentence]:
+    """A Whisper segment as sentences (cut after sentence-ending marks) of words, in `language`.
+
+    In Chinese the marks are full-width and every sentence ends in one (`hotasr.chinese`); Latin
+    words inside unspaced text keep their spaces, and a Latin word Whisper split into tokens
+    ("i" + "Phone") is one word. Each sentence's text is its words and their marks, joined.
+    """
+    convert = _to_simplified if simplify else _identity
+    # Chinese marks for Chinese text: English that Whisper wrote though told "zh" keeps its own.
+    han = language in HAN_LANGS and has_han(segment.text)
+    words = segment.words or []
+    if not words:
+        text = convert(segment.text.strip())
+        if not text:
+            return []
+        return [Sentence(_ms(segment.start), _ms(segment.end), han_text(text) if han else text, language=language)]
+
+    sentences: list[Sentence] = []
+    current: list[Word] = []
+    leads: list[str] = []  # punctuation before each word of `current` ("“Hello"): text only
+    lead = ""
+    for raw in words:
+        opening, text, punct = _split_punctuation(convert(raw.word.strip()))
+        if han:
+            punct = full_width(punct)
+        if not text:
+            # A bare punctuation token belongs to the word before it (or opens the next one).
+            if current:
+                current[-1].punctuation += punct
+            else:
+                lead += punct
+        elif _continues_word(current, raw.word, opening + text, language):
+            last = current[-1]
+            last.text += text
+            last.end_ms = _ms(raw.end)
+            last.punctuation = punct
+        else:
+            current.append(Word(_ms(raw.start), _ms(raw.end), text, punct))
+            leads.append(lead + opening)
+            lead = ""
+        if current and current[-1].punctuation and current[-1].punctuation[-1] in SENTENCE_END:
+            sentences.append(_sentence(current, leads, language))
+            current, leads = [], []
+    if current:
+        if han:
+            current[-1].punctuation += sentence_end(current[-1].text + current[-1].punctuation)
+        sentences.append(_sentence(current, leads, language))
+    return sentences
+
+
+def _continues_word(current: list[Word], raw: str, text: str, language: str | None) -> bool:
+    """Whether a token of unspaced text is the rest of the Latin word before it: no space before it,
+    Latin on both sides of the join, nothing (no mark) between."""
+    if language not in UNSPACED_LANGS or not current or raw[:1].isspace() or current[-1].punctuation:
+        return False
+    return latin_boundary(current[-1].text[-1], text[0])
+
+
+def _sentence(words: list[Word], leads: list[str], language: str | None) -> Sentence:
+    pieces = [lead + w.text + w.punctuation for lead, w in zip(leads, words, strict=True)]
+    return Sentence(words[0].begin_ms, words[-1].end_ms, join_pieces(pieces, language), words, language=language)
+
+
+def _split_punctuation(token: str) -> tuple[str, str, str]:
+    """("“", "Hello", ",”") for "“Hello,”"; apostrophes and hyphens inside words stay put."""
+    start, end = 0, len(token)
+    while start < end and _is_punct(token[start]):
+        start += 1
+    while end > start and _is_punct(token[end - 1]):
+        end -= 1
+    if start == end:  # only punctuation
+        return "", "", token
+    return token[:start], token[start:end], token[end:]
+
+
+def _is_punct(char: str) -> bool:
+    return unicodedata.category(char).startswith("P")
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _to_simplified(text: str) -> str:
+    import zhconv
+
+    return zhconv.convert(text, "zh-cn")
+
+
+def _identity(text: str) -> str:
+    return text
