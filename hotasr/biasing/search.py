@@ -11,13 +11,13 @@ own log-probabilities, so faster-whisper's fallback thresholds (avg_logprob) mea
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import tokenizers
 
 from hotasr.biasing.decoder import Decoder, DecoderState
-from hotasr.biasing.graph import HotwordGraph
+from hotasr.biasing.graph import HotwordGraph, Transitions
 
 _NEG = np.float32(-np.inf)
 # A hypothesis ending in one phrase of up to `_LOOP_MAX_PERIOD` tokens said `_LOOP_REPEATS` times
@@ -158,6 +158,131 @@ def _static_mask(vocab_size: int, opts: SearchOptions, sp: SpecialTokens, use_ts
     return mask
 
 
+@dataclass(slots=True)
+class _Search:
+    """What one generation sets up before its first step: the decoder state fed with the prompt,
+    the first logits, and the rules every step applies."""
+
+    st: DecoderState
+    logits: np.ndarray
+    no_speech_prob: float
+    static_mask: np.ndarray
+    forced: list[int]
+    use_ts: bool
+    max_len: int
+    steps: int
+    biased: bool
+
+    @classmethod
+    def start(cls, w: Decoder, sp: SpecialTokens, encoder_out: np.ndarray, prompt: list[int],
+              graph: HotwordGraph | None, opts: SearchOptions, rows: int) -> _Search:
+        max_len = min(opts.max_length, w.max_positions)
+        use_ts = sp.no_timestamps not in prompt
+        st = DecoderState(w, encoder_out, rows, max_len)
+        all_logits, no_speech_prob = _run_prompt(st, prompt, sp)
+        return cls(st, all_logits[-1:].copy(), no_speech_prob, _static_mask(w.vocab_size, opts, sp, use_ts),
+                   forced_prefix(prompt, sp), use_ts, max_len, max_len - len(prompt),
+                   graph is not None and not graph.empty)
+
+    def logprobs(self, seqs: list[list[int]], step: int, opts: SearchOptions, sp: SpecialTokens) -> np.ndarray:
+        """This step's log-probabilities, with what may not come next masked out (in `logits`)."""
+        logits = self.logits
+        first = step == 0 and not self.forced
+        logits[:, self.static_mask] = _NEG
+        if first and opts.suppress_blank:
+            logits[:, list(sp.blank)] = _NEG
+            logits[:, sp.eot] = _NEG
+        if self.use_ts:
+            _apply_timestamp_rules(logits, seqs, sp, first, opts.max_initial_timestamp_index)
+        return _log_softmax(logits)
+
+
+@dataclass(slots=True)
+class _Beam:
+    """Hypotheses: their tokens, the model's own log-probability, the hotword bonus earned so far
+    and their state in the hotword graph; `origins`: the row of the previous beam each extends."""
+
+    seqs: list[list[int]]
+    lp: list[float]
+    bonus: list[float]
+    states: list[int]
+    origins: list[int] = field(default_factory=list)
+    chosen: set[tuple[int, int]] = field(default_factory=set)
+
+    @classmethod
+    def empty(cls) -> _Beam:
+        return cls([], [], [], [])
+
+    def add(self, seq: list[int], i: int, t: int, extension: tuple[float, float, int]) -> None:
+        lp, bonus, state = extension
+        self.seqs.append([*seq, t])
+        self.origins.append(i)
+        self.lp.append(lp)
+        self.bonus.append(bonus)
+        self.states.append(state)
+        self.chosen.add((i, t))
+
+
+class _Scores:
+    """One step's scores for every (hypothesis, token): the model's log-probability plus the hotword
+    bonus the token would earn or take back (`graph`'s transitions from the hypothesis's state)."""
+
+    def __init__(self, logprobs: np.ndarray, beam: _Beam, graph: HotwordGraph | None) -> None:
+        self.logprobs = logprobs
+        self.beam = beam
+        self.graph = graph
+        lp = np.asarray(beam.lp, np.float64)
+        self.total = logprobs + (lp + np.asarray(beam.bonus, np.float64))[:, None].astype(np.float32)
+        self.rows: list[Transitions] = []
+        if graph is not None:
+            for i, s in enumerate(beam.states):
+                tr = graph.transitions(s)
+                # Default transition (take back what the partial match had earned) for all tokens,
+                # then the exceptions that extend or restart a match.
+                if tr.default_bonus:
+                    self.total[i] += tr.default_bonus
+                if tr.tokens.size:
+                    self.total[i, tr.tokens] += tr.bonus - tr.default_bonus
+                self.rows.append(tr)
+
+    def best(self, k: int) -> list[tuple[float, int, int]]:
+        """The `k` best tokens of each hypothesis, as (score, hypothesis, token), best first."""
+        total = self.total
+        cand_idx = np.argpartition(-total, k - 1, axis=1)[:, :k] if total.shape[1] > k else None
+        cands: list[tuple[float, int, int]] = []
+        for i in range(total.shape[0]):
+            idx = cand_idx[i] if cand_idx is not None else np.arange(total.shape[1])
+            for t in idx.tolist():
+                v = float(total[i, t])
+                if v > -np.inf:
+                    cands.append((v, i, t))
+        cands.sort(key=lambda c: -c[0])
+        return cands
+
+    def best_unbiased(self, k: int, eot: int) -> list[tuple[float, int, int]]:
+        """The `k` best non-final tokens of each hypothesis by the model's score alone, best first."""
+        plain = self.logprobs + np.asarray(self.beam.lp, np.float64)[:, None].astype(np.float32)
+        plain[:, eot] = _NEG
+        pidx = np.argpartition(-plain, k - 1, axis=1)[:, :k]
+        return sorted(
+            ((float(plain[i, t]), i, int(t)) for i in range(plain.shape[0]) for t in pidx[i].tolist()),
+            key=lambda c: -c[0],
+        )
+
+    def extend(self, i: int, t: int) -> tuple[float, float, int]:
+        """(model log-probability, bonus, next graph state) of hypothesis `i` followed by token `t`."""
+        beam = self.beam
+        # In float64, as the scores are summed (a Python float plus a float32 would be float32).
+        lp = float(np.float64(beam.lp[i]) + self.logprobs[i, t])
+        if self.graph is None:
+            return lp, 0.0, 0
+        tr = self.rows[i]
+        hit = np.nonzero(tr.tokens == t)[0]
+        if hit.size:
+            return lp, float(np.float64(beam.bonus[i]) + tr.bonus[hit[0]]), int(tr.next_states[hit[0]])
+        return lp, float(np.float64(beam.bonus[i]) + tr.default_bonus), 0
+
+
 def generate(
     w: Decoder,
     sp: SpecialTokens,
@@ -171,161 +296,91 @@ def generate(
 
     `checkpoint` is called before every step: it may raise to abandon the search (a real-time
     interim that a sentence's final has made moot)."""
-    beam = max(1, opts.beam_size)
-    max_len = min(opts.max_length, w.max_positions)
-    sample_begin = len(prompt)
-    use_ts = sp.no_timestamps not in prompt
-    rows = beam + (max(0, opts.reserve_slots) if graph is not None and not graph.empty else 0)
-    st = DecoderState(w, encoder_out, rows, max_len)
-    all_logits, no_speech_prob = _run_prompt(st, prompt, sp)
-    logits = all_logits[-1:].copy()
-
-    static_mask = _static_mask(w.vocab_size, opts, sp, use_ts)
-
+    beam_size = max(1, opts.beam_size)
     biased = graph is not None and not graph.empty
-    forced = forced_prefix(prompt, sp)
-    seqs: list[list[int]] = [forced]
-    cum_lp = np.zeros(1, np.float64)  # the model's own log-probability
-    cum_bonus = np.zeros(1, np.float64)  # hotword bonus earned so far
-    states = [0]
+    reserve = max(0, opts.reserve_slots) if biased else 0
+    search = _Search.start(w, sp, encoder_out, prompt, graph, opts, beam_size + reserve)
+    beam = _Beam([search.forced], [0.0], [0.0], [0])
     finished: list[tuple[float, list[int], float]] = []  # (ranking score, tokens, model logprob)
-    max_cand = max(1, round(beam * opts.patience))
-
-    reserve = max(0, opts.reserve_slots)
+    max_cand = max(1, round(beam_size * opts.patience))
     # Waiting for a better live hypothesis (`_model_prefers_live`) protects a transcription from an
     # early-finishing one with hotword bonus; a window the model hears no speech in has none to
     # protect, and there the only hypotheses that go on are hallucinations growing into loops.
-    silent = biased and no_speech_prob > NO_SPEECH_THRESHOLD
-    patient = biased and not silent
-
-    def stuck(finished: list[tuple[float, list[int], float]], live: list[list[int]]) -> bool:
-        """In a window without speech, once every live hypothesis only repeats itself, none of them
-        will end: the finished ones are all the search will give (rather than run on to its length
-        limit waiting for the beam to fill)."""
-        return silent and bool(finished) and all(_repeats_itself(seq) for seq in live)
+    silent = biased and search.no_speech_prob > NO_SPEECH_THRESHOLD
 
     def rank(lp: float, bonus: float, n: int) -> float:
         return (lp + bonus) / (max(n, 1) ** opts.length_penalty)
 
-    for step in range(max_len - sample_begin):
+    for step in range(search.steps):
         if checkpoint is not None:
             checkpoint()
-        first = step == 0 and not forced
-        logits[:, static_mask] = _NEG
-        if first and opts.suppress_blank:
-            logits[:, list(sp.blank)] = _NEG
-            logits[:, sp.eot] = _NEG
-        if use_ts:
-            _apply_timestamp_rules(logits, seqs, sp, first, opts.max_initial_timestamp_index)
-        logprobs = _log_softmax(logits)
-        total = logprobs + (cum_lp + cum_bonus)[:, None].astype(np.float32)
-        bonus_rows: list[tuple[np.ndarray, np.ndarray, float]] = []
-        if biased:
-            assert graph is not None
-            for i, s in enumerate(states):
-                tr = graph.transitions(s)
-                # Default transition (take back what the partial match had earned) for all tokens,
-                # then the exceptions that extend or restart a match.
-                if tr.default_bonus:
-                    total[i] += tr.default_bonus
-                if tr.tokens.size:
-                    total[i, tr.tokens] += tr.bonus - tr.default_bonus
-                bonus_rows.append((tr.tokens, tr.bonus, tr.default_bonus))
-        k = beam + 1
-        cand_idx = np.argpartition(-total, k - 1, axis=1)[:, :k] if total.shape[1] > k else None
-        cands: list[tuple[float, int, int]] = []
-        for i in range(total.shape[0]):
-            idx = cand_idx[i] if cand_idx is not None else np.arange(total.shape[1])
-            for t in idx.tolist():
-                v = float(total[i, t])
-                if v > -np.inf:
-                    cands.append((v, i, t))
-        cands.sort(key=lambda c: -c[0])
-
-        # The closure reads this step's arrays and is only called within this step (hence noqa B023).
-        def advance(i: int, t: int) -> tuple[float, float, int]:
-            """(model logprob, bonus, next state) of extending hypothesis i with token t."""
-            lp = float(cum_lp[i] + logprobs[i, t])  # noqa: B023
-            if not biased:
-                return lp, 0.0, 0
-            assert graph is not None
-            toks, bon, dflt = bonus_rows[i]  # noqa: B023
-            hit = np.nonzero(toks == t)[0]
-            if hit.size:
-                nxt = int(graph.transitions(states[i]).next_states[hit[0]])  # noqa: B023
-                return lp, float(cum_bonus[i] + bon[hit[0]]), nxt  # noqa: B023
-            return lp, float(cum_bonus[i] + dflt), 0  # noqa: B023
-
-        new_seqs: list[list[int]] = []
-        origins: list[int] = []
-        new_lp: list[float] = []
-        new_bonus: list[float] = []
-        new_states: list[int] = []
+        scores = _Scores(search.logprobs(beam.seqs, step, opts, sp), beam, graph if biased else None)
+        following = _Beam.empty()
         newly_finished: list[tuple[float, list[int], float]] = []
-        chosen: set[tuple[int, int]] = set()
-        for _v, i, t in cands:
-            lp, bonus, nxt = advance(i, t)
+        for _v, i, t in scores.best(beam_size + 1):
+            extension = scores.extend(i, t)
             if t == sp.eot:
                 # EOT's bonus is exactly the take-back of an unfinished match (the default).
-                newly_finished.append((rank(lp, bonus, len(seqs[i])), seqs[i], lp))
-            else:
-                new_seqs.append([*seqs[i], t])
-                origins.append(i)
-                new_lp.append(lp)
-                new_bonus.append(bonus)
-                new_states.append(nxt)
-                chosen.add((i, t))
-                if len(new_seqs) >= beam:
-                    break
-        if biased and reserve:
-            assert graph is not None
-            # Hypotheses with hotword bonus can crowd the model's own best path out of the beam:
-            # those that merely *start* a term before the take-back, and those that earn a term
-            # early by skipping the audio before it.  Keep `reserve` extra slots for the best
-            # continuations by the model's score alone.
-            plain = logprobs + cum_lp[:, None].astype(np.float32)
-            plain[:, sp.eot] = _NEG
-            kk = reserve + 1
-            pidx = np.argpartition(-plain, kk - 1, axis=1)[:, :kk]
-            extra = sorted(
-                ((float(plain[i, t]), i, int(t)) for i in range(plain.shape[0]) for t in pidx[i].tolist()),
-                key=lambda c: -c[0],
-            )
-            added = 0
-            for v, i, t in extra:
-                if added >= reserve or v == -np.inf:
-                    break
-                if (i, t) in chosen:
-                    continue
-                lp, bonus, nxt = advance(i, t)
-                new_seqs.append([*seqs[i], t])
-                origins.append(i)
-                new_lp.append(lp)
-                new_bonus.append(bonus)
-                new_states.append(nxt)
-                chosen.add((i, t))
-                added += 1
+                newly_finished.append((rank(extension[0], extension[1], len(beam.seqs[i])), beam.seqs[i],
+                                       extension[0]))
+                continue
+            following.add(beam.seqs[i], i, t, extension)
+            if len(following.seqs) >= beam_size:
+                break
+        if reserve:
+            _keep_the_models_best(following, scores, beam, reserve, sp.eot)
         for f in sorted(newly_finished, key=lambda f: -f[0]):
             if len(finished) < max_cand or biased:
                 finished.append(f)
-        enough = len(finished) >= max_cand and not (patient and _model_prefers_live(finished, new_lp, new_seqs))
-        if enough or stuck(finished, new_seqs) or not new_seqs or st.length >= max_len:
+        if _search_is_over(finished, following, max_cand, biased and not silent, silent) \
+                or search.st.length >= search.max_len:
             break
-        seqs = new_seqs
-        cum_lp = np.asarray(new_lp)
-        cum_bonus = np.asarray(new_bonus)
-        states = new_states
-        st.reorder(np.asarray(origins, np.int64))
-        logits = st.forward(np.asarray([[s[-1]] for s in seqs], np.int64))
+        beam = following
+        search.st.reorder(np.asarray(following.origins, np.int64))
+        search.logits = search.st.forward(np.asarray([[s[-1]] for s in beam.seqs], np.int64))
 
     if not finished:
         # Ran out of length: the live hypotheses compete, with unfinished matches taken back.
-        for i, seq in enumerate(seqs):
-            b = float(cum_bonus[i]) + (graph.final_bonus(states[i]) if biased and graph else 0.0)
-            finished.append((rank(float(cum_lp[i]), b, len(seq)), seq, float(cum_lp[i])))
+        for i, seq in enumerate(beam.seqs):
+            b = beam.bonus[i] + (graph.final_bonus(beam.states[i]) if biased and graph else 0.0)
+            finished.append((rank(beam.lp[i], b, len(seq)), seq, beam.lp[i]))
+    return _result(finished, opts, search.no_speech_prob)
+
+
+def _result(finished: list[tuple[float, list[int], float]], opts: SearchOptions, no_speech_prob: float,
+            ) -> GenerationResult:
+    """The best-ranked hypothesis, scored by the model's own length-normalised log-probability (so
+    faster-whisper's thresholds mean what they always did)."""
     _score, best, lp = max(finished, key=lambda f: f[0])
     score = lp / (max(len(best), 1) ** opts.length_penalty)
     return GenerationResult(sequences_ids=[list(best)], scores=[score], no_speech_prob=no_speech_prob)
+
+
+def _keep_the_models_best(following: _Beam, scores: _Scores, beam: _Beam, reserve: int, eot: int) -> None:
+    """Hypotheses with hotword bonus can crowd the model's own best path out of the beam: those that
+    merely *start* a term before the take-back, and those that earn a term early by skipping the
+    audio before it. `reserve` extra slots keep the best continuations by the model's score alone."""
+    added = 0
+    for v, i, t in scores.best_unbiased(reserve + 1, eot):
+        if added >= reserve or v == -np.inf:
+            break
+        if (i, t) in following.chosen:
+            continue
+        following.add(beam.seqs[i], i, t, scores.extend(i, t))
+        added += 1
+
+
+def _search_is_over(
+    finished: list[tuple[float, list[int], float]], following: _Beam, max_cand: int, patient: bool, silent: bool,
+) -> bool:
+    """Enough hypotheses have finished (unless, `patient`, the model prefers a live one), none is
+    left, or (`silent`: a window without speech) every live one only repeats itself: none of them
+    will end, and the finished ones are all the search will give."""
+    if not following.seqs:
+        return True
+    if len(finished) >= max_cand and not (patient and _model_prefers_live(finished, following.lp, following.seqs)):
+        return True
+    return silent and bool(finished) and all(_repeats_itself(seq) for seq in following.seqs)
 
 
 def _model_prefers_live(
@@ -372,43 +427,24 @@ def sample(
     Returns the best sample by length-normalised (model logprob + bonus), like best_of."""
     rng = np.random.default_rng(seed)
     n = max(1, num_hypotheses)
-    max_len = min(opts.max_length, w.max_positions)
-    use_ts = sp.no_timestamps not in prompt
-    st = DecoderState(w, encoder_out, n, max_len)
-    all_logits, no_speech_prob = _run_prompt(st, prompt, sp)
-    logits = np.repeat(all_logits[-1:], n, axis=0)
-    st.reorder(np.zeros(n, np.int64))
-    static_mask = _static_mask(w.vocab_size, opts, sp, use_ts)
-    biased = graph is not None and not graph.empty
-    forced = forced_prefix(prompt, sp)
-    seqs: list[list[int]] = [list(forced) for _ in range(n)]
+    search = _Search.start(w, sp, encoder_out, prompt, graph, opts, n)
+    search.logits = np.repeat(search.logits, n, axis=0)
+    search.st.reorder(np.zeros(n, np.int64))
+    biased = search.biased
+    seqs: list[list[int]] = [list(search.forced) for _ in range(n)]
     lp = np.zeros(n)
     bonus = np.zeros(n)
     states = [0] * n
     done = np.zeros(n, bool)
-    for step in range(max_len - len(prompt)):
+    for step in range(search.steps):
         if checkpoint is not None:
             checkpoint()
-        first = step == 0 and not forced
-        logits[:, static_mask] = _NEG
-        if first and opts.suppress_blank:
-            logits[:, list(sp.blank)] = _NEG
-            logits[:, sp.eot] = _NEG
-        if use_ts:
-            _apply_timestamp_rules(logits, seqs, sp, first, opts.max_initial_timestamp_index)
-        logprobs = _log_softmax(logits)
+        logprobs = search.logprobs(seqs, step, opts, sp)
         for i in range(n):
             if done[i]:
                 continue
-            # Bias the log-probabilities exactly as beam search does, then apply the temperature.
-            z = logprobs[i].copy()
             tr = graph.transitions(states[i]) if biased and graph is not None else None
-            if tr is not None:
-                z += np.float32(tr.default_bonus)
-                z[tr.tokens] += tr.bonus - tr.default_bonus
-            z /= np.float32(temperature)
-            pz = np.exp(z - z.max())
-            t = int(rng.choice(pz.shape[0], p=pz / pz.sum()))
+            t = _draw(logprobs[i], tr, temperature, rng)
             lp[i] += float(logprobs[i, t])
             if tr is not None:
                 hit = np.nonzero(tr.tokens == t)[0]
@@ -418,15 +454,27 @@ def sample(
                 done[i] = True
             else:
                 seqs[i].append(t)
-        if done.all() or st.length >= max_len:
+        if done.all() or search.st.length >= search.max_len:
             break
         # Finished rows keep feeding a harmless token; their output is ignored.
         feed = np.asarray([[s[-1] if s else sp.eot] for s in seqs], np.int64)
-        logits = st.forward(feed)
+        search.logits = search.st.forward(feed)
     if biased and graph is not None:
         bonus += [0.0 if done[i] else graph.final_bonus(states[i]) for i in range(n)]
     norm = [max(len(s), 1) ** opts.length_penalty for s in seqs]
     best = max(range(n), key=lambda i: (lp[i] + bonus[i]) / norm[i])
     return GenerationResult(
-        sequences_ids=[seqs[best]], scores=[float(lp[best] / norm[best])], no_speech_prob=no_speech_prob
+        sequences_ids=[seqs[best]], scores=[float(lp[best] / norm[best])], no_speech_prob=search.no_speech_prob
     )
+
+
+def _draw(logprobs: np.ndarray, tr: Transitions | None, temperature: float, rng: np.random.Generator) -> int:
+    """A token drawn from one hypothesis's distribution, biased exactly as beam search is (`tr`:
+    the transitions from its graph state), then scaled by the temperature."""
+    z = logprobs.copy()
+    if tr is not None:
+        z += np.float32(tr.default_bonus)
+        z[tr.tokens] += tr.bonus - tr.default_bonus
+    z /= np.float32(temperature)
+    pz = np.exp(z - z.max())
+    return int(rng.choice(pz.shape[0], p=pz / pz.sum()))
