@@ -44,18 +44,29 @@ from hotasr.evaluation.scoring import ErrorCounts, score_text  # noqa: E402
 
 SEED = 20260119
 RECIPE = ROOT / "bench" / "sets" / "bilingual_s0252_ls.json"
+# The tuning set: constants of the bilingual path are chosen on it, and reported on RECIPE. Other
+# utterances (AISHELL S0252 W0001-W0120, LibriSpeech test-other not in RECIPE), another seed.
+TUNE_SEED = 20261206
+TUNE_RECIPE = ROOT / "bench" / "sets" / "bilingual_tune.json"
+SETS = {"report": RECIPE, "tune": TUNE_RECIPE}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
+_DIGITS = re.compile(r"[零一二三四五六七八九幺两]+")
 
 
-def build(shared: Path, files: int, pairs: int) -> dict[str, Any]:
+def build(shared: Path, files: int, pairs: int, tune: bool = False) -> dict[str, Any]:
     aishell = shared / "aishell_sample_S0252"
-    zh_ids = [f"BAC009S0252W{n:04d}" for n in range(121, 501)]
+    zh_ids = [f"BAC009S0252W{n:04d}" for n in (range(1, 121) if tune else range(121, 501))]
     zh_ids = [i for i in zh_ids if (aishell / "wav" / f"{i}.wav").is_file()]
+    if tune:  # W0001-W0120 also holds digit strings read out ("零零幺二六四四五"): sentences only
+        zh_ids = [i for i in zh_ids if not _DIGITS.fullmatch(_zh_reference(aishell, i))]
     other = shared / "librispeech_test_subset" / "test-other"
     en_refs = dict(line.rstrip("\n").split("\t", 1) for line in (other / "text.tsv").read_text().splitlines())
     en_ids = sorted(i for i in en_refs if (other / f"{i}.flac").is_file())
-    rng = random.Random(SEED)
+    if tune:  # none of the report set's English utterances
+        reported = {u["id"] for f in json.loads(RECIPE.read_text())["files"] for u in f["utterances"]}
+        en_ids = [i for i in en_ids if i not in reported]
+    rng = random.Random(TUNE_SEED if tune else SEED)
     zh_pick = rng.sample(zh_ids, files * pairs)
     en_pick = rng.sample(en_ids, files * pairs)
     out = []
@@ -64,13 +75,20 @@ def build(shared: Path, files: int, pairs: int) -> dict[str, Any]:
         for p in range(pairs):
             k = f * pairs + p
             zid, eid = zh_pick[k], en_pick[k]
-            zh_text = (aishell / "txt" / f"{zid}.txt").read_text(encoding="utf-8-sig").strip()
+            zh_text = _zh_reference(aishell, zid)
             utterances.append({"id": zid, "language": "zh", "audio": f"aishell_sample_S0252/wav/{zid}.wav",
                                "reference": zh_text, "pause_s": round(rng.uniform(0.4, 0.9), 2)})
             utterances.append({"id": eid, "language": "en", "audio": f"librispeech_test_subset/test-other/{eid}.flac",
                                "reference": en_refs[eid], "pause_s": round(rng.uniform(0.4, 0.9), 2)})
         out.append({"id": f"bilingual-{f:02d}", "utterances": utterances})
+    if tune:
+        return {"seed": TUNE_SEED, "source": "AISHELL S0252 W0001-W0120 + LibriSpeech test-other not in "
+                f"{RECIPE.name}", "files": out}
     return {"seed": SEED, "source": "AISHELL S0252 W0121-W0500 + LibriSpeech test-other", "files": out}
+
+
+def _zh_reference(aishell: Path, utterance: str) -> str:
+    return (aishell / "txt" / f"{utterance}.txt").read_text(encoding="utf-8-sig").strip()
 
 
 Span = tuple[dict[str, Any], np.ndarray, int, int]
@@ -109,7 +127,7 @@ def realtime_sentences(samples: np.ndarray, model: str, settings: Any, hints: li
 
     def decode(sentence: SentenceDecode) -> Any:
         return bound(sentence.samples, kind=sentence.kind, prefix=sentence.prefix, context=sentence.context,
-                     cancel=sentence.cancel)
+                     heard=sentence.heard, cancel=sentence.cancel)
 
     finals: list[SentenceEvent] = []
 
@@ -137,7 +155,7 @@ def score(args: argparse.Namespace) -> None:
     from hotasr.recognize import recognize
     from tests.engine_fixtures import settings_for
 
-    recipe = json.loads(RECIPE.read_text())
+    recipe = json.loads(SETS[args.set].read_text())
     shared = Path(args.shared)
     settings = settings_for(args.weights)
     rec = dict(model=args.model, settings=settings)
@@ -156,6 +174,9 @@ def score(args: argparse.Namespace) -> None:
     warnings_seen: list[str] = []
     for recipe_file in recipe["files"][: args.files]:
         samples, spans = assemble(recipe_file, shared)
+        if args.realtime_only:
+            score_realtime(args, samples, spans, settings, rt, warnings_seen)
+            continue
         t, c = time.perf_counter(), time.process_time()
         transcript = recognize(samples, language_hints=args.hints, **rec)  # type: ignore[arg-type]
         times["bilingual"] += time.perf_counter() - t
@@ -191,25 +212,7 @@ def score(args: argparse.Namespace) -> None:
                 print(f"{utt['id']} [{lang}]{' LOST' if lost else ''}\n  ref   {utt['reference']}\n"
                       f"  bi    {hyp}\n  alone {alone.text}")
         if args.realtime:
-            rt_hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
-            for event in realtime_sentences(samples, args.realtime_model, settings):
-                middle = (event.begin_ms + event.end_ms) / 2 * SAMPLE_RATE / 1000
-                index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
-                if event.text:
-                    rt_hyps[index].append(event.text)
-                else:
-                    warnings_seen += event.warnings
-            for i, (utt, utt_samples, _, _) in enumerate(spans):
-                lang, hyp = utt["language"], " ".join(rt_hyps[i])
-                rt[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
-                # The same utterance streamed alone with its language given: real time's monolingual decode.
-                alone_text = " ".join(e.text for e in realtime_sentences(utt_samples, args.realtime_model, settings,
-                                                                        [lang]) if e.text)
-                rt[lang]["alone"] += score_text(utt["reference"], alone_text, language=lang).overall
-                lost = not in_script(hyp, lang)
-                rt[lang]["lost"] += lost
-                if args.verbose or lost:
-                    print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}\n  alone {alone_text}")
+            score_realtime(args, samples, spans, settings, rt, warnings_seen)
     report = {
         "model": args.model, "hints": args.hints, "weights": args.weights,
         "files": min(args.files, len(recipe["files"])),
@@ -233,6 +236,32 @@ def score(args: argparse.Namespace) -> None:
     print(json.dumps(report, ensure_ascii=False, indent=2))
 
 
+def score_realtime(args: argparse.Namespace, samples: np.ndarray, spans: list[Span], settings: Any,
+                   rt: dict[str, dict[str, Any]], warnings_seen: list[str]) -> None:
+    """The file streamed through a real-time session, each utterance scored (and, unless
+    `--no-alone`, against the same utterance streamed alone with its language given)."""
+    rt_hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+    for event in realtime_sentences(samples, args.realtime_model, settings):
+        middle = (event.begin_ms + event.end_ms) / 2 * SAMPLE_RATE / 1000
+        index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
+        if event.text:
+            rt_hyps[index].append(event.text)
+        else:
+            warnings_seen += event.warnings
+    for i, (utt, utt_samples, _, _) in enumerate(spans):
+        lang, hyp = utt["language"], " ".join(rt_hyps[i])
+        rt[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
+        alone_text = ""
+        if not args.no_alone:  # the same utterance streamed alone with its language given
+            alone_text = " ".join(e.text for e in realtime_sentences(utt_samples, args.realtime_model, settings,
+                                                                    [lang]) if e.text)
+            rt[lang]["alone"] += score_text(utt["reference"], alone_text, language=lang).overall
+        lost = not in_script(hyp, lang)
+        rt[lang]["lost"] += lost
+        if args.verbose or lost:
+            print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}\n  alone {alone_text}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,7 +269,9 @@ def main() -> None:
     b.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     b.add_argument("--files", type=int, default=4)
     b.add_argument("--pairs", type=int, default=5)
+    b.add_argument("--set", choices=sorted(SETS), default="report")
     s = sub.add_parser("score")
+    s.add_argument("--set", choices=sorted(SETS), default="report", help="tune: the set constants are chosen on")
     s.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     s.add_argument("--files", type=int, default=4)
     s.add_argument("--model", default="fun-asr")
@@ -251,12 +282,21 @@ def main() -> None:
     s.add_argument("--verbose", action="store_true")
     s.add_argument("--realtime", action="store_true", help="also stream each file through a real-time session")
     s.add_argument("--realtime-model", default="paraformer-realtime-v2")
+    s.add_argument("--realtime-only", action="store_true", help="only the real-time path (implies --realtime)")
+    s.add_argument("--no-alone", action="store_true", help="real time: skip streaming each utterance alone")
+    s.add_argument("--unheard-odds", type=float, default=None,
+                   help="override hotasr.engine.whisper.UNHEARD_ODDS (1: no prior), to choose it on --set tune")
     args = parser.parse_args()
     if args.command == "build":
-        recipe = build(Path(args.shared), args.files, args.pairs)
-        RECIPE.write_text(json.dumps(recipe, ensure_ascii=False, indent=1) + "\n")
-        print(f"wrote {RECIPE}")
+        recipe = build(Path(args.shared), args.files, args.pairs, tune=args.set == "tune")
+        SETS[args.set].write_text(json.dumps(recipe, ensure_ascii=False, indent=1) + "\n")
+        print(f"wrote {SETS[args.set]}")
     else:
+        args.realtime = args.realtime or args.realtime_only
+        if args.unheard_odds is not None:
+            import hotasr.engine.whisper
+
+            hotasr.engine.whisper.UNHEARD_ODDS = args.unheard_odds
         score(args)
 
 

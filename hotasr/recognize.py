@@ -55,13 +55,15 @@ def recognize(
     context: str | None = None,
     progress: Callable[[float], None] | None = None,
     cancel: CancelToken | None = None,
+    heard: tuple[str, ...] = (),
     speech_gate: bool = False,
 ) -> Transcript:
     """Transcribe float32 mono 16 kHz `samples` as DashScope model `model` would.
 
     Each sentence is decoded in its own language among the candidates (`candidate_languages`).
     `kind`: a recording, or one sentence of a stream (a final or a draft, see DecodeRequest); a
-    real-time model's audio is one sentence, whoever sends it.
+    real-time model's audio is one sentence, whoever sends it. `heard`: the languages of the
+    stream's earlier sentences (DecodeRequest.heard).
     `language` is one already known for this audio: decoding is forced into it, skipping
     detection; unlike `language_hints` it filters no hotwords.
     `speech_gate`: a whole recording; with settings.speech_gate on, one without speech comes back
@@ -113,6 +115,7 @@ def recognize(
         beam_size=beam_size,
         prefix=prefix,
         context=context,
+        heard=heard,
         cancel=cancel,
         progress=progress,
     )

@@ -111,6 +111,30 @@ def test_audio_the_vad_finds_no_speech_in_is_still_decoded(monkeypatch) -> None:
     monkeypatch.setattr(whisper, "speech_segments", lambda samples: [])
     monkeypatch.setattr(whisper.WhisperEngine, "_decode", decode)
     samples = np.ones(16000, np.float32)
-    read = whisper._Pass(DecodeRequest(samples, biasing="none"), ("zh", "en"), None, EncoderMemo())
+    read = whisper._Read(DecodeRequest(samples, biasing="none"), ("zh", "en"), None, EncoderMemo())
     sentences = engine._decode_sentences(samples, read, [])
     assert decoded == [16000] and [s.text for s in sentences] == ["hello"]
+
+
+def test_a_language_not_heard_yet_needs_stronger_evidence(monkeypatch) -> None:
+    """A stream's later sentences are detected with the languages heard so far weighed up: a short
+    English phrase that Whisper finds a little likelier to be Russian stays English once English
+    was heard, while clear Russian speech is still Russian."""
+    import numpy as np
+    from faster_whisper import WhisperModel
+
+    from hotasr.engine.faster_whisper_adapter import DecodePass, PassPlan
+
+    probabilities: list[tuple[str, float]] = []
+    monkeypatch.setattr(WhisperModel, "detect_language", lambda self, **kwargs: (*probabilities[0], probabilities))
+
+    def detected(heard: tuple[str, ...], *found: tuple[str, float]) -> str:
+        probabilities[:] = found
+        plan = PassPlan(candidates=("zh", "en", "ru"), heard=heard, unheard_weight=0.1)
+        return DecodePass(SimpleNamespace(), plan).detect_language(features=np.zeros((80, 10), np.float32))[0]
+
+    unsure = (("ru", 0.5), ("en", 0.3), ("zh", 0.2))
+    assert detected((), *unsure) == "ru"
+    assert detected(("zh", "en"), *unsure) == "en"
+    assert detected(("zh",), *unsure) == "zh"  # 2.5 times likelier is not enough for a new language
+    assert detected(("en",), ("ru", 0.95), ("en", 0.04), ("zh", 0.01)) == "ru"

@@ -452,9 +452,13 @@ def test_each_final_decides_its_language_and_one_without_words_says_so(jfk_sampl
     asked: list[str] = []
     calls = itertools.count()
 
+    heard_before: list[tuple[str, ...]] = []
+
     def recognize(decode: SentenceDecode) -> Transcript:
         draft = decode.draft
         asked.append(decode.kind)
+        if not draft:
+            heard_before.append(decode.heard)
         if draft or next(calls) % 2:
             return Transcript([], None, 0, [])
         spoken = "zh" if len(asked) % 3 else "en"
@@ -462,6 +466,9 @@ def test_each_final_decides_its_language_and_one_without_words_says_so(jfk_sampl
 
     finals = play(jfk_samples[: 6 * SAMPLE_RATE], StreamOptions(settled_prefix=False), recognize)
     assert asked and not hasattr(SentenceDecode, "language")
+    # Each final decode is told the languages of the finals before it, in the order first heard.
+    assert heard_before[0] == () and heard_before[-1] and set(heard_before[-1]) <= {"zh", "en"}
+    assert all(later[: len(earlier)] == earlier for earlier, later in itertools.pairwise(heard_before))
     lost = [e for e in finals if not e.text]
     assert lost and all(len(e.warnings) == 1 and "gave no words" in e.warnings[0] for e in lost)
     assert all(e.end_ms is not None and e.end_ms > e.begin_ms for e in lost)

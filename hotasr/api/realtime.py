@@ -88,7 +88,7 @@ class RealtimeHub:
         started = time.perf_counter()
         try:
             return recognize_fn(decode.samples, kind=decode.kind, prefix=decode.prefix, context=decode.context,
-                                cancel=decode.cancel)
+                                heard=decode.heard, cancel=decode.cancel)
         finally:
             with self._lock:
                 self._decoding -= 1

@@ -77,6 +77,9 @@ class PassPlan:
 
     window: int | None = None  # encoder frames; None: Whisper's 30 s
     candidates: tuple[str, ...] | None = None  # detection picks among these (None: any)
+    # Detection's prior: once languages were heard, the others' probabilities count `unheard_weight`.
+    heard: tuple[str, ...] = ()
+    unheard_weight: float = 1.0
     search: BiasedSearch | None = None  # hotasr's decoder; None: CTranslate2's
     cancel: CancelToken | None = None
     memo: EncoderMemo = field(default_factory=EncoderMemo)
@@ -99,7 +102,7 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
         return self.plan.memo.encoding(features, super().encode)
 
     def detect_language(self, *args: Any, **kwargs: Any) -> tuple[str, float, list[tuple[str, float]]]:
-        """The most likely language among the plan's candidates.
+        """The most likely language among the plan's candidates (weighed by the plan's prior).
 
         faster-whisper hands detection one frame more than the decode encodes (the last, partial
         one): it is left out so that detection's encoder pass is the decode's."""
@@ -110,8 +113,13 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
         candidates = self.plan.candidates
         allowed = [(lang, p) for lang, p in probabilities if candidates is None or lang in candidates]
         if allowed:
-            language, probability = max(allowed, key=lambda item: item[1])
+            language, probability = max(allowed, key=self._weighed)
         return language, probability, allowed or probabilities
+
+    def _weighed(self, item: tuple[str, float]) -> float:
+        language, probability = item
+        heard = self.plan.heard
+        return probability if not heard or language in heard else probability * self.plan.unheard_weight
 
     def generate_with_fallback(
         self, encoder_output: Any, prompt: list[int], tokenizer: Tokenizer, options: TranscriptionOptions,

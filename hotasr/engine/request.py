@@ -58,7 +58,8 @@ class DecodeRequest:
     without one. `beam_size`: None takes the engine's own (drafts are always greedy). `prefix`:
     text known to open the audio (a real-time sentence's settled interims), read in one pass, the
     decoder generating only the rest; engines may ignore it. `context`: text spoken just before
-    the audio, given to the model as what was said before. `progress` gets the fraction done.
+    the audio, given to the model as what was said before. `heard`: languages earlier sentences of
+    the same stream were in (see the field). `progress` gets the fraction done.
     """
 
     samples: np.ndarray
@@ -70,6 +71,9 @@ class DecodeRequest:
     prefix: str | None = None
     context: str | None = None
     word_timestamps: bool = True
+    # Languages already heard where this audio comes from (earlier sentences of a stream): with
+    # several candidates, a language not among them needs stronger evidence to be chosen.
+    heard: tuple[str, ...] = ()
     cancel: CancelToken | None = None
     progress: Callable[[float], None] | None = field(default=None, repr=False)
 

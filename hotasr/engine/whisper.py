@@ -47,6 +47,11 @@ _NON_LATIN = re.compile(
     "[\u0400-\u04ff\u0590-\u06ff\u0e00-\u0eff\u1100-\u11ff\u3040-\u30ff\u3100-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 )
 _MAX_LISTED = 8
+# A sentence of a stream whose earlier sentences were all in other languages is taken for a new
+# language only if Whisper finds it this many times likelier than the best of those heard: short
+# phrases get misdetected ("thou also thou also", 1.6 s, came out as Russian). Chosen on the tuning
+# bilingual set (BENCHMARKS.md §5).
+UNHEARD_ODDS = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +78,7 @@ class WhisperOptions:
 
 
 @dataclass(frozen=True, slots=True)
-class _Pass:
+class _Read:
     """One read of some audio in one language (or detected among the candidates): the request's
     options, the hotwords of that language, and the encoder passes shared within the request."""
 
@@ -164,7 +169,7 @@ class WhisperEngine:
         if request.hotwords is not None and request.biasing != "none":
             for message in request.hotwords.warnings:
                 self._warn(warnings, message)
-        read = _Pass(request, self._candidates(request.languages, warnings), None, EncoderMemo())
+        read = _Read(request, self._candidates(request.languages, warnings), None, EncoderMemo())
         duration_ms = round(len(samples) * 1000 / SAMPLE_RATE)
         if is_silent(samples):  # Whisper "hears" words ("You") in digital silence
             return self._finish(Transcript([], read.language, duration_ms, warnings), request)
@@ -175,7 +180,7 @@ class WhisperEngine:
         sentences, detected = self._decode(samples, read, warnings, request.progress)
         return self._finish(Transcript(sentences, detected, duration_ms, warnings), request)
 
-    def _decode_sentences(self, samples: np.ndarray, read: _Pass, warnings: list[str]) -> list[Sentence]:
+    def _decode_sentences(self, samples: np.ndarray, read: _Read, warnings: list[str]) -> list[Sentence]:
         """A recording decoded a stretch of one language at a time, each stretch in its language.
 
         Silero VAD cuts the speech at pauses (`speech_segments`); each segment's language is detected
@@ -203,18 +208,18 @@ class WhisperEngine:
                 progress(end / (len(samples) or 1))
         return sentences
 
-    def _detect(self, samples: np.ndarray, read: _Pass) -> str:
+    def _detect(self, samples: np.ndarray, read: _Read) -> str:
         """The language of `samples` among the candidates, detected on the encoder window fitted to
         them that their decode uses (the request's encoder memo keeps the pass for it)."""
         if read.language is not None:
             return read.language
-        plan = PassPlan(fitted_window(len(samples)), read.candidates, None, read.request.cancel, read.memo)
+        plan = PassPlan(fitted_window(len(samples)), read.candidates, cancel=read.request.cancel, memo=read.memo)
         runner = DecodePass(self.model, plan)
         language, _, _ = runner.detect_language(features=runner.feature_extractor(samples))
         return str(language)
 
     def _decode(
-        self, samples: np.ndarray, read: _Pass, warnings: list[str], progress: Callable[[float], None] | None,
+        self, samples: np.ndarray, read: _Read, warnings: list[str], progress: Callable[[float], None] | None,
     ) -> tuple[list[Sentence], str | None]:
         """One decode of `samples` in one language: the only candidate, else the one detected among
         them (on the first 30 s)."""
@@ -224,7 +229,7 @@ class WhisperEngine:
         hotwords = request.hotwords if request.biasing != "none" else None
         terms = hotwords.for_language(read.terms_language) if hotwords else []
         mode = request.biasing if terms else "none"
-        plan = PassPlan(None, read.candidates, None, request.cancel, read.memo)
+        plan = PassPlan(None, read.candidates, request.heard, 1 / UNHEARD_ODDS, None, request.cancel, read.memo)
         if mode == "hotasr":
             assert hotwords is not None
             plan = replace(plan, search=self._search(hotwords.graph(read.terms_language), warnings, request.cancel))
@@ -250,7 +255,7 @@ class WhisperEngine:
         sentences, detected, _ = self._run(plan, samples, kwargs, duration_ms, progress)
         return sentences, detected
 
-    def _options(self, read: _Pass, duration_ms: int) -> dict[str, Any]:
+    def _options(self, read: _Read, duration_ms: int) -> dict[str, Any]:
         """faster-whisper's `transcribe` options for a read."""
         request = read.request
         kwargs: dict[str, Any] = {

@@ -107,16 +107,18 @@ Emit = Callable[["SentenceEvent | StreamFailed"], Awaitable[None]]
 class SentenceDecode:
     """What a stream asks recognition to decode: a sentence (or its tail), as a final or a draft.
 
-    No language: each sentence's is decided among the stream's candidates on its own. `prefix`: the
-    settled opening words of the audio; `context`: what the speaker said just before it (Whisper's
-    previous-text prompt); `cancel`: cancelled once the result is moot (the decode raises
-    DecodeCancelled)."""
+    No language: each sentence's is decided among the stream's candidates on its own, `heard` being
+    the languages of the stream's finals so far (a language not heard yet needs stronger evidence).
+    `prefix`: the settled opening words of the audio; `context`: what the speaker said just before
+    it (Whisper's previous-text prompt); `cancel`: cancelled once the result is moot (the decode
+    raises DecodeCancelled)."""
 
     samples: np.ndarray
     kind: DecodeKind  # "final" or "draft"
     prefix: str | None
     context: str | None
     cancel: CancelToken
+    heard: tuple[str, ...] = ()
 
     @property
     def draft(self) -> bool:
@@ -165,6 +167,7 @@ class RealtimeSession:
         self._chunks = SentenceChunks()  # its decoded opening, when it is long
         self._heartbeat_at = 0
         self._next_id = 1
+        self._heard: dict[str, None] = {}  # the languages of the finals so far, in order
         self._warned_final: set[str] = set()
         self._warned_interim: set[str] = set()
         self.failure: StreamFailed | None = None
@@ -351,7 +354,8 @@ class RealtimeSession:
             started = time.monotonic()
             kind = "speculative final" if job.speculative else "final" if job.final else "interim"
             try:
-                decode = SentenceDecode(samples, "final" if job.final else "draft", prefix, context, job.cancel)
+                decode = SentenceDecode(samples, "final" if job.final else "draft", prefix, context, job.cancel,
+                                        tuple(self._heard))
                 tail = await loop.run_in_executor(self._pool, self._recognize, decode)
             except DecodeCancelled:
                 log.debug("stopped %s of %.2f-%.2f s after %.2f s", kind, seg.start / SAMPLE_RATE,
@@ -383,6 +387,10 @@ class RealtimeSession:
                 await self._emit(event)
 
     async def _emit_final(self, job: _Job, transcript: Transcript) -> None:
+        for sentence in transcript.spoken:
+            language = sentence.language or transcript.language
+            if language:
+                self._heard[language] = None
         for event in self._events(job, transcript):
             await self._emit(event)
 
