@@ -12,7 +12,7 @@ from typing import Literal
 Family = Literal["fun-asr", "paraformer", "sensevoice"]
 Mode = Literal["realtime", "file"]
 
-# Hotword `lang` codes each family accepts (spec §3.3).
+# Hotword `lang` codes each family accepts (docs/dashscope-protocol.md §3.3).
 HOTWORD_LANGS: dict[str, frozenset[str]] = {
     "fun-asr": frozenset({"zh", "en", "ja"}),
     "paraformer": frozenset({"zh", "en", "ja", "yue", "ko", "de", "fr", "ru"}),
@@ -27,7 +27,7 @@ class ModelInfo:
     mode: Mode
     sample_rate: int | None  # None: any rate is accepted and resampled
     supports_hotwords: bool  # vocabulary_id applies (Fun-ASR and Paraformer v2 only)
-    # What it transcribes (spec §7), each sentence in its own; None: many (multilingual models).
+    # What it transcribes (docs/dashscope-protocol.md §7), each sentence in its own; None: many (multilingual models).
     languages: tuple[str, ...] | None = ("zh", "en")
 
     @property
@@ -50,7 +50,7 @@ def _m(
 MODELS: dict[str, ModelInfo] = {
     m.name: m
     for m in [
-        # real-time (spec §7)
+        # real-time (docs/dashscope-protocol.md §7)
         _m("fun-asr-realtime", "fun-asr", "realtime", 16000),
         _m("fun-asr-realtime-2025-11-07", "fun-asr", "realtime", 16000),
         _m("fun-asr-realtime-2026-02-28", "fun-asr", "realtime", 16000),

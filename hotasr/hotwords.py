@@ -1,4 +1,4 @@
-"""Hotwords and the rules a hotword list must follow (DashScope's documented rules, spec §3.3).
+"""Hotwords and the rules a hotword list must follow (DashScope's documented rules, docs/dashscope-protocol.md §3.3).
 
 Pure domain code: no HTTP, no storage. Every rule violation raises `HotwordError` whose message
 names the offending item by index and text, so any adapter can pass it to the user verbatim.

@@ -75,29 +75,8 @@ def recognize(
     assert info is not None  # checked above
     route = settings.models[model]
     warnings: list[str] = []
-    terms = list(hotwords)
-
-    if terms and vocabulary_target_model and vocabulary_target_model != model:
-        _warn(
-            warnings,
-            f"the vocabulary was created for target_model {vocabulary_target_model!r}, not {model!r}; "
-            f"its {_count(terms)} not applied",
-        )
-        terms = []
-    if terms and not info.supports_hotwords:
-        _warn(warnings, f"model {model!r} does not support hotwords; {_count(terms)} not applied")
-        terms = []
     hints = [h for h in (language_hints or []) if h]
-    if terms and hints:
-        terms, skipped = applicable_hotwords(terms, hints)
-        if skipped:
-            listed = ", ".join(f"'{h.text}' ({h.lang})" for h in skipped[:_MAX_LISTED])
-            more = len(skipped) - min(len(skipped), _MAX_LISTED)
-            _warn(
-                warnings,
-                f"{_count(skipped)} skipped because their lang is not in language_hints "
-                f"{hints}: {listed}" + (f" and {more} more" if more else ""),
-            )
+    terms = applied_terms(hotwords, info, hints, vocabulary_target_model, warnings)
 
     if speech_gate and settings.speech_gate and not has_speech(samples):
         log.info("no speech detected in %.1f s of audio; not transcribed", len(samples) / SAMPLE_RATE)
@@ -124,6 +103,37 @@ def recognize(
         compiled.correct(transcript)
     transcript.warnings[:0] = warnings
     return transcript
+
+
+def applied_terms(
+    hotwords: Sequence[Hotword], info: ModelInfo, hints: Sequence[str], vocabulary_target_model: str | None,
+    warnings: list[str],
+) -> list[Hotword]:
+    """The terms of a list that apply to a request (DashScope's rules); each rule that leaves terms
+    out says so in `warnings`."""
+    terms = list(hotwords)
+    model = info.name
+    if terms and vocabulary_target_model and vocabulary_target_model != model:
+        _warn(
+            warnings,
+            f"the vocabulary was created for target_model {vocabulary_target_model!r}, not {model!r}; "
+            f"its {_count(terms)} not applied",
+        )
+        return []
+    if terms and not info.supports_hotwords:
+        _warn(warnings, f"model {model!r} does not support hotwords; {_count(terms)} not applied")
+        return []
+    if terms and hints:
+        terms, skipped = applicable_hotwords(terms, hints)
+        if skipped:
+            listed = ", ".join(f"'{h.text}' ({h.lang})" for h in skipped[:_MAX_LISTED])
+            more = len(skipped) - min(len(skipped), _MAX_LISTED)
+            _warn(
+                warnings,
+                f"{_count(skipped)} skipped because their lang is not in language_hints "
+                f"{hints}: {listed}" + (f" and {more} more" if more else ""),
+            )
+    return terms
 
 
 def candidate_languages(info: ModelInfo, hints: Sequence[str], language: str | None = None) -> tuple[str, ...] | None:

@@ -26,7 +26,7 @@ def keys(server: Server) -> dict[str, str]:
 
 @pytest.fixture
 def service(server: Server, keys: dict[str, str]) -> Callable[[str], VocabularyService]:
-    # Module attribute read at call time (spec §9): the only change a user makes besides the key.
+    # Module attribute read at call time (docs/dashscope-protocol.md §9): the only change a user makes besides the key.
     dashscope.base_http_api_url = server.url + "/api/v1"
     return lambda account: VocabularyService(api_key=keys[account])
 

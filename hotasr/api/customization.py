@@ -1,4 +1,5 @@
-"""`POST /api/v1/services/audio/asr/customization`: hotword lists on the DashScope wire (spec §3)."""
+"""`POST /api/v1/services/audio/asr/customization`: hotword lists on the DashScope wire
+(docs/dashscope-protocol.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DashScope's JSON shapes, built in one place: words, sentences, a file's transcript (spec §5.3),
+"""DashScope's JSON shapes, built in one place: words, sentences, a file's transcript (docs/dashscope-protocol.md §5.3),
 a task's output (§5.2), a real-time result (§4.2), and DashScope's times.
 
 The core hands out dataclasses (`Transcript`, `TaskRecord`, `FileTranscript`, `SentenceEvent`);
@@ -17,7 +17,7 @@ from hotasr.api.wire_errors import dashscope_stored_code
 from hotasr.tasks.models import FAILED, FINISHED, SUCCEEDED, FileTranscript, Subtask, TaskRecord
 from hotasr.transcript import Sentence, Transcript, Word
 
-# -- times ----------------------------------------------------------------------------------------
+# -- times ------------------------------------------------------------------------------------------
 
 
 def wire_time(moment: datetime, *, millis: bool = False) -> str:
@@ -34,7 +34,7 @@ def task_time(moment: datetime | None) -> str | None:
     return None if moment is None else wire_time(moment, millis=True)
 
 
-# -- words and sentences --------------------------------------------------------------------------
+# -- words and sentences ----------------------------------------------------------------------------
 
 
 def word_json(word: Word) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def realtime_result_json(
     return {"output": {"sentence": sentence}, "usage": {"duration": audio_seconds} if final else None}
 
 
-# -- a file's transcript (spec §5.3) --------------------------------------------------------------
+# -- a file's transcript (docs/dashscope-protocol.md §5.3) ------------------------------------------
 
 
 def channel_document(channel: int, transcript: Transcript) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def result_file_bytes(stored: bytes) -> bytes:
 
 
 def transcript_from_document(result: dict[str, Any]) -> Transcript:
-    """A file's transcript document (spec §5.3) as a Transcript; channels are merged by time."""
+    """A file's transcript document (docs/dashscope-protocol.md §5.3) as a Transcript; channels are merged by time."""
     sentences = [
         Sentence(s["begin_time"], s["end_time"], s["text"], [word_from_json(w) for w in s.get("words", [])],
                  s.get("speaker_id"))
@@ -138,7 +138,7 @@ def transcript_from_document(result: dict[str, Any]) -> Transcript:
     return Transcript(sentences, result.get("language"), duration, list(result.get("warnings", [])))
 
 
-# -- tasks (spec §5.2) ----------------------------------------------------------------------------
+# -- tasks (docs/dashscope-protocol.md §5.2) --------------------------------------------------------
 
 
 def subtask_code(subtask: Subtask) -> str | None:

@@ -1,7 +1,7 @@
 """DashScope's HTTP error envelope: every domain error a route raises, as its table row says.
 
 Every non-200 answer is `{"code", "message", "request_id"}` with `Content-Type: application/json`:
-the SDK only parses error bodies of that type (spec §2). The status and code of each domain error
+the SDK only parses error bodies of that type (docs/dashscope-protocol.md §2). The status and code of each domain error
 (hotasr.errors) are in `hotasr.api.wire_errors.DASHSCOPE_HTTP`; the message is the error's own.
 """
 

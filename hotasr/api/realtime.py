@@ -1,4 +1,5 @@
-"""Real-time recognition over WebSocket: DashScope's duplex protocol (spec §4) over RealtimeSession.
+"""Real-time recognition over WebSocket: DashScope's duplex protocol (docs/dashscope-protocol.md §4)
+over RealtimeSession.
 
 One connection runs tasks one after another: `run-task` → `task-started`, binary audio, interim
 and final `result-generated`, `finish-task` → `task-finished`. Every failure is a `task-failed`
@@ -176,7 +177,7 @@ INT64 = 1 << 63
 # ~20 us of CPU whatever it holds (WebSocket and ASGI layers), and 100 ms of audio ~1 ms: 1-byte
 # frames, 32 000 a second of audio, cost 50-100x the CPU of 100 ms frames even though the session
 # processes audio a VAD window at a time; at 10 ms a frame the overhead is a few tenths at most.
-# DashScope recommends 100 ms, 1-16 KB a frame (spec §4.2). Measured in BENCHMARKS §6.1.
+# DashScope recommends 100 ms, 1-16 KB a frame (docs/dashscope-protocol.md §4.2). Measured in BENCHMARKS §6.1.
 MIN_FRAME_MS = 10
 FRAME_GRACE = 200
 SHOWN_CHARS = 80  # of a client's value quoted in an error message
@@ -357,7 +358,7 @@ class _Connection:
             if since + limit > time.monotonic():
                 continue
             if self.task:
-                # DashScope's words (spec §4.1), whatever else the client sent meanwhile.
+                # DashScope's words (docs/dashscope-protocol.md §4.1), whatever else the client sent meanwhile.
                 await self._fail(self.task.task_id, ClientTimeout(f"request timeout after {limit:g} seconds."))
             await self._close()
 

@@ -1,4 +1,5 @@
-"""Recorded-file transcription as async tasks (spec §5) and temporary uploads (spec §8).
+"""Recorded-file transcription as async tasks (docs/dashscope-protocol.md §5) and temporary uploads
+(§8).
 
 Routes: submit (`POST /api/v1/services/audio/asr/transcription`, async header required), query
 (`GET /api/v1/tasks/{id}`), cancel, list, the signed result files behind `transcription_url`, and
@@ -46,7 +47,8 @@ def _ok(request: Request, output: dict[str, Any] | None, usage: dict[str, Any] |
 
 
 def _unknown(request: Request, task_id: str) -> JSONResponse:
-    # Unknown, expired and other accounts' ids look the same (spec §5.2): ids are not secrets to probe.
+    # Unknown, expired and other accounts' ids look the same (docs/dashscope-protocol.md §5.2): ids
+    # are not secrets to probe.
     return _ok(request, {"task_id": task_id, "task_status": UNKNOWN})
 
 

@@ -117,7 +117,7 @@ DASHSCOPE_WS: dict[type[e.HotasrError], str] = {
     e.EmptyFile: "BadRequest.EmptyInput",
     e.AudioError: "InvalidAudio",  # and AUDIO_WS by reason
     e.PoisonFile: "InvalidFile.DecodeCrashed",
-    e.ClientTimeout: "CLIENT_ERROR",  # DashScope's one documented WebSocket code (spec §4.1)
+    e.ClientTimeout: "CLIENT_ERROR",  # DashScope's one documented WebSocket code (docs/dashscope-protocol.md §4.1)
     e.WrongState: "UnsupportedOperation",
     e.Unauthenticated: "InvalidApiKey",
     e.AccessDenied: "AccessDenied",

@@ -65,7 +65,6 @@ class HotwordGraph:
     node_score: np.ndarray = field(repr=False)
     keep: np.ndarray = field(repr=False)
     is_end: np.ndarray = field(repr=False)
-    term_of: dict[int, Hotword] = field(repr=False)
     _cache: dict[int, Transitions] = field(default_factory=dict, repr=False)
 
     @property
@@ -184,16 +183,43 @@ def compile_hotwords(
 ) -> HotwordGraph:
     """Compile a hotword list once into a token-level context graph (callers cache the result)."""
     warnings: list[str] = []
+    accepted = _accepted(hotwords, multilingual, warnings)
+    encoded = _encoded(tokenizer, (string for _hw, _cjk, _forms, strings in accepted for string in strings))
+    trie = _Trie()
     applied: list[Hotword] = []
-    children: list[dict[int, int]] = [{}]
-    node_score: list[float] = [0.0]
-    depth_bonus: list[float] = [0.0]
-    is_end: list[bool] = [False]
-    term_of: dict[int, Hotword] = {}
+    for hw, cjk, forms, _strings in accepted:
+        seqs: list[list[int]] = []
+        for form in forms:
+            for seq in _token_sequences(encoded, form, cjk):
+                if seq not in seqs:
+                    seqs.append(seq)
+        if not seqs:
+            warnings.append(f'hotword "{hw.text}" produces no tokens for this model and was not applied')
+            continue
+        for seq in seqs:
+            trie.insert(seq, TOKEN_BONUS[hw.weight])
+        applied.append(hw)
+    # Report in the caller's order (by position, not by equality: `list.index` made this quadratic).
+    position = {id(h): i for i, h in reversed(list(enumerate(hotwords)))}
+    applied.sort(key=lambda h: position[id(h)])
+    return HotwordGraph(
+        warnings=warnings,
+        applied=applied,
+        children=trie.children,
+        fail=_failure_links(trie.children),
+        node_score=np.asarray(trie.node_score, np.float32),
+        keep=np.asarray(_kept_scores(trie), np.float32),
+        is_end=np.asarray(trie.is_end, bool),
+    )
 
-    # Strongest weights first: a prefix shared by two terms keeps the bonus of the stronger one.
-    accepted: list[tuple[Hotword, bool, list[str]]] = []
-    to_encode: list[str] = []
+
+def _accepted(
+    hotwords: Sequence[Hotword], multilingual: bool, warnings: list[str],
+) -> list[tuple[Hotword, bool, list[str], list[str]]]:
+    """(term, whether CJK, surface forms, strings to encode) of each term that can be applied,
+    strongest weights first: a prefix shared by two terms keeps the bonus of the stronger one.
+    Each term left out is named in `warnings`."""
+    accepted: list[tuple[Hotword, bool, list[str], list[str]]] = []
     for hw in sorted(hotwords, key=lambda h: -h.weight):
         text = unicodedata.normalize("NFC", hw.text.strip())
         if not text:
@@ -210,48 +236,43 @@ def compile_hotwords(
             warnings.append(f'hotword "{hw.text}" has weight {hw.weight} outside 1..5 and was not applied')
             continue
         forms, strings = _variants(text, cjk)
-        accepted.append((hw, cjk, forms))
-        to_encode.extend(strings)
-    encoded = _encoded(tokenizer, to_encode)
+        accepted.append((hw, cjk, forms, strings))
+    return accepted
 
-    for hw, cjk, forms in accepted:
-        per_token = TOKEN_BONUS[hw.weight]
-        seqs: list[list[int]] = []
-        for form in forms:
-            for seq in _token_sequences(encoded, form, cjk):
-                if seq not in seqs:
-                    seqs.append(seq)
-        if not seqs:
-            warnings.append(f'hotword "{hw.text}" produces no tokens for this model and was not applied')
-            continue
+
+class _Trie:
+    """The terms' token sequences as a trie: each node's bonus (earned on the way from the root) and
+    whether a term ends there."""
+
+    def __init__(self) -> None:
+        self.children: list[dict[int, int]] = [{}]
+        self.node_score: list[float] = [0.0]
+        self.depth_bonus: list[float] = [0.0]
+        self.is_end: list[bool] = [False]
+
+    def insert(self, seq: list[int], per_token: float) -> None:
+        """A term's tokens, each earning `per_token`, but no more than MAX_TERM_BONUS_FACTOR times
+        that for the whole term."""
         cap = per_token * MAX_TERM_BONUS_FACTOR
-        for seq in seqs:
-            node = _ROOT
-            for tok in seq:
-                nxt = children[node].get(tok)
-                if nxt is None:
-                    nxt = len(children)
-                    children[node][tok] = nxt
-                    children.append({})
-                    # Bonus per token, but no more than `cap` for the whole term.
-                    gain = max(0.0, min(per_token, cap - depth_bonus[node]))
-                    node_score.append(node_score[node] + gain)
-                    depth_bonus.append(depth_bonus[node] + gain)
-                    is_end.append(False)
-                node = nxt
-            is_end[node] = True
-            term_of[node] = hw
-        applied.append(hw)
-    # Report in the caller's order (by position, not by equality: `list.index` made this quadratic).
-    position = {id(h): i for i, h in reversed(list(enumerate(hotwords)))}
-    applied.sort(key=lambda h: position[id(h)])
+        node = _ROOT
+        for tok in seq:
+            nxt = self.children[node].get(tok)
+            if nxt is None:
+                nxt = len(self.children)
+                self.children[node][tok] = nxt
+                self.children.append({})
+                gain = max(0.0, min(per_token, cap - self.depth_bonus[node]))
+                self.node_score.append(self.node_score[node] + gain)
+                self.depth_bonus.append(self.depth_bonus[node] + gain)
+                self.is_end.append(False)
+            node = nxt
+        self.is_end[node] = True
 
-    # Aho-Corasick failure links (BFS) and the committed ("keep") score of each node.
-    n = len(children)
-    fail = [_ROOT] * n
-    keep = [0.0] * n
-    order = [c for c in children[_ROOT].values()]
-    queue = list(order)
+
+def _failure_links(children: list[dict[int, int]]) -> list[int]:
+    """Aho-Corasick failure links, breadth first: where a match that breaks goes on from."""
+    fail = [_ROOT] * len(children)
+    queue = list(children[_ROOT].values())
     while queue:
         nxt_queue: list[int] = []
         for node in queue:
@@ -263,22 +284,17 @@ def compile_hotwords(
                 fail[child] = cand if cand != child else _ROOT
                 nxt_queue.append(child)
         queue = nxt_queue
-    # keep[n]: node_score of the deepest completed term on the root->n path.
+    return fail
+
+
+def _kept_scores(trie: _Trie) -> list[float]:
+    """Each node's committed score: the node_score of the deepest completed term on its path."""
+    keep = [0.0] * len(trie.children)
     stack = [(_ROOT, 0.0)]
     while stack:
         node, kept = stack.pop()
-        k = node_score[node] if is_end[node] else kept
+        k = trie.node_score[node] if trie.is_end[node] else kept
         keep[node] = k
-        for child in children[node].values():
+        for child in trie.children[node].values():
             stack.append((child, k))
-
-    return HotwordGraph(
-        warnings=warnings,
-        applied=applied,
-        children=children,
-        fail=fail,
-        node_score=np.asarray(node_score, np.float32),
-        keep=np.asarray(keep, np.float32),
-        is_end=np.asarray(is_end, bool),
-        term_of=term_of,
-    )
+    return keep

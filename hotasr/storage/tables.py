@@ -58,7 +58,7 @@ class Vocabulary(Base):
 
 
 class TranscriptionTask(Base):
-    """One recorded-file transcription task (spec §5): its files, state and per-file outcomes."""
+    """One recorded-file transcription task (docs/dashscope-protocol.md §5): its files, state and per-file outcomes."""
 
     __tablename__ = "transcription_tasks"
 

@@ -1,4 +1,4 @@
-"""Recorded-file transcription as async tasks (spec §5), free of HTTP.
+"""Recorded-file transcription as async tasks (docs/dashscope-protocol.md §5), free of HTTP.
 
 - `models`: statuses, request parameters and the stored task record.
 - `store`: tasks in the database, with compare-and-set claims and leases.

@@ -1,4 +1,4 @@
-"""Transcribe local files on a remote hotasr server: upload (spec §8 policy flow), submit one
+"""Transcribe local files on a remote hotasr server: upload (docs/dashscope-protocol.md §8 policy flow), submit one
 task, poll it, and fetch every transcript. Backs `hotasr transcribe --server URL FILE`."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def transcribe_remote(
     on_status: Callable[[str], None] | None = None,
     extra_parameters: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per path, in order: the transcript JSON of spec §5.3 (plus "warnings" when there
+    """One dict per path, in order: the transcript JSON of docs/dashscope-protocol.md §5.3 (plus "warnings" when there
     are any), or `{"file_url", "subtask_status": "FAILED", "code", "message"}` for a failed file.
 
     Raises hotasr.client.ServerError when the server refuses a request (bad key, unknown model,

@@ -126,7 +126,7 @@ class TaskRecord:
 class FileTranscript:
     """What a task keeps for one file it transcribed, in the results store: the audio's properties
     and one Transcript per requested channel, serialised neutrally. The DashScope adapter renders it
-    as the transcript JSON of spec §5.3 when the file is fetched (hotasr.api.dashscope_shapes)."""
+    as the transcript JSON of docs/dashscope-protocol.md §5.3 when the file is fetched (hotasr.api.dashscope_shapes)."""
 
     FORMAT = "hotasr.file-transcript/1"
 

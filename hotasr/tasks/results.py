@@ -19,7 +19,7 @@ from typing import Any
 from hotasr.config import Settings
 from hotasr.storage.files import narrow, private_dir
 
-UPLOAD_TTL_SECONDS = 48 * 3600  # DashScope's temporary upload URLs live 48 h (spec §8)
+UPLOAD_TTL_SECONDS = 48 * 3600  # DashScope's temporary upload URLs live 48 h (docs/dashscope-protocol.md §8)
 
 
 def results_root(settings: Settings) -> Path:

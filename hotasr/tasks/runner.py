@@ -1,6 +1,6 @@
 """Runs one claimed task: every file is fetched, decoded, recognized per requested channel and
 written to the results store as a `FileTranscript` (the DashScope adapter renders it as the
-transcript JSON of spec §5.3 when it is fetched).
+transcript JSON of docs/dashscope-protocol.md §5.3 when it is fetched).
 
 A file that cannot be fetched or decoded fails only its sub-task, which keeps the domain error;
 the task SUCCEEDS when at least one file did. Progress is saved after each file, so a task resumed

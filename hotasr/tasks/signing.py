@@ -1,5 +1,5 @@
 """HMAC-signed, expiring URLs: result files are readable without the API key (users fetch them with
-urllib, spec §5.3), so the signature is what keeps them private."""
+urllib, docs/dashscope-protocol.md §5.3), so the signature is what keeps them private."""
 
 from __future__ import annotations
 

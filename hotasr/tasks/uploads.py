@@ -1,4 +1,4 @@
-"""Temporary uploads in the shape of DashScope's OSS upload policy (spec §8): the API hands out a
+"""Temporary uploads in the shape of DashScope's OSS upload policy (docs/dashscope-protocol.md §8): the API hands out a
 signed policy for a fresh directory of the caller's account, the multipart POST is checked
 against it, and the file becomes `oss://<key>`, usable in file_urls by that account only."""
 

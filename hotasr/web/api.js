@@ -46,7 +46,7 @@ export async function call(path, { method = "GET", body, headers = {}, raw = fal
   return type.includes("json") ? response.json() : response.text();
 }
 
-// -- hotword lists (DashScope customization API, spec §3) ----------------------------------------
+// -- hotword lists (DashScope customization API, docs/dashscope-protocol.md §3) ----------------------------------------
 
 async function vocabulary(input) {
   const data = await call("/api/v1/services/audio/asr/customization", {
@@ -93,7 +93,7 @@ export async function transcribe(file, { model, vocabularyId, language, biasing,
   return call("/v1/audio/transcriptions", { method: "POST", body: form });
 }
 
-// -- recorded-file tasks (spec §5) ---------------------------------------------------------------
+// -- recorded-file tasks (docs/dashscope-protocol.md §5) ---------------------------------------------------------------
 
 export async function listTasks(pageNo, pageSize) {
   return call(`/api/v1/tasks?page_no=${pageNo}&page_size=${pageSize}`);

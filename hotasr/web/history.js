@@ -1,4 +1,4 @@
-// Task history: recorded-file tasks (spec §5) with their status, and each file's result as
+// Task history: recorded-file tasks (docs/dashscope-protocol.md §5) with their status, and each file's result as
 // JSON, SRT or plain text. Results are fetched from the signed transcription_url on demand.
 
 import * as api from "./api.js";

@@ -1,4 +1,4 @@
-// Live microphone through the real-time WebSocket API (spec §4): getUserMedia -> AudioWorklet
+// Live microphone through the real-time WebSocket API (docs/dashscope-protocol.md §4): getUserMedia -> AudioWorklet
 // (16 kHz s16le, 100 ms frames) -> binary frames; run-task / finish-task as text frames.
 // Browsers cannot set headers on a WebSocket, so the key travels as the subprotocol `bearer.<key>`.
 
@@ -63,7 +63,7 @@ export class MicSession {
 
   onFrame({ pcm, peak }) {
     this.handlers.onLevel?.(peak);
-    if (!this.started || this.stopping) return; // no audio before task-started (spec §4.1)
+    if (!this.started || this.stopping) return; // no audio before task-started (docs/dashscope-protocol.md §4.1)
     this.frames.push(new Int16Array(pcm));
     this.socket.send(pcm);
   }

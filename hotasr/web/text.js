@@ -112,7 +112,7 @@ export function hitCounts(hits) {
   return [...counts].sort((a, b) => b[1] - a[1]);
 }
 
-// -- result documents (spec §5.3) -> downloads ---------------------------------------------------
+// -- result documents (docs/dashscope-protocol.md §5.3) -> downloads ---------------------------------------------------
 
 function clock(ms) {
   const t = Math.max(0, Math.round(ms));
