@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -235,17 +236,22 @@ def _transcribe_one(
     diarization: DiarizationOptions | None = None,
 ) -> Transcript:
     decoded = decode_audio(path, channel=channel, limits=AudioLimits.from_settings(settings))
-    kwargs: dict[str, Any] = {
-        "speech_gate": True,
-        "model": model,
-        "settings": settings,
-        "hotwords": terms,
-        "language_hints": [language] if language else None,
-        "vocabulary_target_model": target_model,
-        "biasing": biasing,
-    }
+
+    def run(progress: Callable[[float], None] | None = None) -> Transcript:
+        return recognize(
+            decoded.samples,
+            model=model,
+            settings=settings,
+            hotwords=terms,
+            language_hints=[language] if language else None,
+            vocabulary_target_model=target_model,
+            biasing=biasing,
+            progress=progress,
+            speech_gate=True,
+        )
+
     if decoded.info.duration_ms < _PROGRESS_MIN_MS:
-        transcript = recognize(decoded.samples, **kwargs)
+        transcript = run()
     else:
         with Progress(
             TextColumn("{task.description}"),
@@ -256,7 +262,7 @@ def _transcribe_one(
             transient=True,
         ) as bar:
             task = bar.add_task(path.name, total=1.0)
-            transcript = recognize(decoded.samples, progress=lambda done: bar.update(task, completed=done), **kwargs)
+            transcript = run(lambda done: bar.update(task, completed=done))
     transcript.warnings[:0] = decoded.warnings
     if diarization is not None:
         from hotasr.diarization import diarize_transcript
