@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from hotasr.engine import BiasingMode
 from hotasr.hotwords import Hotword, parse_hotword_list
 from hotasr.recognize import ModelNotServed, recognize
 from hotasr.transcript import Transcript
+
+if TYPE_CHECKING:  # imported only when diarization is asked for
+    from hotasr.diarization import DiarizationOptions
 
 AudioInput = str | os.PathLike[str] | bytes | bytearray | BinaryIO | np.ndarray
 
@@ -51,30 +54,16 @@ def transcribe(
     instead of ending this process. Audio without speech gives no sentences and a warning.
     """
     settings = settings or Settings()
-    options = None
-    if diarize:
-        from hotasr.diarization import DiarizationOptions
-
-        options = DiarizationOptions(speaker_count)  # ValueError names a bad speaker_count
-    elif speaker_count is not None:
-        raise ValueError("speaker_count only applies with diarize=True")
+    options = _diarization_options(diarize, speaker_count)
     info = get_model(model)
     if info is None:
         raise ModelNotServed(model, f"model {model!r} is not a known model name")
     terms = _parse_hotwords(hotwords, info.hotword_langs, settings.max_terms_per_vocabulary)
 
-    warnings: list[str] = []
     limits = AudioLimits.from_settings(settings)
+    warnings: list[str] = []
     if isinstance(audio, np.ndarray):
-        samples = np.asarray(audio, dtype=np.float32)
-        if samples.ndim != 1:
-            raise ValueError(f"a numpy audio array must be mono (1-D), got shape {samples.shape}")
-        # The same limits as files: a 1 Hz "rate" would make resampling allocate 16,000 times the input.
-        limits.check_header("the audio array", channels=1, sample_rate=sample_rate,
-                            seconds=len(samples) / sample_rate if sample_rate > 0 else None)
-        if not len(samples):
-            raise AudioError(EMPTY, "the audio array is empty (0 samples)")
-        samples = resample(samples, sample_rate, SAMPLE_RATE)
+        samples = _array_samples(audio, sample_rate, limits)
     else:
         # Probed and decoded in a child process: a file that crashes FFmpeg raises AudioError here.
         decoded = decode_audio(audio, channel=channel, limits=limits)
@@ -96,6 +85,29 @@ def transcribe(
 
         transcript = diarize_transcript(samples, transcript, settings.model_cache_dir, options)
     return transcript
+
+
+def _diarization_options(diarize: bool, speaker_count: int | None) -> DiarizationOptions | None:
+    if not diarize:
+        if speaker_count is not None:
+            raise ValueError("speaker_count only applies with diarize=True")
+        return None
+    from hotasr.diarization import DiarizationOptions
+
+    return DiarizationOptions(speaker_count)  # ValueError names a bad speaker_count
+
+
+def _array_samples(audio: np.ndarray, sample_rate: int, limits: AudioLimits) -> np.ndarray:
+    """A caller's float32 mono array at `sample_rate`, checked against the limits files get, at 16 kHz."""
+    samples = np.asarray(audio, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"a numpy audio array must be mono (1-D), got shape {samples.shape}")
+    # The same limits as files: a 1 Hz "rate" would make resampling allocate 16,000 times the input.
+    limits.check_header("the audio array", channels=1, sample_rate=sample_rate,
+                        seconds=len(samples) / sample_rate if sample_rate > 0 else None)
+    if not len(samples):
+        raise AudioError(EMPTY, "the audio array is empty (0 samples)")
+    return resample(samples, sample_rate, SAMPLE_RATE)
 
 
 def _parse_hotwords(

@@ -38,5 +38,4 @@ def admit(connection: HTTPConnection, found: tuple[int, str] | None) -> int:
     limiter: RateLimiter = connection.app.state.rate_limiter
     if not limiter.allow(key_id):
         raise RateLimited("Requests rate limit exceeded, please try again later.")
-    connection.state.api_key_id = key_id
     return account_id

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from hotasr.biasing.weights import WeightsError, cached, read_model_bin
 _LN_EPS = 1e-5
 _OPSET = 17
 _IR_VERSION = 8  # the newest `onnx` writes IR versions older onnxruntime releases refuse
+# A decoder weight by its name under `decoder/` (`layer_0/ffn/linear_0/weight`).
+_Weights = Callable[[str], np.ndarray]
 
 
 class _GraphBuilder:
@@ -158,7 +161,7 @@ class Decoder:
 
     def _step_graph(self, v: dict[str, np.ndarray]) -> bytes:
         g = _GraphBuilder(self.int8, self.unsigned)
-        h, dh, d = self.num_heads, self.head_dim, self.d_model
+        h, dh = self.num_heads, self.head_dim
 
         def w(name: str) -> np.ndarray:
             return v[f"decoder/{name}"]
@@ -177,32 +180,8 @@ class Decoder:
         outputs = [_tensor("logits", "f", ["B", "K", self.vocab_size])]
         for i in range(self.num_layers):
             p = f"layer_{i}/"
-            # Self-attention; the cache is laid out (T, B, H, dh) so the caller's slice of the
-            # first T positions is contiguous and goes in without a copy.
-            y = g.layer_norm(x, w(p + "self_attention/layer_norm/gamma"), w(p + "self_attention/layer_norm/beta"))
-            qkv = g.linear(y, w(p + "self_attention/linear_0/weight"), w(p + "self_attention/linear_0/bias"))
-            q, k, val = g.op("Split", g.op("Reshape", qkv, g.shape(0, 0, 3 * h, dh)), axis=2, outputs=3)
-            q = g.op("Mul", g.op("Transpose", q, perm=[0, 2, 1, 3]), scale)  # (B, H, S, dh)
-            g.op("Transpose", k, out=f"new_k_{i}", perm=[1, 0, 2, 3])  # (S, B, H, dh)
-            g.op("Transpose", val, out=f"new_v_{i}", perm=[1, 0, 2, 3])
-            keys = g.op("Concat", f"past_k_{i}", f"new_k_{i}", axis=0)  # (T, B, H, dh)
-            values = g.op("Concat", f"past_v_{i}", f"new_v_{i}", axis=0)
-            att = g.op("MatMul", q, g.op("Transpose", keys, perm=[1, 2, 3, 0]))  # (B, H, S, T)
-            att = g.op("Softmax", g.op("Add", att, "mask"), axis=-1)
-            o = g.op("MatMul", att, g.op("Transpose", values, perm=[1, 2, 0, 3]))  # (B, H, S, dh)
-            o = g.op("Reshape", g.op("Transpose", o, perm=[0, 2, 1, 3]), g.shape(0, 0, d))
-            o = g.linear(o, w(p + "self_attention/linear_1/weight"), w(p + "self_attention/linear_1/bias"))
-            x = g.op("Add", x, o)
-            # Cross-attention with heads first and (beam x position) as rows: one GEMM per head
-            # against the encoder keys every beam shares.
-            y = g.layer_norm(x, w(p + "attention/layer_norm/gamma"), w(p + "attention/layer_norm/beta"))
-            q = g.linear(y, w(p + "attention/linear_0/weight"), w(p + "attention/linear_0/bias"))
-            q = g.op("Mul", g.op("Transpose", g.op("Reshape", q, g.shape(-1, h, dh)), perm=[1, 0, 2]), scale)
-            att = g.op("Softmax", g.op("MatMul", q, f"cross_k_{i}"), axis=-1)  # (H, B*S, T_enc)
-            o = g.op("Transpose", g.op("MatMul", att, f"cross_v_{i}"), perm=[1, 0, 2])  # (B*S, H, dh)
-            o = g.op("Reshape", o, x_shape)
-            o = g.linear(o, w(p + "attention/linear_2/weight"), w(p + "attention/linear_2/bias"))
-            x = g.op("Add", x, o)
+            x = g.op("Add", x, self._self_attention(g, x, i, w, scale))
+            x = g.op("Add", x, self._cross_attention(g, x, x_shape, i, w, scale))
             y = g.layer_norm(x, w(p + "ffn/layer_norm/gamma"), w(p + "ffn/layer_norm/beta"))
             y = g.gelu(g.linear(y, w(p + "ffn/linear_0/weight"), w(p + "ffn/linear_0/bias")))
             x = g.op("Add", x, g.linear(y, w(p + "ffn/linear_1/weight"), w(p + "ffn/linear_1/bias")))
@@ -222,6 +201,38 @@ class Decoder:
         )
         return g.model(inputs, outputs)
 
+    def _self_attention(self, g: _GraphBuilder, x: str, i: int, w: _Weights, scale: str) -> str:
+        """Layer `i`'s self-attention of the new positions over the cached ones and themselves; their
+        keys and values come out as new_k_{i} / new_v_{i}. The cache is laid out (T, B, H, dh) so the
+        caller's slice of the first T positions is contiguous and goes in without a copy."""
+        h, dh, d = self.num_heads, self.head_dim, self.d_model
+        p = f"layer_{i}/self_attention/"
+        y = g.layer_norm(x, w(p + "layer_norm/gamma"), w(p + "layer_norm/beta"))
+        qkv = g.linear(y, w(p + "linear_0/weight"), w(p + "linear_0/bias"))
+        q, k, val = g.op("Split", g.op("Reshape", qkv, g.shape(0, 0, 3 * h, dh)), axis=2, outputs=3)
+        q = g.op("Mul", g.op("Transpose", q, perm=[0, 2, 1, 3]), scale)  # (B, H, S, dh)
+        g.op("Transpose", k, out=f"new_k_{i}", perm=[1, 0, 2, 3])  # (S, B, H, dh)
+        g.op("Transpose", val, out=f"new_v_{i}", perm=[1, 0, 2, 3])
+        keys = g.op("Concat", f"past_k_{i}", f"new_k_{i}", axis=0)  # (T, B, H, dh)
+        values = g.op("Concat", f"past_v_{i}", f"new_v_{i}", axis=0)
+        att = g.op("MatMul", q, g.op("Transpose", keys, perm=[1, 2, 3, 0]))  # (B, H, S, T)
+        att = g.op("Softmax", g.op("Add", att, "mask"), axis=-1)
+        o = g.op("MatMul", att, g.op("Transpose", values, perm=[1, 2, 0, 3]))  # (B, H, S, dh)
+        o = g.op("Reshape", g.op("Transpose", o, perm=[0, 2, 1, 3]), g.shape(0, 0, d))
+        return g.linear(o, w(p + "linear_1/weight"), w(p + "linear_1/bias"))
+
+    def _cross_attention(self, g: _GraphBuilder, x: str, x_shape: str, i: int, w: _Weights, scale: str) -> str:
+        """Layer `i`'s attention to the encoder output, with heads first and (beam x position) as
+        rows: one GEMM per head against the encoder keys every beam shares (cross_k_{i}, cross_v_{i})."""
+        h, dh = self.num_heads, self.head_dim
+        p = f"layer_{i}/attention/"
+        y = g.layer_norm(x, w(p + "layer_norm/gamma"), w(p + "layer_norm/beta"))
+        q = g.linear(y, w(p + "linear_0/weight"), w(p + "linear_0/bias"))
+        q = g.op("Mul", g.op("Transpose", g.op("Reshape", q, g.shape(-1, h, dh)), perm=[1, 0, 2]), scale)
+        att = g.op("Softmax", g.op("MatMul", q, f"cross_k_{i}"), axis=-1)  # (H, B*S, T_enc)
+        o = g.op("Transpose", g.op("MatMul", att, f"cross_v_{i}"), perm=[1, 0, 2])  # (B*S, H, dh)
+        o = g.op("Reshape", o, x_shape)
+        return g.linear(o, w(p + "linear_2/weight"), w(p + "linear_2/bias"))
 
 # x86 extensions with a native u8 x s8 dot product into 32 bits (/proc/cpuinfo flag names).
 _VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "avx_vnni_int8"})

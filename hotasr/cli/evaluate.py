@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hotasr.cli.common import fail
+
+if TYPE_CHECKING:
+    from hotasr.config import Settings
+    from hotasr.evaluation.runner import EvalReport
 
 
 def eval_command(
@@ -28,17 +32,26 @@ def eval_command(
     ] = None,
 ) -> None:
     """Evaluate hotword biasing on a manifest: WER/CER, U-WER, B-WER, hotword recall/precision, RTF."""
-    # Imported here so `hotasr --help` stays fast.
-    from pydantic import ValidationError
-
-    from hotasr.config import ModelRoute, Settings
-    from hotasr.evaluation.manifest import ManifestError
-    from hotasr.evaluation.runner import MODES, EvaluationError, evaluate
+    from hotasr.evaluation.runner import MODES  # imported here so `hotasr --help` stays fast
 
     mode_list = [m.strip() for m in modes.split(",") if m.strip()]
     bad = [m for m in mode_list if m not in MODES]
     if not mode_list or bad:
         fail(f"--modes takes a comma-separated subset of {','.join(MODES)}; got {modes!r}", code=2)
+    settings = _settings(model, weights)
+    console = Console(stderr=True)
+    report = _evaluate_with_progress(console, manifest, model, mode_list, settings, limit)
+    markdown = _write_report(report, out)
+    typer.echo(markdown)
+    console.print(f"wrote {out / 'report.json'} and {out / 'report.md'}", highlight=False)
+
+
+def _settings(model: str, weights: str | None) -> Settings:
+    """The configuration, with --weights in the model's route; fails unless it serves `model`."""
+    from pydantic import ValidationError
+
+    from hotasr.config import ModelRoute, Settings
+
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -48,8 +61,16 @@ def eval_command(
         settings.models[model] = route.model_copy(update={"weights": weights})
     if not settings.is_served(model):
         fail(f"model {model!r} is not configured (served models: {', '.join(sorted(settings.models))})")
+    return settings
 
-    console = Console(stderr=True)
+
+def _evaluate_with_progress(
+    console: Console, manifest: Path, model: str, modes: list[str], settings: Settings, limit: int | None
+) -> EvalReport:
+    """`evaluate`, with a progress bar on stderr; a bad manifest or a failed recognition is one line."""
+    from hotasr.evaluation.manifest import ManifestError
+    from hotasr.evaluation.runner import EvaluationError, evaluate
+
     with Progress(
         TextColumn("[bold]eval[/bold]"),
         BarColumn(),
@@ -65,10 +86,13 @@ def eval_command(
             bar.update(task, completed=done, total=total, description=description)
 
         try:
-            report = evaluate(manifest, model=model, modes=mode_list, settings=settings, limit=limit, progress=progress)
+            return evaluate(manifest, model=model, modes=modes, settings=settings, limit=limit, progress=progress)
         except (ManifestError, EvaluationError) as exc:
             fail(str(exc))
 
+
+def _write_report(report: EvalReport, out: Path) -> str:
+    """Writes report.json and report.md under `out`; returns the markdown."""
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(report.to_json() + "\n", encoding="utf-8")
@@ -76,5 +100,4 @@ def eval_command(
         (out / "report.md").write_text(markdown, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write the report to {out}: {exc}")
-    typer.echo(markdown)
-    console.print(f"wrote {out / 'report.json'} and {out / 'report.md'}", highlight=False)
+    return markdown

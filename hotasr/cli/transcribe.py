@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hotasr.api.dashscope_shapes import transcript_from_document, word_json
 from hotasr.audio import AudioError, AudioLimits, decode_audio
-from hotasr.catalog import get_model
+from hotasr.catalog import ModelInfo, get_model
 from hotasr.cli.common import err, fail, print_error, print_warning, read_hotwords_file
 from hotasr.client import DEFAULT_SERVER, Client, ServerError
 from hotasr.config import Settings
@@ -28,6 +29,9 @@ from hotasr.recognize import ModelNotServed, check_served, recognize
 from hotasr.subtitles import to_srt, to_vtt
 from hotasr.tasks.client import transcribe_remote
 from hotasr.transcript import Sentence, Transcript, word_joiner
+
+if TYPE_CHECKING:  # imported when --diarize asks for it
+    from hotasr.diarization import DiarizationOptions
 
 # A progress bar for anything shorter only flickers.
 _PROGRESS_MIN_MS = 30_000
@@ -100,33 +104,23 @@ def transcribe_command(
         if hotwords is not None or biasing is not Biasing.hotasr or channel is not None:
             fail("--hotwords, --biasing and --channel work in-process only; on a server, store the list "
                  "(hotasr vocab import) and pass --vocabulary-id")
-        extra: dict[str, Any] = {}
-        if diarization is not None:
-            extra["diarization_enabled"] = True
-            if speaker_count is not None:
-                extra["speaker_count"] = speaker_count
-        _output(_transcribe_on_server(files, server, api_key, model, vocabulary_id, language, extra),
-                output_format, len(files))
-        return
+        extra = _server_parameters(diarization is not None, speaker_count)
+        transcripts = _transcribe_on_server(files, server, api_key, model, vocabulary_id, language, extra)
+    else:
+        transcripts = _transcribe_here(
+            files, model, hotwords, vocabulary_id, api_key, language, biasing, channel, diarization
+        )
+    _output(transcripts, output_format, len(files))
+
+
+def _transcribe_here(
+    files: list[Path], model: str, hotwords: Path | None, vocabulary_id: str | None, api_key: str | None,
+    language: str | None, biasing: Biasing, channel: int | None, diarization: DiarizationOptions | None,
+) -> list[tuple[Path, Transcript | str]]:
+    """Transcribes `files` in this process: a file that fails gets its one-line error in its place."""
     settings = Settings()
-    info = get_model(model)
-    try:
-        check_served(model, settings)
-    except ModelNotServed as exc:
-        fail(exc.message)
-    assert info is not None
-
-    terms: list[Hotword] = []
-    target_model: str | None = None
-    try:
-        if hotwords is not None:
-            items = read_hotwords_file(hotwords)
-            terms = parse_hotword_list(items, info.hotword_langs, settings.max_terms_per_vocabulary)
-        elif vocabulary_id is not None:
-            terms, target_model = _fetch_vocabulary(vocabulary_id, DEFAULT_SERVER, api_key, info.hotword_langs)
-    except HotwordError as exc:
-        fail(f"hotword list: {exc}")
-
+    info = _served_model(model, settings)
+    terms, target_model = _hotword_list(hotwords, vocabulary_id, api_key, info, settings)
     transcripts: list[tuple[Path, Transcript | str]] = []
     for path in files:
         try:
@@ -137,7 +131,42 @@ def transcribe_command(
             transcripts.append((path, str(exc)))
         except Exception as exc:  # a bug or a runtime failure still gets one line, not a traceback
             transcripts.append((path, f"{type(exc).__name__}: {exc}"))
-    _output(transcripts, output_format, len(files))
+    return transcripts
+
+
+def _served_model(model: str, settings: Settings) -> ModelInfo:
+    try:
+        check_served(model, settings)
+    except ModelNotServed as exc:
+        fail(exc.message)
+    info = get_model(model)
+    assert info is not None  # check_served refuses unknown names
+    return info
+
+
+def _hotword_list(
+    hotwords: Path | None, vocabulary_id: str | None, api_key: str | None, info: ModelInfo, settings: Settings,
+) -> tuple[list[Hotword], str | None]:
+    """The list to bias by (from the file or the server, or none) and the model it was stored for."""
+    try:
+        if hotwords is not None:
+            items = read_hotwords_file(hotwords)
+            return parse_hotword_list(items, info.hotword_langs, settings.max_terms_per_vocabulary), None
+        if vocabulary_id is not None:
+            return _fetch_vocabulary(vocabulary_id, DEFAULT_SERVER, api_key, info.hotword_langs)
+    except HotwordError as exc:
+        fail(f"hotword list: {exc}")
+    return [], None
+
+
+def _server_parameters(diarized: bool, speaker_count: int | None) -> dict[str, Any]:
+    """The task's extra parameters for --diarize / --speaker-count, as the server's API names them."""
+    extra: dict[str, Any] = {}
+    if diarized:
+        extra["diarization_enabled"] = True
+        if speaker_count is not None:
+            extra["speaker_count"] = speaker_count
+    return extra
 
 
 def _output(transcripts: list[tuple[Path, Transcript | str]], output_format: OutputFormat, count: int) -> None:
@@ -161,7 +190,7 @@ def _output(transcripts: list[tuple[Path, Transcript | str]], output_format: Out
         raise typer.Exit(1)
 
 
-def _diarization_options(diarize: bool, speaker_count: int | None) -> Any:
+def _diarization_options(diarize: bool, speaker_count: int | None) -> DiarizationOptions | None:
     if not diarize:
         if speaker_count is not None:
             fail("--speaker-count needs --diarize")
@@ -204,20 +233,25 @@ def _transcribe_one(
     target_model: str | None,
     biasing: Any,
     channel: int | None,
-    diarization: Any = None,
+    diarization: DiarizationOptions | None = None,
 ) -> Transcript:
     decoded = decode_audio(path, channel=channel, limits=AudioLimits.from_settings(settings))
-    kwargs: dict[str, Any] = {
-        "speech_gate": True,
-        "model": model,
-        "settings": settings,
-        "hotwords": terms,
-        "language_hints": [language] if language else None,
-        "vocabulary_target_model": target_model,
-        "biasing": biasing,
-    }
+
+    def run(progress: Callable[[float], None] | None = None) -> Transcript:
+        return recognize(
+            decoded.samples,
+            model=model,
+            settings=settings,
+            hotwords=terms,
+            language_hints=[language] if language else None,
+            vocabulary_target_model=target_model,
+            biasing=biasing,
+            progress=progress,
+            speech_gate=True,
+        )
+
     if decoded.info.duration_ms < _PROGRESS_MIN_MS:
-        transcript = recognize(decoded.samples, **kwargs)
+        transcript = run()
     else:
         with Progress(
             TextColumn("{task.description}"),
@@ -228,7 +262,7 @@ def _transcribe_one(
             transient=True,
         ) as bar:
             task = bar.add_task(path.name, total=1.0)
-            transcript = recognize(decoded.samples, progress=lambda done: bar.update(task, completed=done), **kwargs)
+            transcript = run(lambda done: bar.update(task, completed=done))
     transcript.warnings[:0] = decoded.warnings
     if diarization is not None:
         from hotasr.diarization import diarize_transcript

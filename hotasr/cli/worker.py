@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from hotasr.cli.common import fail
 from hotasr.config import Settings
+
+if TYPE_CHECKING:
+    from hotasr.tasks.janitor import Janitor
 
 
 def worker_command(
@@ -38,27 +41,10 @@ def worker_command(
     if not settings.queue_url:
         fail("no queue configured: set HOTASR_QUEUE_URL (e.g. redis://127.0.0.1:6379/0) for the API and the workers")
     from hotasr.logs import configure_logging
-    from hotasr.storage.db import make_engine, make_sessions, migrate
-    from hotasr.tasks.janitor import Janitor
-    from hotasr.tasks.queue import QUEUE, make_celery, sender
-    from hotasr.tasks.results import ResultStore, results_root
-    from hotasr.tasks.store import TaskStore
+    from hotasr.tasks.queue import QUEUE, make_celery
 
     configure_logging(settings.log_json, settings.log_level)
-    engine = make_engine(settings.resolved_database_url)
-    migrate(engine)
-    send = sender(settings)
-    # Workers keep house too, so recovery does not depend on an API server being up.
-    janitor = Janitor(
-        TaskStore(make_sessions(engine)),
-        ResultStore(results_root(settings)),
-        send,
-        lease_seconds=settings.task_lease_seconds,
-        max_attempts=settings.task_max_attempts,
-        ttl=timedelta(hours=settings.results_ttl_hours),
-        queue_mode=True,
-    )
-    janitor.start()
+    janitor = _start_janitor(settings)
     app = make_celery(settings)
     # Threads, not prefork: CTranslate2 releases the GIL, and one process holds one copy of the model.
     try:
@@ -75,3 +61,28 @@ def worker_command(
         )
     finally:
         janitor.stop()
+
+
+def _start_janitor(settings: Settings) -> Janitor:
+    """The database migrated and the janitor started: workers keep house too, so recovery does not
+    depend on an API server being up."""
+    from hotasr.storage.db import make_engine, make_sessions, migrate
+    from hotasr.tasks.janitor import Janitor
+    from hotasr.tasks.queue import sender
+    from hotasr.tasks.results import ResultStore, results_root
+    from hotasr.tasks.store import TaskStore
+
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    send = sender(settings)
+    janitor = Janitor(
+        TaskStore(make_sessions(engine)),
+        ResultStore(results_root(settings)),
+        send,
+        lease_seconds=settings.task_lease_seconds,
+        max_attempts=settings.task_max_attempts,
+        ttl=timedelta(hours=settings.results_ttl_hours),
+        queue_mode=True,
+    )
+    janitor.start()
+    return janitor

@@ -243,6 +243,80 @@ def _warm_up_audio(utt: Utterance | None, load: AudioLoader) -> np.ndarray:
     return np.pad(samples, (0, length - len(samples)))
 
 
+# Recognises one utterance's samples in one mode (no utterance: the warm-up's silence).
+_Run = Callable[[Utterance | None, np.ndarray, str], Transcript]
+
+
+def _checked_modes(modes: Sequence[str], limit: int | None) -> list[str]:
+    """`modes` in order without repeats; unknown modes and a `limit` below 1 are refused before any work."""
+    modes = list(dict.fromkeys(modes))
+    unknown = [m for m in modes if m not in MODES]
+    if not modes or unknown:
+        raise EvaluationError(f"modes must be among {', '.join(MODES)}; got {', '.join(modes) or 'none'}")
+    if limit is not None and limit < 1:
+        raise EvaluationError(f"limit must be at least 1, got {limit}")
+    return modes
+
+
+def _warm_up(run: _Run, first: Utterance | None, load: AudioLoader, modes: Sequence[str]) -> None:
+    """Untimed warm-up: model loading and first-call set-up must not count as decode time. It decodes
+    the first utterance's opening with its list: silence never reaches the engine, and the biased
+    decoder is built by the first decode that has a list."""
+    opening = _warm_up_audio(first, load)
+    for mode in modes:
+        try:
+            run(first, opening, mode)
+        except Exception as exc:
+            raise EvaluationError(f"warm-up recognition failed in mode {mode!r}: {exc}") from exc
+
+
+def _timed_result(run: _Run, utt: Utterance, samples: np.ndarray, mode: str) -> UtteranceResult:
+    """Recognises `utt` in `mode`, timed, and scores the transcript against its reference."""
+    start = time.perf_counter()
+    try:
+        transcript = run(utt, samples, mode)
+    except Exception as exc:
+        raise EvaluationError(f"{utt.id}: recognition failed in mode {mode!r}: {exc}") from exc
+    elapsed = time.perf_counter() - start
+    hyp = transcript.text
+    terms = [h.text for h in utt.hotwords]
+    return UtteranceResult(
+        id=utt.id,
+        mode=mode,
+        language=utt.language,
+        reference=utt.reference,
+        hypothesis=hyp,
+        audio_seconds=len(samples) / SAMPLE_RATE,
+        decode_seconds=elapsed,
+        errors=score_text(utt.reference, hyp, utt.biasing_words, utt.language),
+        hotwords=hotword_counts(utt.reference, hyp, terms, utt.language),
+        warnings=list(transcript.warnings),
+    )
+
+
+def _mode_scores(
+    modes: Sequence[str], utterances: Sequence[Utterance], results: Sequence[UtteranceResult]
+) -> list[ModeScore]:
+    """The totals per (mode, language), modes in the order asked, languages in the manifest's order."""
+    scores: dict[tuple[str, str], ModeScore] = {}
+    languages = list(dict.fromkeys(u.language for u in utterances))
+    for mode in modes:
+        for language in languages:
+            scores[(mode, language)] = ModeScore(mode=mode, language=language)
+    for result in results:
+        scores[(result.mode, result.language)].add(result)
+    return list(scores.values())
+
+
+def _environment(settings: Settings, model: str) -> dict[str, str]:
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "engine": settings.models[model].engine if model in settings.models else "?",
+        "weights": settings.models[model].weights if model in settings.models else "?",
+    }
+
+
 def evaluate(
     manifest_path: str | Path,
     *,
@@ -260,12 +334,7 @@ def evaluate(
     `hotasr.audio.decode_audio`; tests inject fakes. `limit` takes the first N utterances.
     Mode "none" is given no hotwords at all; "prompt" and "hotasr" get the utterance's list.
     """
-    modes = list(dict.fromkeys(modes))
-    unknown = [m for m in modes if m not in MODES]
-    if not modes or unknown:
-        raise EvaluationError(f"modes must be among {', '.join(MODES)}; got {', '.join(modes) or 'none'}")
-    if limit is not None and limit < 1:
-        raise EvaluationError(f"limit must be at least 1, got {limit}")
+    modes = _checked_modes(modes, limit)
     manifest = load_manifest(manifest_path)
     utterances = manifest.utterances[:limit] if limit else manifest.utterances
     settings = settings or Settings()
@@ -277,70 +346,23 @@ def evaluate(
         hints = [utt.language] if utt is not None else None
         return recognize(samples, model=model, settings=settings, hotwords=hotwords, language_hints=hints, biasing=mode)
 
-    # Untimed warm-up: model loading and first-call set-up must not count as decode time. It decodes
-    # the first utterance's opening with its list: silence never reaches the engine, and the biased
-    # decoder is built by the first decode that has a list.
-    first = utterances[0] if utterances else None
-    opening = _warm_up_audio(first, load)
-    for mode in modes:
-        try:
-            run(first, opening, mode)
-        except Exception as exc:
-            raise EvaluationError(f"warm-up recognition failed in mode {mode!r}: {exc}") from exc
-
+    _warm_up(run, utterances[0] if utterances else None, load, modes)
     results: list[UtteranceResult] = []
     total = len(utterances) * len(modes)
-    done = 0
     for utt in utterances:
         try:
             samples = load(utt.audio)
         except Exception as exc:
             raise EvaluationError(f"{utt.id}: cannot decode audio {utt.audio}: {exc}") from exc
-        audio_seconds = len(samples) / SAMPLE_RATE
-        terms = [h.text for h in utt.hotwords]
         for mode in modes:
-            start = time.perf_counter()
-            try:
-                transcript = run(utt, samples, mode)
-            except Exception as exc:
-                raise EvaluationError(f"{utt.id}: recognition failed in mode {mode!r}: {exc}") from exc
-            elapsed = time.perf_counter() - start
-            hyp = transcript.text
-            results.append(
-                UtteranceResult(
-                    id=utt.id,
-                    mode=mode,
-                    language=utt.language,
-                    reference=utt.reference,
-                    hypothesis=hyp,
-                    audio_seconds=audio_seconds,
-                    decode_seconds=elapsed,
-                    errors=score_text(utt.reference, hyp, utt.biasing_words, utt.language),
-                    hotwords=hotword_counts(utt.reference, hyp, terms, utt.language),
-                    warnings=list(transcript.warnings),
-                )
-            )
-            done += 1
+            results.append(_timed_result(run, utt, samples, mode))
             if progress:
-                progress(done, total, f"{utt.id} [{mode}]")
-
-    scores: dict[tuple[str, str], ModeScore] = {}
-    languages = list(dict.fromkeys(u.language for u in utterances))
-    for mode in modes:
-        for language in languages:
-            scores[(mode, language)] = ModeScore(mode=mode, language=language)
-    for result in results:
-        scores[(result.mode, result.language)].add(result)
+                progress(len(results), total, f"{utt.id} [{mode}]")
     return EvalReport(
         manifest=str(manifest_path),
         model=model,
         modes=modes,
-        scores=list(scores.values()),
+        scores=_mode_scores(modes, utterances, results),
         results=results,
-        environment={
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-            "engine": settings.models[model].engine if model in settings.models else "?",
-            "weights": settings.models[model].weights if model in settings.models else "?",
-        },
+        environment=_environment(settings, model),
     )

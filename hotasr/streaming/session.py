@@ -317,21 +317,10 @@ class RealtimeSession:
             self._base = keep_from
 
     async def _run_jobs(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._pending:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
+        """This stream's decodes, one at a time in the order queued, until the session closes."""
+        while (job := await self._next_job()) is not None:
+            if self._skipped(job):
                 continue
-            job = self._pending.popleft()
-            if self.failure is not None:
-                continue
-            if not job.final and (self._pending or not self._pool_idle()):
-                continue  # stale (newer work waits) or the server is busy: finals first, skip the refresh
-            if job.speculative and not self._pool_idle():
-                continue  # a head start only: on a busy server the final decodes when it is due
             if job.final and not job.speculative and self._speculation is not None and self._speculated == job.segment:
                 decoded = self._speculation  # decoded during the pause that ended the sentence
                 self._speculation = None
@@ -343,48 +332,76 @@ class RealtimeSession:
                     "real time; retry later or lower the number of concurrent streams",
                 ))
                 continue
-            seg = job.segment
-            start = self._chunks.decode_from(seg)
-            samples = self._audio[start - self._base : seg.end - self._base]
-            context = self._chunks.context(seg, start)
-            # Finals only: interims that read settled words agree with them too readily, and what
-            # they settle stays (real-time WER +1.2 to +1.5 points against +0.4 for finals only).
-            prefix = self._drafts.prefix_for(start) if job.final and self.options.settled_prefix else None
-            self._running = job
-            started = time.monotonic()
-            kind = "speculative final" if job.speculative else "final" if job.final else "interim"
-            try:
-                decode = SentenceDecode(samples, "final" if job.final else "draft", prefix, context, job.cancel,
-                                        tuple(self._heard))
-                tail = await loop.run_in_executor(self._pool, self._recognize, decode)
-            except DecodeCancelled:
-                log.debug("stopped %s of %.2f-%.2f s after %.2f s", kind, seg.start / SAMPLE_RATE,
-                          seg.end / SAMPLE_RATE, time.monotonic() - started)
-                continue
-            except Exception as exc:  # a decode error ends this task, not the server
-                await self._report(EngineFailed(f"recognition failed: {exc}"))
-                continue
-            finally:
-                self._running = None
-            cost = time.monotonic() - started
-            if not job.final:
-                self._interim_cost_s = cost
-            log.debug("decoded %s of %.2f-%.2f s from %.2f s in %.2f s (stream at %.2f s, prefix of %d words)",
-                      kind, seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, start / SAMPLE_RATE, cost,
-                      self._segmenter.position / SAMPLE_RATE, len(prefix.split()) if prefix else 0)
-            if job.speculative:
-                if self._speculated == seg:  # still the pause it was started for
-                    self._speculation = _Decoded(start, tail, job.chunkable)
-                elif job.chunkable:  # the speaker went on while it ran
-                    self._chunks.add(seg, start, tail)
-                continue
-            transcript = self._chunks.joined(seg, start, tail)
-            if job.final:
-                await self._emit_final(job, transcript)
-                continue
-            self._drafts.add(start, ms(seg.end - start), " ".join(s.text for s in tail.sentences))
-            for event in self._events(job, transcript):
-                await self._emit(event)
+            await self._decode(job)
+
+    async def _next_job(self) -> _Job | None:
+        """The next queued job, waited for; None once the session is closing and nothing is queued."""
+        while not self._pending:
+            if self._closing:
+                return None
+            self._wake.clear()
+            await self._wake.wait()
+        return self._pending.popleft()
+
+    def _skipped(self, job: _Job) -> bool:
+        """Whether `job` is dropped unrun: the task has failed, or it is work a busy server does without."""
+        if self.failure is not None:
+            return True
+        if not job.final and (self._pending or not self._pool_idle()):
+            return True  # stale (newer work waits) or the server is busy: finals first, skip the refresh
+        # A head start only: on a busy server the final decodes when it is due.
+        return job.speculative and not self._pool_idle()
+
+    async def _decode(self, job: _Job) -> None:
+        """Decodes `job`'s audio (what follows its sentence's chunks) on the pool and takes the result."""
+        seg = job.segment
+        start = self._chunks.decode_from(seg)
+        samples = self._audio[start - self._base : seg.end - self._base]
+        context = self._chunks.context(seg, start)
+        # Finals only: interims that read settled words agree with them too readily, and what
+        # they settle stays (real-time WER +1.2 to +1.5 points against +0.4 for finals only).
+        prefix = self._drafts.prefix_for(start) if job.final and self.options.settled_prefix else None
+        self._running = job
+        started = time.monotonic()
+        kind = "speculative final" if job.speculative else "final" if job.final else "interim"
+        try:
+            decode = SentenceDecode(samples, "final" if job.final else "draft", prefix, context, job.cancel,
+                                    tuple(self._heard))
+            tail = await asyncio.get_running_loop().run_in_executor(self._pool, self._recognize, decode)
+        except DecodeCancelled:
+            log.debug("stopped %s of %.2f-%.2f s after %.2f s", kind, seg.start / SAMPLE_RATE,
+                      seg.end / SAMPLE_RATE, time.monotonic() - started)
+            return
+        except Exception as exc:  # a decode error ends this task, not the server
+            await self._report(EngineFailed(f"recognition failed: {exc}"))
+            return
+        finally:
+            self._running = None
+        cost = time.monotonic() - started
+        if not job.final:
+            self._interim_cost_s = cost
+        log.debug("decoded %s of %.2f-%.2f s from %.2f s in %.2f s (stream at %.2f s, prefix of %d words)",
+                  kind, seg.start / SAMPLE_RATE, seg.end / SAMPLE_RATE, start / SAMPLE_RATE, cost,
+                  self._segmenter.position / SAMPLE_RATE, len(prefix.split()) if prefix else 0)
+        await self._take(job, start, tail)
+
+    async def _take(self, job: _Job, start: int, tail: Transcript) -> None:
+        """A decode's result (`tail`, decoded from `start`): a head start is kept for its sentence's end
+        (or as a chunk if the speaker went on), a final is emitted, an interim emitted as a draft."""
+        seg = job.segment
+        if job.speculative:
+            if self._speculated == seg:  # still the pause it was started for
+                self._speculation = _Decoded(start, tail, job.chunkable)
+            elif job.chunkable:  # the speaker went on while it ran
+                self._chunks.add(seg, start, tail)
+            return
+        transcript = self._chunks.joined(seg, start, tail)
+        if job.final:
+            await self._emit_final(job, transcript)
+            return
+        self._drafts.add(start, ms(seg.end - start), " ".join(s.text for s in tail.sentences))
+        for event in self._events(job, transcript):
+            await self._emit(event)
 
     async def _emit_final(self, job: _Job, transcript: Transcript) -> None:
         for sentence in transcript.spoken:

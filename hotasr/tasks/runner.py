@@ -20,9 +20,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from hotasr.audio import INVALID_CHANNEL, AudioError, AudioLimits, decode_channels, is_silent
+from hotasr.audio import INVALID_CHANNEL, AudioError, AudioLimits, DecodedChannels, decode_channels, is_silent
 from hotasr.config import Settings
 from hotasr.engine import EngineError
 from hotasr.errors import EngineFailed, HotasrError, InternalError, NoSpeech
@@ -31,7 +32,7 @@ from hotasr.postprocess import apply_to_transcript
 from hotasr.recognize import recognize
 from hotasr.speech_gate import NO_SPEECH_WARNING
 from hotasr.tasks.fetch import Limits, fetch_to
-from hotasr.tasks.models import FAILED, SUCCEEDED, FileTranscript, Subtask, TaskRecord
+from hotasr.tasks.models import FAILED, SUCCEEDED, FileTranscript, Subtask, TaskParameters, TaskRecord
 from hotasr.tasks.results import ResultStore, results_root
 from hotasr.tasks.scratch import scratch_dir
 from hotasr.tasks.store import TaskStore
@@ -148,19 +149,7 @@ class TaskRunner:
             results=self.results,
         )
         params = record.parameters
-        decoding(True)
-        try:
-            # Probed, checked against the limits and decoded in a child process: a file that
-            # crashes FFmpeg fails here, as this file's DECODE_CRASHED, and never takes the worker.
-            decoded = decode_channels(path, channels=params.channel_ids,
-                                      limits=AudioLimits.from_settings(self.settings))
-        except AudioError as exc:
-            if exc.code != INVALID_CHANNEL:
-                raise
-            # Named as the request names it: the task's parameter is channel_id.
-            raise AudioError(exc.code, exc.message.replace("channel ", "channel_id ", 1)) from None
-        finally:
-            decoding(False)
+        decoded = self._decode(path, params.channel_ids, decoding)
         info = decoded.info
         warnings = list(decoded.warnings)
         transcripts: list[tuple[int, Transcript]] = []
@@ -170,32 +159,55 @@ class TaskRunner:
                 # Whisper "hears" words in digital silence; a silent track has no speech to find.
                 transcripts.append((channel, Transcript([], None, info.duration_ms)))
                 continue
-            try:
-                transcript = recognize(
-                    samples,
-                    model=record.model,
-                    settings=self.settings,
-                    hotwords=vocabulary.hotwords if vocabulary else (),
-                    language_hints=list(params.language_hints) or None,
-                    vocabulary_target_model=vocabulary.target_model if vocabulary else None,
-                    speech_gate=True,
-                )
-            except EngineError as exc:
-                raise EngineFailed(f"recognition failed: {exc}") from None
+            transcript = self._recognize(record, samples, vocabulary)
             for message in transcript.warnings:
                 if message not in warnings:
                     warnings.append(message)
-            if params.disfluency_removal:
-                transcript = apply_to_transcript(transcript, disfluency_removal=True)
-            if params.diarization:
-                transcript = _diarized(samples, transcript, params.speaker_count, self.settings)
-            transcripts.append((channel, transcript))
+            transcripts.append((channel, self._postprocessed(samples, transcript, params)))
         if not any(t.spoken for _, t in transcripts):
             gated = NO_SPEECH_WARNING in warnings
             raise NoSpeech(NO_SPEECH_WARNING if gated else "no speech was recognized in the audio file")
         file = FileTranscript(url, info.codec, info.channels, info.sample_rate, info.duration_ms, transcripts, warnings)
         billed = info.duration_ms / 1000 * len(params.channel_ids)  # each requested track is billed
         return FileResult(file, billed)
+
+    def _decode(self, path: Path, channel_ids: tuple[int, ...], decoding: Callable[[bool], None]) -> DecodedChannels:
+        """The channels asked for, decoded; `decoding` is told while it runs."""
+        decoding(True)
+        try:
+            # Probed, checked against the limits and decoded in a child process: a file that
+            # crashes FFmpeg fails here, as this file's DECODE_CRASHED, and never takes the worker.
+            return decode_channels(path, channels=channel_ids, limits=AudioLimits.from_settings(self.settings))
+        except AudioError as exc:
+            if exc.code != INVALID_CHANNEL:
+                raise
+            # Named as the request names it: the task's parameter is channel_id.
+            raise AudioError(exc.code, exc.message.replace("channel ", "channel_id ", 1)) from None
+        finally:
+            decoding(False)
+
+    def _recognize(self, record: TaskRecord, samples: np.ndarray, vocabulary: VocabularyRecord | None) -> Transcript:
+        params = record.parameters
+        try:
+            return recognize(
+                samples,
+                model=record.model,
+                settings=self.settings,
+                hotwords=vocabulary.hotwords if vocabulary else (),
+                language_hints=list(params.language_hints) or None,
+                vocabulary_target_model=vocabulary.target_model if vocabulary else None,
+                speech_gate=True,
+            )
+        except EngineError as exc:
+            raise EngineFailed(f"recognition failed: {exc}") from None
+
+    def _postprocessed(self, samples: np.ndarray, transcript: Transcript, params: TaskParameters) -> Transcript:
+        """The transcript with the task's disfluency removal and diarization applied."""
+        if params.disfluency_removal:
+            transcript = apply_to_transcript(transcript, disfluency_removal=True)
+        if params.diarization:
+            transcript = _diarized(samples, transcript, params.speaker_count, self.settings)
+        return transcript
 
 
 def _diarized(samples: Any, transcript: Transcript, speaker_count: int | None, settings: Settings) -> Transcript:
