@@ -3,6 +3,7 @@ LibriSpeech conversations, and what diarization adds to a file's decode time.
 
     python bench/diarization.py build-set            # (re)writes bench/sets/librispeech_2spk.json
     python bench/diarization.py der [--split tune|check|all] [--checks] [--opt name=value ...]
+    python bench/diarization.py ami-hops [--opt ...]  # AMI DER for window hops 0.6-1.2 s (a reading of noise)
     python bench/diarization.py timing               # Whisper base decode vs diarization, AMI
 
 Needs `pip install -e '.[bench]'` (pyannote.metrics) and the speaker model
@@ -274,6 +275,20 @@ def run_der(args: argparse.Namespace) -> None:
         _print_rows(f"1 voice ({args.split}, {len(audio)} files)", audio, refs, (None,), base)
 
 
+def run_ami_hops(args: argparse.Namespace) -> None:
+    """AMI DER (no collar, speaker_count=4) for each window hop: how much of a difference between two
+    pipelines on this one 60 s file is where the windows happen to fall. A reading, never a tuning."""
+    base = _options(args.opt)
+    samples = decode_audio(AMI / "mixture.wav").samples
+    ref = read_rttm(AMI / "mixture.rttm")
+    scores = []
+    for hop in args.hops:
+        hyp, _ = hypothesis(samples, replace(base, hop_ms=hop, speaker_count=4))
+        scores.append(der([ref], [hyp])["none"]["der"] * 100)
+    cells = " ".join(f"{hop}:{d:.1f}" for hop, d in zip(args.hops, scores, strict=True))
+    print(f"AMI DER by hop (ms:%) {cells}; mean {np.mean(scores):.1f}, range {min(scores):.1f}-{max(scores):.1f}")
+
+
 def run_timing(args: argparse.Namespace) -> None:
     """Whisper base decode of the AMI excerpt vs diarization of it, one BLAS thread (as the server)."""
     from threadpoolctl import threadpool_limits
@@ -286,19 +301,21 @@ def run_timing(args: argparse.Namespace) -> None:
     samples = decode_audio(AMI / "mixture.wav").samples
     recognize(samples[: 16000 * 5], model="fun-asr", settings=settings)  # load the engine
     diarize(samples[: 16000 * 5], CACHE)  # load the encoder
-    decode, dia = [], []
+    decode, dia, dia_cpu = [], [], []
     for _ in range(args.repeat):
         t = time.perf_counter()
         recognize(samples, model="fun-asr", settings=settings)
         decode.append(time.perf_counter() - t)
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         diarize(samples, CACHE, replace(_options(args.opt), speaker_count=4))
         dia.append(time.perf_counter() - t)
+        dia_cpu.append(time.process_time() - cpu)
     d, s = min(decode), min(dia)
     print(
         f"decode {d:.2f} s (fun-asr -> {settings.models['fun-asr'].weights}), diarization {s:.2f} s: "
         f"+{s / d * 100:.1f}% (best of {args.repeat}; all decode {[round(x, 2) for x in decode]}, "
-        f"diarization {[round(x, 2) for x in dia]})"
+        f"diarization {[round(x, 2) for x in dia]}); diarization CPU time {min(dia_cpu):.2f} s "
+        f"(one thread: what its wall time is on a free core; load average {os.getloadavg()[0]:.1f})"
     )
 
 
@@ -311,6 +328,9 @@ def main() -> None:
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value (tuning)")
     p.add_argument("--skip-ami", action="store_true")
     p.add_argument("--checks", action="store_true", help="also overstated counts, three voices, one voice")
+    p = sub.add_parser("ami-hops")
+    p.add_argument("--hops", type=int, nargs="+", default=[600, 700, 750, 800, 900, 1000, 1100, 1200])
+    p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
     p = sub.add_parser("timing")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
@@ -320,6 +340,8 @@ def main() -> None:
         print(f"wrote {SET}")
     elif args.command == "der":
         run_der(args)
+    elif args.command == "ami-hops":
+        run_ami_hops(args)
     else:
         run_timing(args)
 
