@@ -15,7 +15,7 @@ from hotasr.diarization import model as speaker_model
 from hotasr.diarization.assign import speaker_of
 from hotasr.diarization.clustering import cluster, merge_similar
 from hotasr.diarization.model import SpeakerEncoder, converted_weights, mel_frames, read_checkpoint
-from hotasr.diarization.smoothing import viterbi
+from hotasr.diarization.smoothing import frame_scores, pure_centroids, viterbi
 from hotasr.diarization.speech import extend_edges, noise_floor
 from hotasr.engine import weights as engine_weights
 from hotasr.engine.weights import WeightsError
@@ -76,6 +76,9 @@ def test_encoder_embeds_unit_vectors_of_mel_windows(cache: Path) -> None:
     assert embeddings.shape == (2, 256)
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     assert float(embeddings[0] @ embeddings[1]) > 0.8  # one voice
+    # The ONNX Runtime LSTM computes what the numpy one (checked against torch) does.
+    reference = encoder.embed_reference(np.stack([mel[:160], mel[100:260]]))
+    assert np.abs(embeddings - reference).max() < 1e-5
 
 
 # -- stages -----------------------------------------------------------------------------------------
@@ -108,6 +111,23 @@ def test_viterbi_drops_blips_but_keeps_turns() -> None:
     scores = np.array([[0.9, 0.5]] * 10 + [[0.5, 0.9]] + [[0.9, 0.5]] * 10 + [[0.5, 0.9]] * 10)
     assert list(viterbi(scores, 0.0)) == [0] * 10 + [1] + [0] * 10 + [1] * 10
     assert list(viterbi(scores, 1.0)) == [0] * 21 + [1] * 10
+
+
+def test_frames_trust_the_middle_of_a_window_and_centroids_leave_out_windows_across_a_change() -> None:
+    # Two windows over 0-2000 ms, one per speaker: at 500 ms both cover the frame, but the first
+    # window's middle is there and the second's edge; with equal weights the frame is a tie.
+    centres = np.array([500.0, 1500.0, 2500.0])
+    spans = np.array([[0.0, 1000.0], [0.0, 2000.0], [1000.0, 3000.0]])
+    sims = np.array([[0.9, 0.1], [0.5, 0.5], [0.1, 0.9]])
+    flat = frame_scores(centres, spans, sims, triangular=False)
+    assert np.allclose(flat[0], [0.7, 0.3]) and np.allclose(flat[2], [0.1, 0.9])
+    tilted = frame_scores(centres, spans, sims, triangular=True)
+    assert tilted[0, 0] > flat[0, 0] and np.allclose(tilted[2], [0.1, 0.9])
+    # Once the frames are labelled 0, 1, 1, the window over 0-2000 ms crosses the change: it is left
+    # out of both speakers' centroids, which are the first window's and the last one's.
+    embeddings = np.eye(3)
+    refined = pure_centroids(centres, spans, embeddings, np.array([0, 1, 1]), np.zeros((2, 3)))
+    assert np.allclose(refined, [[1, 0, 0], [0, 0, 1]])
 
 
 def test_speech_edges_grow_over_audio_above_the_background_only() -> None:

@@ -32,7 +32,8 @@ class DiarizationOptions:
     edge_max_ms: int = 500
     edge_above_noise_db: float = 3.0
     # Embedding windows inside speech: the length x-vector pipelines use. Shorter ones straddle fewer
-    # changes of speaker but tell the voices of one meeting apart worse (BENCHMARKS.md §7).
+    # changes of speaker but tell the voices of one meeting apart worse (BENCHMARKS.md §7). A hop of
+    # 1000 ms, which the tuning half could not tell from 750, makes the count estimate split one voice.
     window_ms: int = 1500
     hop_ms: int = 750
     # Clustering costs the cube of the windows: beyond this many, runs of consecutive windows are
@@ -53,6 +54,12 @@ class DiarizationOptions:
     # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
     frame_ms: int = 50
     switch_penalty: float = 1.0
+    # A frame's score weighs each window that covers it by how near the window's middle it lies
+    # (False: all alike); a window's edges hear the neighbouring turn.
+    triangular_weights: bool = True
+    # Passes of scoring the frames again against centroids of only the windows wholly inside one
+    # speaker's frames once they are labelled (0: none): windows across a change blur the centroids.
+    resegment_passes: int = 1
     # A speaker's pauses up to this long stay inside the turn.
     fill_gap_ms: int = 2000
     # Assigning sentences: a run of words shorter than this does not split a sentence.
