@@ -92,3 +92,12 @@ def test_words_are_not_joined_across_punctuation_or_numbers() -> None:
     words = [Word(0, 300, "with"), Word(300, 500, " 1462"), Word(500, 800, " all")]
     transcript = Transcript([Sentence(0, 800, "with 1462 all", words)], "en", 800)
     assert respeller("withal").correct(transcript) == 0
+
+
+def test_only_english_sentences_are_respelled() -> None:
+    english = Sentence(0, 900, "Peter Schoffer.", [Word(0, 400, "Peter"), Word(400, 900, " Schoffer", ".")])
+    words = [Word(900, 1200, "打开"), Word(1200, 1800, "Schoffer")]
+    chinese = Sentence(900, 1800, "打开Schoffer", words, language="zh")
+    transcript = Transcript([english, chinese], "en", 1800)
+    assert respeller("Schoeffer").correct(transcript) == 1
+    assert [s.text for s in transcript.sentences] == ["Peter Schoeffer.", "打开Schoffer"]

@@ -162,9 +162,12 @@ class SoundsAlikeRespeller:
         return out
 
     def correct(self, transcript: Transcript) -> int:
-        """Rewrite `transcript` in place (text and words); return how many sentences changed."""
+        """Rewrite the English sentences of `transcript` in place (text and words); return how many
+        changed.  Sentences in another language (Latin words in a Chinese sentence) stay as they are."""
         changed = 0
         for sentence in transcript.sentences:
+            if (sentence.language or transcript.language) != "en":
+                continue
             fixed = self.correct_text(sentence.text)
             if fixed != sentence.text:
                 _respell_words(sentence, self)
