@@ -29,8 +29,13 @@ from hotasr.evaluation.scoring import BiasedErrors, HotwordCounts, hotword_count
 
 
 def raw(args: argparse.Namespace) -> None:
+    from threadpoolctl import threadpool_limits
+
     from hotasr.evaluation.runner import evaluate
 
+    # As `hotasr` does (hotasr/cli/__init__.py): numpy's BLAS on one thread. With more, the features
+    # come out a rounding apart and the biased decodes differ from `hotasr eval`'s.
+    threadpool_limits(1, user_api="blas")
     off = homophones.HomophoneCorrector(())
     homophones.corrector_for = lambda hotwords: off  # type: ignore[assignment]  # recognize() imports it per call
     report = evaluate(args.manifest, modes=["hotasr"], limit=args.limit)
