@@ -40,6 +40,27 @@ Sets (the rules are repeated in bench/sets/README.md):
   hotword lists, excluding the utterance's named terms. biasing_words = the named terms.
   The 100-utterance subset: up to 60 utterances with named terms plus the rest without (so both
   B-CER and false alarms on term-free speech are measured), sampled with the fixed seed, in id order.
+
+Dev sets with a tuning half and a checking half (issue #21: choose a constant on one half, report
+the other):
+
+* en_{tune,check}_n{100,500}.jsonl: every English utterance with a full reference: the 68
+  LibriSpeech ones (their lists above, verbatim), the 32 of ljspeech_sample and the 12 of en_misc
+  (all but the keyword-only clip). For the new ones the benchmark's protocol: rare words = words of
+  the normalised reference (hotasr.evaluation.scoring.normalize_en) outside words/common_words_5k.txt
+  that are valid terms; N=100: rare words + 100 distractors (`random.Random(f"{SEED}:{uid}:100")`),
+  N=500: 500 terms in total (`random.Random(f"{SEED}:{uid}")`, as librispeech_n500), distractors
+  drawn from words/all_rare_words.txt excluding every word of the reference.
+  Split by voice where there is more than one: groups = LibriSpeech speakers, en_misc sources
+  (the Sense and Sensibility reader, the cards speaker, jfk, english) and, LJ Speech being a single
+  reader, its recordings one by one. Within each corpus (test-clean, test-other, LJ Speech,
+  en_misc) the groups, sorted, are shuffled with `random.Random(f"{SEED}:{corpus}")` and each goes
+  in turn to the half with fewer of that corpus's utterances so far (the tuning half on a tie).
+* aishell_s0252_{tune,check}_n100.jsonl: all 500 S0252 utterances with 100-term lists drawn exactly
+  as aishell_s0252_n100's. One speaker, so the split is by utterance: the checking half holds no
+  utterance of aishell_s0252_n100 (the set earlier constants were chosen on): every other utterance
+  with named terms plus utterances without, drawn with `random.Random(f"{SEED}:check")` up to 250;
+  the tuning half is the rest (aishell_s0252_n100's 100 included).
 """
 
 from __future__ import annotations
@@ -53,7 +74,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hotasr.evaluation.scoring import count_terms, normalize_zh
+from hotasr.evaluation.scoring import count_terms, normalize_en, normalize_zh
 from hotasr.hotwords import normalize_text, text_rule_violation
 
 SEED = 20210409  # the benchmark snapshot date; any fixed value would do
@@ -63,6 +84,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_LIST = 500  # DashScope: at most 500 terms per list
 SUBSET_SIZE = 100
 SUBSET_WITH_TERMS = 60
+EN_DISTRACTORS = 100  # Le et al.'s N=100: the rare words + 100 distractors
+HALF = ("tune", "check")
 
 _FILLERS = re.compile(r"^[\ufeff嗯呃]+")
 _ZH_DIGIT_STRING = re.compile(r"^[零一二三四五六七八九幺]+$")
@@ -110,46 +133,127 @@ def librispeech_rows(shared: Path) -> list[tuple[str, Path, str, list[str], list
     return rows
 
 
-def build_librispeech(shared: Path, out: Path) -> None:
+def rare_word_pool(shared: Path) -> list[str]:
+    pool_path = shared / "librispeech_biasing" / "words" / "all_rare_words.txt"
+    return [w for w in pool_path.read_text(encoding="utf-8").split() if clean_term(w) == w]
+
+
+def draw_distractors(rng: random.Random, pool: Sequence[str], count: int, exclude: set[str]) -> list[str]:
+    """`count` distinct words of `pool` outside `exclude`, in the order drawn (with replacement,
+    repeats skipped: the draw librispeech_n500 was built with)."""
+    chosen: list[str] = []
+    seen = set(exclude)
+    while len(chosen) < count:
+        word = pool[rng.randrange(len(pool))]
+        if word not in seen:
+            seen.add(word)
+            chosen.append(word)
+    return chosen
+
+
+def en_row(uid: str, audio: str, ref: str, rare: list[str], words: list[str]) -> dict[str, Any]:
+    return {
+        "id": uid,
+        "audio": audio,
+        "reference": ref,
+        "language": "en",
+        "hotwords": [{"text": w, "weight": EN_WEIGHT} for w in words],
+        "biasing_words": rare,
+    }
+
+
+def build_librispeech(shared: Path, out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows = librispeech_rows(shared)
-    n100 = [
-        {
-            "id": uid,
-            "audio": rel(audio, shared),
-            "reference": ref,
-            "language": "en",
-            "hotwords": [{"text": w, "weight": EN_WEIGHT} for w in biasing],
-            "biasing_words": rare,
-        }
-        for uid, audio, ref, rare, biasing, _ in rows
-    ]
+    n100 = [en_row(uid, rel(audio, shared), ref, rare, biasing) for uid, audio, ref, rare, biasing, _ in rows]
     write_jsonl(out / "librispeech_n100.jsonl", n100)
 
-    pool_path = shared / "librispeech_biasing" / "words" / "all_rare_words.txt"
-    pool = [w for w in pool_path.read_text(encoding="utf-8").split() if clean_term(w) == w]
+    pool = rare_word_pool(shared)
     n500 = []
     for uid, audio, ref, rare, _, ref_words in rows:
-        rng = random.Random(f"{SEED}:{uid}")
-        want = MAX_LIST - len(rare)
-        chosen: list[str] = []
-        seen = set(rare) | ref_words
-        while len(chosen) < want:
-            word = pool[rng.randrange(len(pool))]
-            if word not in seen:
-                seen.add(word)
-                chosen.append(word)
-        words = sorted(rare + chosen)
-        n500.append(
-            {
-                "id": uid,
-                "audio": rel(audio, shared),
-                "reference": ref,
-                "language": "en",
-                "hotwords": [{"text": w, "weight": EN_WEIGHT} for w in words],
-                "biasing_words": rare,
-            }
-        )
+        chosen = draw_distractors(random.Random(f"{SEED}:{uid}"), pool, MAX_LIST - len(rare), set(rare) | ref_words)
+        n500.append(en_row(uid, rel(audio, shared), ref, rare, sorted(rare + chosen)))
     write_jsonl(out / "librispeech_n500.jsonl", n500)
+    return n100, n500
+
+
+# ---------------------------------------------------------------------------------------------
+# English dev sets: LibriSpeech + LJ Speech + en_misc, a tuning and a checking half
+# ---------------------------------------------------------------------------------------------
+
+
+def other_english(shared: Path) -> list[tuple[str, str, Path, str, str]]:
+    """(corpus, group, audio, id, reference) of the LJ Speech and en_misc recordings with a reference."""
+    items = []
+    lj = shared / "ljspeech_sample"
+    audio = dict(line.rstrip("\n").split("\t") for line in (lj / "wav.scp").open(encoding="utf-8"))
+    for line in (lj / "text.tsv").open(encoding="utf-8"):
+        uid, text = line.rstrip("\n").split("\t")
+        items.append(("ljspeech", uid, lj / audio[uid], uid, text))  # one reader: split by recording
+    misc = shared / "en_misc"
+    audio = dict(line.rstrip("\n").split("\t") for line in (misc / "wav.scp").open(encoding="utf-8"))
+    for line in (misc / "text.tsv").open(encoding="utf-8"):
+        uid, text = line.rstrip("\n").split("\t")
+        group = uid.split("_0")[0] if uid.startswith(("sense_and_sensibility", "cards")) else uid
+        items.append(("en_misc", group, misc / audio[uid], uid, text))
+    return items
+
+
+def en_rare_words(reference: str, common: set[str]) -> list[str]:
+    """The benchmark's rare words of a reference: its words outside the 5,000 common ones."""
+    rare: list[str] = []
+    for word in normalize_en(reference):
+        if word not in common and clean_term(word) == word and word not in rare:
+            rare.append(word)
+    return rare
+
+
+def split_groups(groups: dict[str, dict[str, int]]) -> dict[str, str]:
+    """{corpus: {group: utterances}} -> {group: "tune" | "check"}: per corpus, the groups sorted and
+    shuffled with the seed, each to the half with fewer of the corpus's utterances (tune on a tie)."""
+    half_of: dict[str, str] = {}
+    for corpus in sorted(groups):
+        names = sorted(groups[corpus])
+        random.Random(f"{SEED}:{corpus}").shuffle(names)
+        sizes = dict.fromkeys(HALF, 0)
+        for name in names:
+            half = "tune" if sizes["tune"] <= sizes["check"] else "check"
+            half_of[name] = half
+            sizes[half] += groups[corpus][name]
+    return half_of
+
+
+def build_english_dev(
+    shared: Path, out: Path, ls_n100: list[dict[str, Any]], ls_n500: list[dict[str, Any]]
+) -> None:
+    common = set((shared / "librispeech_biasing" / "words" / "common_words_5k.txt").read_text(encoding="utf-8").split())
+    pool = rare_word_pool(shared)
+    rows100 = list(ls_n100)
+    rows500 = list(ls_n500)
+    groups: dict[str, dict[str, int]] = {}
+    group_of: dict[str, str] = {}
+    for row in ls_n100:
+        corpus = "test-clean" if "/test-clean/" in row["audio"] else "test-other"
+        speaker = "librispeech-" + row["id"].split("-")[0]
+        group_of[row["id"]] = speaker
+        groups.setdefault(corpus, {}).setdefault(speaker, 0)
+        groups[corpus][speaker] += 1
+    for corpus, group, audio, uid, ref in other_english(shared):
+        rare = en_rare_words(ref, common)
+        ref_words = set(normalize_en(ref))
+        exclude = set(rare) | ref_words
+        d100 = draw_distractors(random.Random(f"{SEED}:{uid}:{EN_DISTRACTORS}"), pool, EN_DISTRACTORS, exclude)
+        d500 = draw_distractors(random.Random(f"{SEED}:{uid}"), pool, MAX_LIST - len(rare), exclude)
+        rows100.append(en_row(uid, rel(audio, shared), ref, rare, sorted(rare + d100)))
+        rows500.append(en_row(uid, rel(audio, shared), ref, rare, sorted(rare + d500)))
+        group_of[uid] = f"{corpus}-{group}"
+        groups.setdefault(corpus, {}).setdefault(group_of[uid], 0)
+        groups[corpus][group_of[uid]] += 1
+    half_of = split_groups(groups)
+    for half in HALF:
+        for size, rows in ((100, rows100), (500, rows500)):
+            write_jsonl(out / f"en_{half}_n{size}.jsonl", [r for r in rows if half_of[group_of[r["id"]]] == half])
+    for half in HALF:
+        print(f"  {half}: " + ", ".join(sorted(g for g, h in half_of.items() if h == half)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,6 +356,20 @@ def build_aishell(shared: Path, out: Path, all_utterances: bool = False) -> None
     if all_utterances:  # 2 MB; not committed, build it when you want the whole sample
         write_jsonl(out / "aishell_s0252_all_n100.jsonl", rows(100, items))
 
+    # The dev halves: the checking half keeps clear of the 100 utterances above.
+    chosen = {it[0] for it in subset}
+    rest = [it for it in items if it[0] not in chosen]
+    check = [it for it in rest if it[2]]
+    rest_without = [it for it in rest if not it[2]]
+    check += random.Random(f"{SEED}:check").sample(rest_without, len(items) // 2 - len(check))
+    check_ids = {it[0] for it in check}
+    all_rows = rows(100, items)
+    for half in HALF:
+        half_rows = [r for r in all_rows if (r["id"] in check_ids) == (half == "check")]
+        named = sum(1 for r in half_rows if r["biasing_words"])
+        print(f"  {half}: {named} of {len(half_rows)} utterances have named terms")
+        write_jsonl(out / f"aishell_s0252_{half}_n100.jsonl", half_rows)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -259,7 +377,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "sets")
     parser.add_argument("--all-aishell", action="store_true", help="also write aishell_s0252_all_n100.jsonl")
     args = parser.parse_args()
-    build_librispeech(args.shared, args.out)
+    ls_n100, ls_n500 = build_librispeech(args.shared, args.out)
+    build_english_dev(args.shared, args.out, ls_n100, ls_n500)
     build_aishell(args.shared, args.out, args.all_aishell)
 
 

@@ -5,8 +5,9 @@
 
 `CompiledHotwords` holds what every layer needs of a list: the terms the engine can apply (and why
 the others cannot), the token graph of each language's terms (built on first use: a bilingual list
-biases Chinese sentences with its Chinese terms and English ones with its English terms), and the
-Chinese homophone corrector applied after decoding. Nothing else keeps a copy or a cache key.
+biases Chinese sentences with its Chinese terms and English ones with its English terms), and what
+respells listed terms heard right and written otherwise after decoding: the Chinese homophone
+corrector and the English sounds-alike respeller. Nothing else keeps a copy or a cache key.
 
 The cache is keyed by the terms themselves (text, weight, lang): a stored list and the same list
 sent inline share one entry, an edited list (any term changed) is another. A list's id and version
@@ -24,6 +25,7 @@ import tokenizers
 
 from hotasr.biasing.graph import HotwordGraph, compile_hotwords
 from hotasr.biasing.homophones import HomophoneCorrector
+from hotasr.biasing.respelling import SoundsAlikeRespeller, whole_words
 from hotasr.hotwords import Hotword, hotwords_for_language
 from hotasr.transcript import Transcript
 
@@ -38,11 +40,12 @@ class CompiledHotwords:
 
     def __init__(
         self, terms: Sequence[Hotword], tokenizer: tokenizers.Tokenizer, *, multilingual: bool,
-        refused: Sequence[str] = (),
+        refused: Sequence[str] = (), known: frozenset[str] = frozenset(),
     ) -> None:
         self.terms: tuple[Hotword, ...] = tuple(terms)
         self.warnings: tuple[str, ...] = tuple(refused)  # why some terms cannot be applied at all
         self._tokenizer = tokenizer
+        self._known = known  # words the model's vocabulary holds whole (respelling.whole_words)
         self._multilingual = multilingual
         self._graphs: dict[str | None, HotwordGraph] = {}
         self._lock = threading.Lock()
@@ -68,13 +71,20 @@ class CompiledHotwords:
     def corrector(self) -> HomophoneCorrector:
         return HomophoneCorrector(self.terms)
 
+    @cached_property
+    def respeller(self) -> SoundsAlikeRespeller:
+        return SoundsAlikeRespeller(self.terms, known=self._known)
+
     def correct(self, transcript: Transcript) -> int:
-        """Respell Chinese sentences where a listed term was heard and written with other characters
-        (`hotasr.biasing.homophones`); return how many sentences changed."""
-        if not any((s.language or transcript.language) in HOMOPHONE_LANGS for s in transcript.sentences):
-            return 0
-        corrector = self.corrector
-        return corrector.correct(transcript) if corrector else 0
+        """Respell listed terms heard right and written otherwise: Chinese sentences with other
+        characters of the same sound (`homophones`), English ones by sound key (`respelling`);
+        return how many sentences changed."""
+        changed = 0
+        if any((s.language or transcript.language) in HOMOPHONE_LANGS for s in transcript.sentences):
+            corrector = self.corrector
+            changed += corrector.correct(transcript) if corrector else 0
+        respeller = self.respeller
+        return changed + (respeller.correct(transcript) if respeller else 0)
 
 
 class HotwordCache:
@@ -82,6 +92,7 @@ class HotwordCache:
 
     def __init__(self, tokenizer: tokenizers.Tokenizer, *, multilingual: bool, size: int = _CACHE_SIZE) -> None:
         self._tokenizer = tokenizer
+        self._known: frozenset[str] | None = None
         self._multilingual = multilingual
         self._size = size
         self._lists: OrderedDict[tuple[tuple[Hotword, ...], tuple[str, ...]], CompiledHotwords] = OrderedDict()
@@ -92,7 +103,10 @@ class HotwordCache:
         with self._lock:
             compiled = self._lists.get(key)
             if compiled is None:
-                compiled = CompiledHotwords(terms, self._tokenizer, multilingual=self._multilingual, refused=refused)
+                if self._known is None:  # once per engine: ~50k vocabulary entries
+                    self._known = whole_words(self._tokenizer.get_vocab())
+                compiled = CompiledHotwords(terms, self._tokenizer, multilingual=self._multilingual, refused=refused,
+                                            known=self._known)
                 self._lists[key] = compiled
             self._lists.move_to_end(key)
             while len(self._lists) > self._size:
