@@ -477,13 +477,14 @@ def test_a_biased_decode_that_fails_the_retry_test_on_the_fitted_window_is_done_
     temperature retries."""
     from hotasr.engine import whisper
 
-    monkeypatch.setattr(whisper, "_fails_retry_test", lambda segment, unsure_too=True: True)
+    # The fitted pass fails (it is tested for being unsure too), the 30 s redo passes.
+    monkeypatch.setattr(whisper, "_fails_retry_test", lambda segment, unsure_too=True: unsure_too)
     temperatures: list[object] = []
     run = whisper.WhisperEngine._run
 
-    def recording_run(self: Any, runner: Any, samples: Any, kwargs: dict[str, Any], *args: Any) -> Any:
+    def recording_run(self: Any, runner: Any, samples: Any, kwargs: dict[str, Any], *args: Any, **options: Any) -> Any:
         temperatures.append(kwargs.get("temperature", "faster-whisper's default"))
-        return run(self, runner, samples, kwargs, *args)
+        return run(self, runner, samples, kwargs, *args, **options)
 
     monkeypatch.setattr(whisper.WhisperEngine, "_run", recording_run)
     for mode, redo_temperature in (("none", "faster-whisper's default"), ("hotasr", 0.0)):
@@ -493,6 +494,29 @@ def test_a_biased_decode_that_fails_the_retry_test_on_the_fitted_window_is_done_
         assert seen[0] == whisper.fitted_frames(len(jfk_samples)) and seen[-1] == 3000, (mode, seen)
         assert temperatures == [0.0, redo_temperature], (mode, temperatures)
         assert heard(transcript.text, JFK_PHRASE)
+
+
+def test_a_biased_decode_that_loops_even_on_30_s_is_decoded_without_the_list(
+    tiny: Engine, jfk_samples: np.ndarray, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each repeat of a listed term earns its bonus again, so a biased decode can loop where the model
+    alone does not: the audio is then decoded without the list, and the transcript says so."""
+    from hotasr.engine import whisper
+
+    monkeypatch.setattr(whisper, "_fails_retry_test", lambda segment, unsure_too=True: True)  # every pass loops
+    modes: list[str] = []
+    decode_once = whisper.WhisperEngine._decode
+
+    def recording(self: Any, samples: Any, read: Any, *args: Any) -> Any:
+        modes.append(read.request.biasing)
+        return decode_once(self, samples, read, *args)
+
+    monkeypatch.setattr(whisper.WhisperEngine, "_decode", recording)
+    transcript = decode(tiny, jfk_samples, hotwords=[Hotword("Americans", 3, "en")], biasing="hotasr")
+    assert modes == ["hotasr", "none"]
+    repeated = [w for w in transcript.warnings if "repeated itself" in w]
+    assert len(repeated) == 1 and "0.0-11.0 s" in repeated[0] and "without the list" in repeated[0]
+    assert heard(transcript.text, JFK_PHRASE)
 
 
 def test_hotasr_biasing_on_base_recovers_a_chinese_place_name(base: Engine) -> None:

@@ -86,6 +86,7 @@ class _Read:
     candidates: tuple[str, ...] | None
     terms_language: str | None  # the language whose terms apply (None: all of the list's)
     memo: EncoderMemo
+    offset_s: float = 0.0  # where this audio starts in the request's (a stretch of a recording)
     # Whether a fitted-window decode that is only unsure (low log-probability, no loop) is done
     # again on the 30 s window; loops always are.
     retry_unsure: bool = True
@@ -199,7 +200,7 @@ class WhisperEngine:
             return self._decode(samples, read, warnings, progress)[0]
         sentences: list[Sentence] = []
         for start, end, language in _stretches(segments, lambda s, e: self._detect(samples[s:e], read)):
-            stretch = replace(read, candidates=(language,), terms_language=language)
+            stretch = replace(read, candidates=(language,), terms_language=language, offset_s=start / SAMPLE_RATE)
             found, _ = self._decode(samples[start:end], stretch, warnings, None)
             if not any(s.text.strip() for s in found):
                 self._warn(warnings, f"speech at {start / SAMPLE_RATE:.1f}-{end / SAMPLE_RATE:.1f} s gave no words")
@@ -250,9 +251,17 @@ class WhisperEngine:
         if request.draft or mode in ("none", "hotasr"):
             plan = replace(plan, window=fitted_window(len(samples)))
         if plan.window is not None and not request.draft:
-            return self._run_fitted_first(plan, samples, kwargs, duration_ms, progress, read.retry_unsure,
-                                          sampled_retries=mode != "hotasr")
-        sentences, detected, _ = self._run(plan, samples, kwargs, duration_ms, progress)
+            sentences, detected, looped = self._run_fitted_first(plan, samples, kwargs, duration_ms, progress,
+                                                                 read.retry_unsure, sampled_retries=mode != "hotasr")
+        else:
+            sentences, detected, looped = self._run(plan, samples, kwargs, duration_ms, progress, retry_unsure=False)
+        if looped and mode == "hotasr" and not request.draft:  # (a draft is cut short, and superseded)
+            # Each repeat of a listed term earns its bonus again: a biased decode can loop where the
+            # model alone does not, on every retry. Better the words without the list than a loop.
+            start, end = read.offset_s, read.offset_s + duration_ms / 1000
+            self._warn(warnings, f"decoding with the hotword list repeated itself at {start:.1f}-{end:.1f} s; "
+                                 "that audio was decoded without the list")
+            return self._decode(samples, replace(read, request=replace(request, biasing="none")), warnings, progress)
         return sentences, detected
 
     def _options(self, read: _Read, duration_ms: int) -> dict[str, Any]:
@@ -390,9 +399,10 @@ class WhisperEngine:
         progress: Callable[[float], None] | None,
         retry_unsure: bool = True,
         sampled_retries: bool = True,
-    ) -> tuple[list[Sentence], str | None]:
+    ) -> tuple[list[Sentence], str | None, bool]:
         """One bounded pass on the fitted window; should it fail faster-whisper's retry test, the
         decode faster-whisper would do (temperature retries included) on Whisper's 30 s window.
+        Also whether the result still loops.
 
         Without `sampled_retries` (biased decodes) the 30 s decode is at temperature 0 only. A biased
         decode fails the unsure test often, as the bonus picks text the model itself finds less
@@ -408,15 +418,14 @@ class WhisperEngine:
             plan, samples, {**kwargs, **self._single_pass(duration_ms)}, duration_ms, None, retry_unsure
         )
         if not suspect:
-            return sentences, language
+            return sentences, language, False
         log.debug("fitted-window decode of %.1f s failed the retry test; decoding on the 30 s window",
                   duration_ms / 1000)
         # In the language the first pass detected among the candidates: detection is not redone.
         kwargs = {**kwargs, "language": kwargs["language"] or language}
         if not sampled_retries:
             kwargs["temperature"] = 0.0
-        sentences, language, _ = self._run(replace(plan, window=None), samples, kwargs, duration_ms, progress)
-        return sentences, language
+        return self._run(replace(plan, window=None), samples, kwargs, duration_ms, progress, retry_unsure=False)
 
     def _single_pass(self, duration_ms: int) -> dict[str, Any]:
         """Decoding options for one pass at temperature 0, its length bounded by the audio's."""
