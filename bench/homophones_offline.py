@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from respelling_offline import row  # the same table row (bench/ is on the path when run as a script)
+
 from hotasr.biasing import homophones
 from hotasr.evaluation.manifest import load_manifest
 from hotasr.evaluation.scoring import BiasedErrors, HotwordCounts, hotword_counts, normalize_zh, score_text
@@ -43,20 +45,6 @@ def raw(args: argparse.Namespace) -> None:
     (args.out / "report.json").write_text(report.to_json() + "\n", encoding="utf-8")
     (args.out / "report.md").write_text(report.to_markdown(), encoding="utf-8")
     print(report.to_markdown())
-
-
-def row(name: str, errors: BiasedErrors, counts: HotwordCounts) -> str:
-    def pct(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.2f}"
-
-    def ratio(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.3f}"
-
-    return (
-        f"| {name} | {pct(errors.overall.error_rate)} | {pct(errors.unbiased.error_rate)} "
-        f"| {pct(errors.biased.error_rate)} | {ratio(counts.recall)} | {ratio(counts.precision)} "
-        f"| {counts.ref_occurrences} / {counts.hyp_occurrences} / {counts.hits} |"
-    )
 
 
 def score(args: argparse.Namespace) -> None:
