@@ -138,3 +138,20 @@ def test_a_language_not_heard_yet_needs_stronger_evidence(monkeypatch) -> None:
     assert detected(("zh", "en"), *unsure) == "en"
     assert detected(("zh",), *unsure) == "zh"  # 2.5 times likelier is not enough for a new language
     assert detected(("en",), ("ru", 0.95), ("en", 0.04), ("zh", 0.01)) == "ru"
+
+
+def test_a_sentence_said_again_by_a_biased_decode_counts_as_a_loop() -> None:
+    """A biased decode can say a whole sentence over (each repeat earns its terms' bonus again),
+    too short a loop for faster-whisper's retry test; the engine then decodes without the list."""
+    from hotasr.engine.whisper import _says_a_sentence_again
+
+    def said(*texts: str) -> bool:
+        return _says_a_sentence_again([Sentence(0, 1000, text) for text in texts])
+
+    assert said("海昌极地海洋世界西门。", "海昌极地海洋世界西门。")
+    assert said("凡正东则先后战胜了戈齐。", "凡正东则先后戈齐。", "凡正东则先后戈齐。")
+    assert said("Thank you very much.", "thank you very much!")
+    assert not said("海昌极地海洋世界西门。", "海昌极地海洋世界东门。")
+    # Short ones may well be said twice ("好的。好的。", "Yes. Yes."); longer ones meant twice
+    # ("Thou also. Thou also.") cost only the list: the words come from the decode without it.
+    assert not said("好的。", "好的。") and not said("Yes.", "Yes.") and not said("海昌极地海洋世界西门。")

@@ -15,6 +15,7 @@ into sentences and words.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -47,6 +48,7 @@ _NON_LATIN = re.compile(
     "[\u0400-\u04ff\u0590-\u06ff\u0e00-\u0eff\u1100-\u11ff\u3040-\u30ff\u3100-\u9fff\uac00-\ud7af\uf900-\ufaff]"
 )
 _MAX_LISTED = 8
+_MIN_REPEATED = 4  # letters or characters: a sentence said twice over that is shorter may be meant
 # A sentence of a stream whose earlier sentences were all in other languages is taken for a new
 # language only if Whisper finds it this many times likelier than the best of those heard: short
 # phrases get misdetected ("thou also thou also", 1.6 s, came out as Russian). Chosen on the tuning
@@ -255,9 +257,11 @@ class WhisperEngine:
                                                                  read.retry_unsure, sampled_retries=mode != "hotasr")
         else:
             sentences, detected, looped = self._run(plan, samples, kwargs, duration_ms, progress, retry_unsure=False)
+        looped = looped or _says_a_sentence_again(sentences)
         if looped and mode == "hotasr" and not request.draft:  # (a draft is cut short, and superseded)
             # Each repeat of a listed term earns its bonus again: a biased decode can loop where the
-            # model alone does not, on every retry. Better the words without the list than a loop.
+            # model alone does not, on every retry, or say a whole sentence over (too short a loop for
+            # the retry test). Better the words without the list than a loop.
             start, end = read.offset_s, read.offset_s + duration_ms / 1000
             self._warn(warnings, f"decoding with the hotword list repeated itself at {start:.1f}-{end:.1f} s; "
                                  "that audio was decoded without the list")
@@ -524,6 +528,13 @@ def fitted_window(samples: int) -> int | None:
     """
     frames = fitted_frames(samples)
     return frames if frames < _FULL_WINDOW else None
+
+
+def _says_a_sentence_again(sentences: Sequence[Sentence]) -> bool:
+    """Whether two neighbouring sentences say the same thing (letters and characters alike, at
+    least `_MIN_REPEATED` of them): "海昌极地海洋世界西门。海昌极地海洋世界西门。" for one said once."""
+    bare = ["".join(ch for ch in s.text.casefold() if ch.isalnum()) for s in sentences]
+    return any(a == b and len(a) >= _MIN_REPEATED for a, b in itertools.pairwise(bare))
 
 
 def _fails_retry_test(segment: Any, unsure_too: bool = True) -> bool:
