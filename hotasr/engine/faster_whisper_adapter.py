@@ -35,7 +35,6 @@ fails when one of them moves; the dependency is pinned below the next minor rele
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,8 +45,6 @@ from faster_whisper.transcribe import TranscriptionOptions, get_compression_rati
 
 from hotasr.biasing import BiasedSearch, GenerationResult, HotwordGraph, SearchOptions
 from hotasr.engine.request import CancelToken
-
-log = logging.getLogger(__name__)
 
 # faster-whisper's fallback step: (result, avg_logprob, temperature, compression_ratio)
 Attempt = tuple[Any, float, float, float]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from hotasr.engine.base import SAMPLE_RATE, BiasingMode, DecodeCancelled
+from hotasr.engine.base import BiasingMode, DecodeCancelled
 
 if TYPE_CHECKING:
     from hotasr.biasing.compiled import CompiledHotwords
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 # by a stream's VAD (a real-time final). "draft": a quick greedy pass over one sentence for an
 # interim result, without word times, bounded in length, superseded within a second.
 DecodeKind = Literal["file", "final", "draft"]
-DECODE_KINDS: tuple[DecodeKind, ...] = ("file", "final", "draft")
 
 
 class CancelToken:
@@ -80,7 +79,3 @@ class DecodeRequest:
     @property
     def draft(self) -> bool:
         return self.kind == "draft"
-
-    @property
-    def duration_ms(self) -> int:
-        return round(len(self.samples) * 1000 / SAMPLE_RATE)

@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -257,11 +258,11 @@ class WhisperEngine:
                                                                  read.retry_unsure, sampled_retries=mode != "hotasr")
         else:
             sentences, detected, looped = self._run(plan, samples, kwargs, duration_ms, progress, retry_unsure=False)
-        looped = looped or _says_a_sentence_again(sentences)
-        if looped and mode == "hotasr" and not request.draft:  # (a draft is cut short, and superseded)
+        if mode == "hotasr" and not request.draft and (looped or _says_a_sentence_again(sentences)):
             # Each repeat of a listed term earns its bonus again: a biased decode can loop where the
             # model alone does not, on every retry, or say a whole sentence over (too short a loop for
-            # the retry test). Better the words without the list than a loop.
+            # the retry test). Better the words without the list than a loop. (Drafts are cut short
+            # and superseded: left as they are.)
             start, end = read.offset_s, read.offset_s + duration_ms / 1000
             self._warn(warnings, f"decoding with the hotword list repeated itself at {start:.1f}-{end:.1f} s; "
                                  "that audio was decoded without the list")
@@ -350,10 +351,15 @@ class WhisperEngine:
         """hotasr's decoder with `graph` (None: no hotwords), stopped by `cancel`."""
         for message in graph.warnings if graph is not None else ():
             self._warn(warnings, message)
+        return replace(self._decoder, graph=graph, checkpoint=cancel.check if cancel is not None else None)
+
+    @cached_property
+    def _decoder(self) -> BiasedSearch:
+        """hotasr's decoder and the tokenizer's special tokens, looked up once per engine rather than
+        on every decode (every real-time draft takes one)."""
         return BiasedSearch.for_model(
-            self.model.model_path, self.model.hf_tokenizer, graph, threads=self.options.cpu_threads,
+            self.model.model_path, self.model.hf_tokenizer, None, threads=self.options.cpu_threads,
             int8=str(self.model.model.compute_type).startswith("int8"),
-            checkpoint=cancel.check if cancel is not None else None,
         )
 
     # -- decoding -----------------------------------------------------------------------------
