@@ -4,6 +4,8 @@
     .venv/bin/python bench/bilingual.py build [--shared ../shared/data] [--files 4] [--pairs 5]
     # score the file path (and, with --realtime, the real-time path) against each utterance alone
     nice .venv/bin/python bench/bilingual.py score [--files 2] [--model fun-asr] [--realtime]
+    # language detection on speech segments, per odds of the prior (UNHEARD_ODDS is chosen on --set tune)
+    nice .venv/bin/python bench/bilingual.py detect --set tune [--odds 1,3,10,30,100]
 
 The recipe: from the shared AISHELL speaker S0252 (news sentences W0121-W0500) and LibriSpeech
 test-other, `--files` files of `--pairs` (Mandarin, English) pairs, sentences alternating (Mandarin
@@ -262,6 +264,55 @@ def score_realtime(args: argparse.Namespace, samples: np.ndarray, spans: list[Sp
             print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}\n  alone {alone_text}")
 
 
+def detection_items(shared: Path, part: str) -> list[tuple[str, Path]]:
+    """(language, audio) of the utterances whose speech segments `detect` scores: the tuning part is
+    AISHELL S0252 W0001-W0120, the LibriSpeech test-other utterances the report set leaves out and
+    the LJSpeech sample; the report part, the report set's own utterances (AISHELL W0121-W0500)."""
+    reported = {u["id"] for f in json.loads(RECIPE.read_text())["files"] for u in f["utterances"]}
+    aishell = shared / "aishell_sample_S0252" / "wav"
+    numbers = range(1, 121) if part == "tune" else range(121, 501)
+    items = [("zh", aishell / f"BAC009S0252W{n:04d}.wav") for n in numbers]
+    other = sorted((shared / "librispeech_test_subset" / "test-other").glob("*.flac"))
+    items += [("en", p) for p in other if (p.stem in reported) == (part == "report")]
+    if part == "tune":
+        items += [("en", p) for p in sorted((shared / "ljspeech_sample").glob("*.wav"))]
+    return [(lang, p) for lang, p in items if p.is_file()]
+
+
+def detect(args: argparse.Namespace) -> None:
+    """Each utterance cut at its pauses as the file path cuts a recording (`speech_segments`), each
+    segment's language detected among `paraformer-realtime-v2`'s seven on its fitted window; the
+    segments misdetected with zh and en expected, for each odds a language outside them needs
+    (1: no prior)."""
+    from hotasr.catalog import get_model
+    from hotasr.engine import load_engine
+    from hotasr.engine.faster_whisper_adapter import DecodePass, PassPlan
+    from hotasr.engine.speech import speech_segments
+    from hotasr.engine.whisper import fitted_window
+    from tests.engine_fixtures import settings_for
+
+    settings = settings_for(args.weights)
+    engine: Any = load_engine(settings.models["paraformer-realtime-v2"], settings)
+    info = get_model("paraformer-realtime-v2")
+    assert info is not None and info.languages is not None
+    found: list[tuple[str, str, float, dict[str, float]]] = []
+    for lang, path in detection_items(Path(args.shared), args.set):
+        samples = decode_audio(path).samples
+        for start, end in speech_segments(samples) or [(0, len(samples))]:
+            pass_ = DecodePass(engine.model, PassPlan(fitted_window(end - start), info.languages))
+            features = pass_.feature_extractor(samples[start:end])
+            found.append((lang, path.stem, (end - start) / SAMPLE_RATE,
+                          dict(pass_.detect_language(features=features)[2])))
+    print(f"{len(found)} segments, {sum(d < 2 for _, _, d, _ in found)} of them under 2 s")
+    for odds in args.odds:
+        def weighed(item: tuple[str, float], odds: float = odds) -> float:
+            return item[1] if item[0] in ("zh", "en") else item[1] / odds
+        wrong = [(stem, d, max(probs.items(), key=weighed)[0]) for lang, stem, d, probs in found
+                 if max(probs.items(), key=weighed)[0] != lang]
+        print(f"odds {odds:g}: {len(wrong)} misdetected: "
+              + ", ".join(f"{stem} ({d:.2f} s, {got})" for stem, d, got in wrong))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -286,8 +337,15 @@ def main() -> None:
     s.add_argument("--no-alone", action="store_true", help="real time: skip streaming each utterance alone")
     s.add_argument("--unheard-odds", type=float, default=None,
                    help="override hotasr.engine.whisper.UNHEARD_ODDS (1: no prior), to choose it on --set tune")
+    d = sub.add_parser("detect")
+    d.add_argument("--set", choices=sorted(SETS), default="tune")
+    d.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    d.add_argument("--weights", default="whisper-base")
+    d.add_argument("--odds", type=lambda v: [float(x) for x in v.split(",")], default=[1, 3, 10, 30, 100])
     args = parser.parse_args()
-    if args.command == "build":
+    if args.command == "detect":
+        detect(args)
+    elif args.command == "build":
         recipe = build(Path(args.shared), args.files, args.pairs, tune=args.set == "tune")
         SETS[args.set].write_text(json.dumps(recipe, ensure_ascii=False, indent=1) + "\n")
         print(f"wrote {SETS[args.set]}")

@@ -63,7 +63,7 @@ def recognize(
     Each sentence is decoded in its own language among the candidates (`candidate_languages`).
     `kind`: a recording, or one sentence of a stream (a final or a draft, see DecodeRequest); a
     real-time model's audio is one sentence, whoever sends it. `heard`: the languages of the
-    stream's earlier sentences (DecodeRequest.heard).
+    stream's earlier sentences (DecodeRequest.heard); those `expected_languages` names count as heard.
     `language` is one already known for this audio: decoding is forced into it, skipping
     detection; unlike `language_hints` it filters no hotwords.
     `speech_gate`: a whole recording; with settings.speech_gate on, one without speech comes back
@@ -94,7 +94,7 @@ def recognize(
         beam_size=beam_size,
         prefix=prefix,
         context=context,
-        heard=heard,
+        heard=tuple(dict.fromkeys((*expected_languages(info, hints, language), *heard))),
         cancel=cancel,
         progress=progress,
     )
@@ -148,6 +148,20 @@ def candidate_languages(info: ModelInfo, hints: Sequence[str], language: str | N
     if hints:
         return (hints[0],) if info.family == "fun-asr" else tuple(dict.fromkeys(hints))
     return info.languages
+
+
+# The languages a user of the Mandarin-English models speaks unless told otherwise: the default
+# `language_hints` of Paraformer v2 (docs/dashscope-protocol.md §4.2).
+DEFAULT_HINTS = ("zh", "en")
+
+
+def expected_languages(info: ModelInfo, hints: Sequence[str], language: str | None = None) -> tuple[str, ...]:
+    """The candidates a sentence's language is expected among before any was heard: with no hints,
+    the model's languages of DEFAULT_HINTS (a language outside them needs stronger evidence, as one
+    not heard yet in a stream does: DecodeRequest.heard). With hints, every hinted language is alike."""
+    if language or hints or info.languages is None:
+        return ()
+    return tuple(lang for lang in DEFAULT_HINTS if lang in info.languages)
 
 
 def _warn(warnings: list[str], message: str) -> None:

@@ -10,7 +10,7 @@ from hotasr.chinese import han_text, sentence_end
 from hotasr.engine.segments import segment_sentences
 from hotasr.hotwords import Hotword, hotwords_for_language
 from hotasr.postprocess import apply_text_options
-from hotasr.recognize import candidate_languages
+from hotasr.recognize import candidate_languages, expected_languages
 from hotasr.transcript import Sentence, Transcript, Word, join_pieces
 
 
@@ -32,6 +32,17 @@ def test_candidates_follow_dashscopes_rules_per_family() -> None:
     assert candidate_languages(model("paraformer-8k-v2"), []) == ("zh",)
     assert candidate_languages(model("sensevoice-v1"), []) is None  # many: any the engine knows
     assert candidate_languages(model("paraformer-v2"), ["zh", "en"], language="en") == ("en",)
+
+
+def test_without_hints_mandarin_and_english_are_expected() -> None:
+    """No hint: all the model's languages are candidates, but zh and en (Paraformer v2's default
+    hints) count as heard from the first sentence on; hints, or a known language, expect none."""
+    assert expected_languages(model("paraformer-realtime-v2"), []) == ("zh", "en")
+    assert expected_languages(model("fun-asr"), []) == ("zh", "en")
+    assert expected_languages(model("paraformer-8k-v2"), []) == ("zh",)
+    assert expected_languages(model("sensevoice-v1"), []) == ()  # many languages: nothing expected
+    assert expected_languages(model("paraformer-v2"), ["zh", "ja"]) == ()
+    assert expected_languages(model("paraformer-v2"), [], language="de") == ()
 
 
 def test_chinese_text_has_full_width_marks_and_an_end() -> None:

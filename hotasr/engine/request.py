@@ -70,8 +70,9 @@ class DecodeRequest:
     prefix: str | None = None
     context: str | None = None
     word_timestamps: bool = True
-    # Languages already heard where this audio comes from (earlier sentences of a stream): with
-    # several candidates, a language not among them needs stronger evidence to be chosen.
+    # Languages already heard where this audio comes from (earlier sentences of a stream) or
+    # expected there (the model's usual pair): with several candidates, a language not among them
+    # needs stronger evidence to be chosen.
     heard: tuple[str, ...] = ()
     cancel: CancelToken | None = None
     progress: Callable[[float], None] | None = field(default=None, repr=False)

@@ -50,11 +50,11 @@ _NON_LATIN = re.compile(
 )
 _MAX_LISTED = 8
 _MIN_REPEATED = 4  # letters or characters: a sentence said twice over that is shorter may be meant
-# A sentence of a stream whose earlier sentences were all in other languages is taken for a new
-# language only if Whisper finds it this many times likelier than the best of those heard: short
-# phrases get misdetected ("thou also thou also", 1.6 s, came out as Russian). Chosen on the tuning
-# bilingual set (BENCHMARKS.md §5).
-UNHEARD_ODDS = 3.0
+# A sentence is taken to be in a language neither heard before in its stream nor expected
+# (DecodeRequest.heard) only if Whisper finds it this many times likelier than the best of those:
+# on speech of under 2 s its detection errs, with odds of up to 20 for a wrong language, while on
+# longer speech it is near certain. Chosen on speech segments of the tuning utterances (BENCHMARKS.md §5).
+UNHEARD_ODDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,9 @@ class WhisperEngine:
         them that their decode uses (the request's encoder memo keeps the pass for it)."""
         if read.language is not None:
             return read.language
-        plan = PassPlan(fitted_window(len(samples)), read.candidates, cancel=read.request.cancel, memo=read.memo)
+        request = read.request
+        plan = PassPlan(fitted_window(len(samples)), read.candidates, request.heard, 1 / UNHEARD_ODDS,
+                        cancel=request.cancel, memo=read.memo)
         runner = DecodePass(self.model, plan)
         language, _, _ = runner.detect_language(features=runner.feature_extractor(samples))
         return str(language)
