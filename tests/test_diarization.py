@@ -143,11 +143,43 @@ def test_speech_edges_grow_over_audio_above_the_background_only() -> None:
 
 def test_an_overstated_count_leaves_one_voice_whole() -> None:
     # Average linkage to k: with one speaker too many, a stray window is a group of its own, rather
-    # than a talkative voice being cut in two.
+    # than a talkative voice being cut in two (which then joins its nearest: given_absorb_small).
     x = _blobs([30, 25])
-    labels, _ = cluster(x, DiarizationOptions(speaker_count=3))
+    labels, _ = cluster(x, DiarizationOptions(speaker_count=3, given_absorb_small=False))
     assert len(set(labels[:30])) == 1 or len(set(labels[30:])) == 1
     assert min(np.bincount(labels)) < 10
+
+
+def test_a_given_count_is_a_most_never_below_two() -> None:
+    # Asked for three with two voices, linkage keeps two stray windows apart as a "voice"; a cluster
+    # of fewer than min_speaker_windows joins its nearest. Never below two clusters.
+    x = _blobs([60, 25], spread=1.0)
+    kept, _ = cluster(x, DiarizationOptions(speaker_count=3, given_absorb_small=False))
+    assert list(np.bincount(kept)) == [58, 2, 25]
+    labels, estimated = cluster(x, DiarizationOptions(speaker_count=3))
+    assert not estimated and list(np.bincount(labels)) == [60, 25]
+    two, _ = cluster(x, DiarizationOptions(speaker_count=2, min_speaker_windows=100))  # both "small"
+    assert len(set(two)) == 2
+
+
+def test_a_voice_cut_in_two_is_joined_only_when_asked() -> None:
+    # One voice in two tones (centroids 0.87 alike) and another voice, asked for three: linkage cuts
+    # the first voice in two. By default the count is trusted (one meeting's voices can be that
+    # alike); with given_merge_similar the estimate's merge rule joins it, never below two.
+    rng = np.random.default_rng(1)
+    voice, other = np.abs(rng.normal(size=256)), np.abs(rng.normal(size=256))
+    tone = voice + 0.5 * np.linalg.norm(voice) / 16 * rng.normal(size=256)
+
+    def windows(centre: np.ndarray, n: int) -> np.ndarray:
+        x = centre + 0.1 * np.linalg.norm(centre) / 16 * rng.normal(size=(n, 256))
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    x = np.concatenate([windows(voice, 30), windows(tone, 30), windows(other, 25)])
+    assert list(np.bincount(cluster(x, DiarizationOptions(speaker_count=3))[0])) == [30, 30, 25]
+    merged, _ = cluster(x, DiarizationOptions(speaker_count=3, given_merge_similar=True))
+    assert list(np.bincount(merged)) == [60, 25]
+    alike, _ = cluster(x, DiarizationOptions(speaker_count=2, given_merge_similar=True, merge_similarity=-1.0))
+    assert len(set(alike)) == 2
 
 
 def test_one_odd_window_is_not_a_speaker_of_a_given_count() -> None:

@@ -5,14 +5,15 @@ Laplacian of a pruned cosine-affinity graph estimates it (Park et al., "Auto-tun
 clustering for speaker diarization", 2019). Given the count, average-linkage clustering makes the
 groups: when the count is too high (a named participant who hardly speaks), it leaves a few odd
 windows on their own where k-means on the spectral embedding cut a real voice in two (k-means
-remains an option). Deterministic: k-means is seeded.
+remains an option), and a cluster of a few windows joins its nearest: the count is a most.
+Deterministic: k-means is seeded.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hotasr.diarization.options import DiarizationOptions
+from hotasr.diarization.options import MIN_SPEAKERS, DiarizationOptions
 
 _KMEANS_RESTARTS = 8
 _KMEANS_ITERATIONS = 50
@@ -57,7 +58,23 @@ def _cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.nd
     if fixed is None:
         labels = merge_similar(embeddings, labels, options.merge_similarity)
         labels = absorb_small(embeddings, labels, options.min_speaker_windows)
+    else:
+        labels = at_most(embeddings, labels, options)
     return labels, fixed is None
+
+
+def at_most(embeddings: np.ndarray, labels: np.ndarray, options: DiarizationOptions) -> np.ndarray:
+    """A given count's clusters, some joined: the count is the most there are. A cluster of fewer
+    than min_speaker_windows windows is a few stray windows or a participant who says less than a
+    window, not a voice, while a count one too high otherwise makes it one (given_absorb_small).
+    Optionally, clusters as alike as the estimate's merge_similarity are joined (given_merge_similar:
+    a talkative voice cut in two). Never below two clusters: the caller said there is more than one
+    voice."""
+    if options.given_merge_similar:
+        labels = merge_similar(embeddings, labels, options.merge_similarity, fewest=MIN_SPEAKERS)
+    if options.given_absorb_small:
+        labels = absorb_small(embeddings, labels, options.min_speaker_windows, fewest=MIN_SPEAKERS)
+    return labels
 
 
 def centered(embeddings: np.ndarray) -> np.ndarray:
@@ -178,10 +195,11 @@ def centroids(embeddings: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
 
 
-def merge_similar(embeddings: np.ndarray, labels: np.ndarray, threshold: float) -> np.ndarray:
-    """Join the two most similar clusters while their centroids' cosine similarity >= threshold."""
+def merge_similar(embeddings: np.ndarray, labels: np.ndarray, threshold: float, fewest: int = 1) -> np.ndarray:
+    """Join the two most similar clusters while their centroids' cosine similarity >= threshold
+    and more than `fewest` clusters remain."""
     labels = compact(labels)
-    while labels.max() > 0:
+    while labels.max() + 1 > fewest:
         c = centroids(embeddings, labels)
         sim = c @ c.T
         np.fill_diagonal(sim, -1.0)
@@ -192,11 +210,11 @@ def merge_similar(embeddings: np.ndarray, labels: np.ndarray, threshold: float) 
     return labels
 
 
-def absorb_small(embeddings: np.ndarray, labels: np.ndarray, min_windows: int) -> np.ndarray:
-    """Clusters of fewer than `min_windows` windows join their most similar cluster: a few seconds
-    are too little to tell a new voice from a change of tone (only when the count is estimated)."""
+def absorb_small(embeddings: np.ndarray, labels: np.ndarray, min_windows: int, fewest: int = 1) -> np.ndarray:
+    """Clusters of fewer than `min_windows` windows join their most similar cluster while more than
+    `fewest` remain: a few seconds are too little to tell a new voice from a change of tone."""
     labels = compact(labels)
-    while labels.max() > 0:
+    while labels.max() + 1 > fewest:
         sizes = np.bincount(labels)
         small = int(np.argmin(sizes))
         if sizes[small] >= min_windows:

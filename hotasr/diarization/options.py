@@ -18,8 +18,9 @@ MAX_SPEAKERS = 100
 
 @dataclass(frozen=True, slots=True)
 class DiarizationOptions:
-    # The number of speakers (None: estimated). Taken as given, though a voice may end up with no
-    # turns: DashScope documents it as a reference value the output is not guaranteed to match.
+    # The number of speakers (None: estimated). Taken as the most there are: a voice may end up with
+    # no turns (given_absorb_small); DashScope documents it as a reference value the output is not
+    # guaranteed to match.
     speaker_count: int | None = None
     max_speakers: int = 8  # the most speakers an estimate may find
     # Speech regions (Silero VAD): tuned for meetings, where turns follow each other closely.
@@ -48,9 +49,15 @@ class DiarizationOptions:
     method: str = "ahc"
     # With an estimated count: two clusters whose centroids are this similar are one speaker.
     merge_similarity: float = 0.85
-    # A speaker needs this many windows (about hop_ms each) of speech: with an estimated count,
-    # smaller clusters join their nearest; with a given one, they do not count as one of two voices.
+    # A speaker needs this many windows (about hop_ms each) of speech: smaller clusters join their
+    # nearest (with a given count: given_absorb_small, and they do not count as one of two voices).
     min_speaker_windows: int = 4
+    # With a given count, a cluster of fewer than min_speaker_windows windows joins its nearest (never
+    # below two): a count one too high otherwise keeps a few stray windows as a voice.
+    given_absorb_small: bool = True
+    # ...and clusters merge_similarity alike are joined too: better on the tuning half, but that
+    # threshold joins the voices of one meeting (BENCHMARKS.md §7), overruling the caller's count.
+    given_merge_similar: bool = False
     # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
     frame_ms: int = 50
     switch_penalty: float = 1.0
