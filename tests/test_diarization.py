@@ -13,7 +13,7 @@ import pytest
 from hotasr.diarization import DiarizationOptions, SpeakerTurn, diarize, label_transcript
 from hotasr.diarization import model as speaker_model
 from hotasr.diarization.assign import speaker_of
-from hotasr.diarization.clustering import cluster, merge_similar
+from hotasr.diarization.clustering import cluster, merge_similar, trusted_count
 from hotasr.diarization.model import SpeakerEncoder, converted_weights, mel_frames, read_checkpoint
 from hotasr.diarization.smoothing import frame_scores, pure_centroids, viterbi
 from hotasr.diarization.speech import extend_edges, noise_floor
@@ -160,6 +160,25 @@ def test_a_given_count_is_a_most_never_below_two() -> None:
     assert not estimated and list(np.bincount(labels)) == [60, 25]
     two, _ = cluster(x, DiarizationOptions(speaker_count=2, min_speaker_windows=100))  # both "small"
     assert len(set(two)) == 2
+
+
+def test_a_given_count_may_yield_to_the_estimate_by_given_fewer_by_never_below_two() -> None:
+    # given_fewer_by (off by default: worse on the tuning half, BENCHMARKS.md §7.5): the file's own
+    # estimate may lower a given count by that many. Two clear voices asked as three come out as two
+    # (linkage alone, small groups kept, gives three); asked as four with one to spare, three; one
+    # voice asked as two stays two.
+    x = _blobs([30, 25])
+    kept, _ = cluster(x, DiarizationOptions(speaker_count=3, given_absorb_small=False))
+    assert len(set(kept)) == 3
+    on = DiarizationOptions(speaker_count=3, given_absorb_small=False, given_fewer_by=1)
+    labels, estimated = cluster(x, on)
+    assert not estimated and list(np.bincount(labels)) == [30, 25]
+    assert trusted_count(x, 4, DiarizationOptions(given_fewer_by=1)) == 3
+    assert trusted_count(x, 4, DiarizationOptions(given_fewer_by=2)) == 2
+    assert trusted_count(x, 4, DiarizationOptions()) == 4
+    one = _blobs([40])
+    assert trusted_count(one, 2, DiarizationOptions(given_fewer_by=5)) == 2
+    assert len(set(cluster(one, DiarizationOptions(speaker_count=2, given_fewer_by=5))[0])) == 2
 
 
 def test_a_voice_cut_in_two_is_joined_only_when_asked() -> None:

@@ -11,6 +11,8 @@ Deterministic: k-means is seeded.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from hotasr.diarization.options import MIN_SPEAKERS, DiarizationOptions
@@ -41,6 +43,8 @@ def _cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.nd
     fixed = options.speaker_count
     if n <= 1:
         return np.zeros(n, np.int64), fixed is None
+    if fixed is not None:
+        fixed = trusted_count(embeddings, fixed, options)
     if fixed is not None and options.method == "ahc":
         k = min(fixed, n)  # no eigengap to read: the Laplacian is not needed
         vectors = np.zeros((n, 0))
@@ -61,6 +65,18 @@ def _cluster(embeddings: np.ndarray, options: DiarizationOptions) -> tuple[np.nd
     else:
         labels = at_most(embeddings, labels, options)
     return labels, fixed is None
+
+
+def trusted_count(embeddings: np.ndarray, given: int, options: DiarizationOptions) -> int:
+    """The count to cluster to when `given` was asked for: the file's own estimate (eigengap, its
+    merges and joins, as with no count) clamped to [max(2, given - given_fewer_by), given]. A caller
+    may name a participant who says a word or two; cutting a real voice in two to make that speaker
+    costs more than leaving the word to a neighbour. Never more than given, never below two."""
+    if options.given_fewer_by <= 0:
+        return given
+    labels, _ = _cluster(embeddings, replace(options, speaker_count=None))
+    estimate = int(labels.max()) + 1 if len(labels) else 1
+    return max(MIN_SPEAKERS, given - options.given_fewer_by, min(given, estimate))
 
 
 def at_most(embeddings: np.ndarray, labels: np.ndarray, options: DiarizationOptions) -> np.ndarray:

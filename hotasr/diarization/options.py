@@ -58,6 +58,11 @@ class DiarizationOptions:
     # ...and clusters merge_similarity alike are joined too: better on the tuning half, but that
     # threshold joins the voices of one meeting (BENCHMARKS.md §7), overruling the caller's count.
     given_merge_similar: bool = False
+    # With a given count k, the file's own estimate (eigengap and its merges) may lower it to as few
+    # as k - given_fewer_by, never below two (0: the count as given). DashScope calls speaker_count a
+    # reference value; a named participant who hardly speaks is otherwise cut out of a real voice.
+    # Off: the tuning half's three-voice files lose a voice where the estimate joins two (§7.5).
+    given_fewer_by: int = 0
     # Frame-level labels: a speaker change costs this much (in cosine-similarity units per frame).
     frame_ms: int = 50
     switch_penalty: float = 1.0
