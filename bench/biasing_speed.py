@@ -65,21 +65,24 @@ def clips(name: str, limit: int) -> list[tuple[Utterance, np.ndarray]]:
 
 
 @contextmanager
-def encoder_windows(engine: Any) -> Iterator[list[int]]:
-    """The window (in frames) of every encoder pass the engine runs inside the block."""
-    model = engine.model
-    own = model.encode
+def encoder_windows() -> Iterator[list[int]]:
+    """The window (in frames) of every encoder pass run inside the block. Counted on the class
+    (`WhisperModel.encode`, which the engine's decode passes call once they have fitted the window
+    and missed their memo): an instance attribute would shadow the pass's own `encode`."""
+    from faster_whisper import WhisperModel
+
+    own = WhisperModel.encode
     seen: list[int] = []
 
-    def encode(features: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+    def encode(self: Any, features: np.ndarray, *args: Any, **kwargs: Any) -> Any:
         seen.append(features.shape[-1])
-        return own(features, *args, **kwargs)
+        return own(self, features, *args, **kwargs)
 
-    model.encode = encode
+    WhisperModel.encode = encode
     try:
         yield seen
     finally:
-        del model.encode
+        WhisperModel.encode = own
 
 
 def decode(settings: Settings, utt: Utterance, samples: np.ndarray, biased: bool) -> str:
@@ -89,9 +92,9 @@ def decode(settings: Settings, utt: Utterance, samples: np.ndarray, biased: bool
     return transcript.text
 
 
-def timed(engine: Any, times: PathTimes, run: Callable[[], str]) -> None:
+def timed(times: PathTimes, run: Callable[[], str]) -> None:
     """`run` once, its wall and CPU seconds and its 30 s redos added to `times`."""
-    with encoder_windows(engine) as windows:
+    with encoder_windows() as windows:
         wall, cpu = time.perf_counter(), time.process_time()
         text = run()
         times.wall += time.perf_counter() - wall
@@ -122,7 +125,7 @@ def bench_set(name: str, settings: Settings, limit: int, repeats: int, cached: b
                 forget_lists(engine)
             runs = [(plain, False), (biased, True)]
             for times, with_list in runs if (i + repeat) % 2 == 0 else runs[::-1]:
-                timed(engine, times, functools.partial(decode, settings, utt, samples, with_list))
+                timed(times, functools.partial(decode, settings, utt, samples, with_list))
     audio = repeats * sum(len(s) for _, s in items) / SAMPLE_RATE
     terms = statistics.median(len(u.hotwords) for u, _ in items)
     return summary(name, audio, terms, plain, biased)

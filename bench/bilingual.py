@@ -302,7 +302,7 @@ def detect(args: argparse.Namespace) -> None:
     for lang, path in detection_items(Path(args.shared), args.set):
         samples = decode_audio(path).samples
         for start, end in speech_segments(samples) or [(0, len(samples))]:
-            pass_ = DecodePass(engine.model, PassPlan(fitted_window(end - start), info.languages))
+            pass_ = DecodePass(engine.model, PassPlan(fitted_window(end - start, args.margin), info.languages))
             features = pass_.feature_extractor(samples[start:end])
             found.append((lang, path.stem, (end - start) / SAMPLE_RATE,
                           dict(pass_.detect_language(features=features)[2])))
@@ -390,6 +390,7 @@ def main() -> None:
     d.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
     d.add_argument("--weights", default="whisper-base")
     d.add_argument("--odds", type=lambda v: [float(x) for x in v.split(",")], default=[1, 3, 10, 30, 100])
+    d.add_argument("--margin", type=int, default=500, help="encoder frames of silence after a segment (decodes: 500)")
     c = sub.add_parser("cost")
     c.add_argument("--set", choices=sorted(SETS), default="report")
     c.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))

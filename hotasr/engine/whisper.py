@@ -513,13 +513,13 @@ def _draft_token_limit(duration_ms: int) -> int:
     return 16 + _DRAFT_TOKENS_PER_SECOND * math.ceil(duration_ms / 1000)
 
 
-def fitted_frames(samples: int) -> int:
+def fitted_frames(samples: int, margin: int = _WINDOW_MARGIN) -> int:
     """Encoder frames for `samples` of audio: the audio plus a margin, rounded up to a step."""
-    frames = math.ceil(samples * _FRAMES_PER_SECOND / SAMPLE_RATE) + _WINDOW_MARGIN
+    frames = math.ceil(samples * _FRAMES_PER_SECOND / SAMPLE_RATE) + margin
     return min(_FULL_WINDOW, math.ceil(frames / _WINDOW_STEP) * _WINDOW_STEP)
 
 
-def fitted_window(samples: int) -> int | None:
+def fitted_window(samples: int, margin: int = _WINDOW_MARGIN) -> int | None:
     """The encoder window for a decode of `samples` that takes the fitted window (None: 30 s).
 
     Used for drafts (real-time interims) and for every decode without a list or with hotasr's
@@ -534,7 +534,7 @@ def fitted_window(samples: int) -> int | None:
     repeat themselves or in windows without speech (`hotasr.biasing.search`); a loop left is one
     more retry-test failure.
     """
-    frames = fitted_frames(samples)
+    frames = fitted_frames(samples, margin)
     return frames if frames < _FULL_WINDOW else None
 
 
