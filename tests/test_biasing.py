@@ -12,7 +12,7 @@ import tokenizers
 
 from hotasr.biasing import TOKEN_BONUS, compile_hotwords
 from hotasr.biasing.graph import MAX_TERM_BONUS_FACTOR
-from hotasr.biasing.search import SpecialTokens
+from hotasr.biasing.search import SpecialTokens, top_k_per_row
 from hotasr.biasing.weights import read_model_bin
 from hotasr.config import Settings
 from hotasr.engine.faster_whisper_adapter import biased_pass
@@ -283,3 +283,24 @@ def test_a_hotword_said_late_does_not_make_the_decoder_skip_the_audio_before_it(
                            hotwords=hotwords, language_hints=["en"])
     words = transcript.text.lower()
     assert "poisoning" in words and "duties to perform" in words and "patient's life" in words, words
+
+
+def test_each_hypothesis_keeps_exactly_its_best_tokens() -> None:
+    """The beam's per-hypothesis candidates are the same tokens a full partition of the row finds,
+    on Whisper-sized rows with masked (-inf) tokens, a peaked row, and rows with fewer finite
+    scores than asked for."""
+    rng = np.random.default_rng(7)
+    rows = rng.standard_normal((5, 51865)).astype(np.float32) * 4
+    rows[:, ::3] = -np.inf
+    rows[1, 12345] = 40.0  # one token far ahead of the rest
+    rows[2, :] = -np.inf
+    rows[2, [5, 77, 51000]] = (1.0, 2.0, 3.0)  # three finite scores, six asked for
+    for k in (1, 6, 11):
+        full = [set(r.tolist()) for r in np.argpartition(-rows, k - 1, axis=1)[:, :k]]
+        fast = [set(r.tolist()) for r in top_k_per_row(rows, k)]
+        assert [len(f) for f in fast] == [k] * 5
+        for i in (0, 1, 3, 4):
+            assert fast[i] == full[i]
+        assert {5, 77, 51000} <= fast[2] or k < 3  # row 2: its finite scores first
+        assert sorted(rows[2, list(fast[2])].tolist(), reverse=True)[: min(k, 3)] == [3.0, 2.0, 1.0][: min(k, 3)]
+
