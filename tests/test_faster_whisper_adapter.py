@@ -51,9 +51,33 @@ def test_the_options_and_helpers_the_fallback_reads_are_there() -> None:
     fields = {f.name for f in dataclasses.fields(fw.TranscriptionOptions)}
     read = {"temperatures", "beam_size", "best_of", "patience", "length_penalty", "repetition_penalty",
             "no_repeat_ngram_size", "max_new_tokens", "suppress_blank", "suppress_tokens", "max_initial_timestamp",
-            "compression_ratio_threshold", "log_prob_threshold", "no_speech_threshold"}
+            "compression_ratio_threshold", "log_prob_threshold", "no_speech_threshold", "word_timestamps"}
     assert read <= fields, read - fields
     assert callable(fw.get_compression_ratio) and callable(Tokenizer.decode)
+    assert "sot_sequence" in dir(Tokenizer)
+
+
+def test_what_a_decode_generates_fits_word_alignment() -> None:
+    """Alignment reads start-of-transcript, no-timestamps, the text and end-of-text in 448 positions:
+    a decode after a short prompt may generate no more than that leaves (a biased decode that
+    looped to the end of its room failed there with a RuntimeError), a decode after a long prompt
+    or without word timestamps keeps its bound."""
+    from types import SimpleNamespace
+
+    model = SimpleNamespace(max_length=448)
+    tokenizer: Any = SimpleNamespace(sot_sequence=(50258, 50260, 50359))
+    options = fw.TranscriptionOptions(**{f.name: None for f in dataclasses.fields(fw.TranscriptionOptions)})
+
+    def bound(prompt_length: int, **changes: Any) -> int | None:
+        bounded = DecodePass(model, PassPlan())._alignable(list(range(prompt_length)), tokenizer,
+                                                           dataclasses.replace(options, **changes))
+        return bounded.max_new_tokens
+
+    assert bound(4, word_timestamps=True) == 448 - 3 - 2
+    assert bound(4, word_timestamps=True, max_new_tokens=90) == 90
+    assert bound(4, word_timestamps=True, max_new_tokens=446) == 443
+    assert bound(4, word_timestamps=False) is None
+    assert bound(223, word_timestamps=True) is None  # its room (225) is alignable already
 
 
 @pytest.fixture(scope="module")

@@ -30,12 +30,13 @@ fails when one of them moves; the dependency is pinned below the next minor rele
   `length_penalty`, `repetition_penalty`, `no_repeat_ngram_size`, `max_new_tokens`,
   `suppress_blank`, `suppress_tokens`, `max_initial_timestamp`, `compression_ratio_threshold`,
   `log_prob_threshold`, `no_speech_threshold`;
-- `faster_whisper.transcribe.get_compression_ratio` and `Tokenizer.decode`.
+- `faster_whisper.transcribe.get_compression_ratio`, `Tokenizer.decode` and `Tokenizer.sot_sequence`
+  (word alignment's prefix: what is generated must fit after it, `DecodePass._alignable`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -121,11 +122,25 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
     def generate_with_fallback(
         self, encoder_output: Any, prompt: list[int], tokenizer: Tokenizer, options: TranscriptionOptions,
     ) -> Attempt:
+        options = self._alignable(prompt, tokenizer, options)
         search = self.plan.search
         if search is None or options.repetition_penalty != 1 or options.no_repeat_ngram_size != 0:
             return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
         return self._search_with_fallback(search, np.asarray(encoder_output, dtype=np.float32)[0], prompt,
                                           tokenizer, options)
+
+    def _alignable(self, prompt: list[int], tokenizer: Tokenizer, options: TranscriptionOptions,
+                   ) -> TranscriptionOptions:
+        """`options` bounded so that word alignment can take what is generated: it reads the text
+        after the start-of-transcript sequence, a no-timestamps token and before end-of-text, in
+        Whisper's 448 positions. A decode that loops to the end of a short prompt's room (a biased
+        one on AISHELL W0107 did) would otherwise fail in alignment with a RuntimeError."""
+        room = self.max_length - len(tokenizer.sot_sequence) - 2
+        if not options.word_timestamps or len(prompt) + room >= self.max_length:
+            return options
+        if options.max_new_tokens is not None and options.max_new_tokens <= room:
+            return options
+        return replace(options, max_new_tokens=room)
 
     def _search_with_fallback(
         self, search: BiasedSearch, encoder_output: np.ndarray, prompt: list[int], tokenizer: Tokenizer,
