@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -304,3 +305,41 @@ def test_each_hypothesis_keeps_exactly_its_best_tokens() -> None:
         assert {5, 77, 51000} <= fast[2] or k < 3  # row 2: its finite scores first
         assert sorted(rows[2, list(fast[2])].tolist(), reverse=True)[: min(k, 3)] == [3.0, 2.0, 1.0][: min(k, 3)]
 
+
+
+def test_a_long_loop_is_told_from_speech_that_repeats_itself() -> None:
+    """The biased search stops when every live hypothesis goes round one long loop (a phrase said
+    over three times and 32 tokens or more), even a token after branching off it; a word said three
+    times, as speech does, is no such loop."""
+    from hotasr.biasing.search import _in_a_loop, _stuck_in_a_loop
+
+    sentence = list(range(100, 140))
+    phrase = list(range(500, 517))  # 17 tokens: "and then did he hear that human voice ..."
+    loop = sentence + phrase * 3
+    assert _stuck_in_a_loop(loop) and _in_a_loop(loop)
+    assert not _stuck_in_a_loop([*loop, 9]) and _in_a_loop([*loop, 9])  # one branched off
+    assert not _in_a_loop([*loop, 9, 8, 7])
+    assert not _in_a_loop(sentence + [7, 8] * 3)  # "好的好的好的"
+    assert _in_a_loop(sentence + [7, 8] * 16)
+    assert not _in_a_loop(sentence)
+
+
+def test_a_search_stopped_in_a_loop_fails_the_retry_test() -> None:
+    """A looped result's text may be too short for its compression ratio to show the loop: the
+    adapter reports it over faster-whisper's threshold, so the decode is retried or decoded
+    without the list as any loop is."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from faster_whisper.transcribe import TranscriptionOptions
+
+    from hotasr.biasing import GenerationResult
+    from hotasr.engine.faster_whisper_adapter import DecodePass
+
+    options = TranscriptionOptions(**{f.name: None for f in dataclasses.fields(TranscriptionOptions)})
+    options = dataclasses.replace(options, length_penalty=1.0, compression_ratio_threshold=2.4)
+    tokenizer: Any = SimpleNamespace(decode=lambda tokens: "a sentence that reads well enough")
+    for looped, loops in ((False, False), (True, True)):
+        result = GenerationResult([[1, 2, 3]], [-0.2], looped=looped)
+        ratio = DecodePass._attempt(result, 0.0, tokenizer, options)[3]
+        assert (ratio > 2.4) is loops

@@ -11,7 +11,7 @@ own log-probabilities, so faster-whisper's fallback thresholds (avg_logprob) mea
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import tokenizers
@@ -24,6 +24,10 @@ _NEG = np.float32(-np.inf)
 # over is a loop (`_repeats_itself`).
 _LOOP_REPEATS = 3
 _LOOP_MAX_PERIOD = 12
+# A biased search whose live hypotheses all end in one phrase of up to `_STUCK_MAX_PERIOD` tokens,
+# said over at least `_LOOP_REPEATS` times and `_STUCK_SPAN` tokens, stops: none will end otherwise.
+_STUCK_MAX_PERIOD = 32
+_STUCK_SPAN = 32
 # faster-whisper's default `no_speech_threshold`: above it, a window is taken for silence.
 NO_SPEECH_THRESHOLD = 0.6
 
@@ -64,6 +68,7 @@ class GenerationResult:
     sequences_ids: list[list[int]]
     scores: list[float]
     no_speech_prob: float = 0.0
+    looped: bool = False  # hotasr's own: the search stopped in a loop (`_stuck_in_a_loop`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +361,13 @@ def generate(
         if _search_is_over(finished, following, max_cand, biased and not silent, silent) \
                 or search.st.length >= search.max_len:
             break
+        if biased and not finished and all(_in_a_loop(seq) for seq in following.seqs):
+            # The bonus can hold every hypothesis in a loop that the model alone would not enter;
+            # decoding it on to Whisper's last position costs the most expensive steps of all.
+            best = max(range(len(following.seqs)), key=lambda i: rank(following.lp[i], following.bonus[i],
+                                                                      len(following.seqs[i])))
+            return replace(_result([(0.0, following.seqs[best], following.lp[best])], opts, search.no_speech_prob),
+                           looped=True)
         beam = following
         search.st.reorder(np.asarray(following.origins, np.int64))
         search.logits = search.st.forward(np.asarray([[s[-1]] for s in beam.seqs], np.int64))
@@ -413,8 +425,28 @@ def _model_prefers_live(
     is better per token than every finished one by the model's score alone, it may still finish
     and win (with the bonus it earns on the way), so the search goes on."""
     best_done = max(lp / max(len(seq), 1) for _rank, seq, lp in finished)
-    return any(lp / max(len(seq), 1) > best_done and not _repeats_itself(seq)
+    return any(lp / max(len(seq), 1) > best_done and not _repeats_itself(seq) and not _in_a_loop(seq)
                for lp, seq in zip(live_lp, live_seqs, strict=True))
+
+
+def _in_a_loop(seq: list[int]) -> bool:
+    """Whether `seq` is in a long loop (`_stuck_in_a_loop`), or was until one of its last two tokens:
+    a beam's hypotheses go round one loop together, branching off it by a token at a time."""
+    return any(_stuck_in_a_loop(seq[: len(seq) - cut]) for cut in range(3))
+
+
+def _stuck_in_a_loop(seq: list[int]) -> bool:
+    """Whether `seq` ends in one phrase said over `_LOOP_REPEATS` times or more, covering at least
+    `_STUCK_SPAN` tokens: long enough that no speech says it so ("好的好的好的" is not)."""
+    n = len(seq)
+    for period in range(1, min(_STUCK_MAX_PERIOD, n // _LOOP_REPEATS) + 1):
+        repeats = max(_LOOP_REPEATS, -(-_STUCK_SPAN // period))
+        if repeats * period > n:
+            continue
+        tail = seq[n - period :]
+        if all(seq[n - (k + 1) * period : n - k * period] == tail for k in range(1, repeats)):
+            return True
+    return False
 
 
 def _repeats_itself(seq: list[int]) -> bool:

@@ -184,6 +184,9 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
         # The average log-probability per token, recovered from the length-normalised score.
         avg_logprob = result.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)
         compression_ratio = get_compression_ratio(tokenizer.decode(tokens).strip())
+        if result.looped and options.compression_ratio_threshold is not None:
+            # Stopped in a loop before its text grew repetitive enough for the ratio to tell.
+            compression_ratio = max(compression_ratio, options.compression_ratio_threshold + 1.0)
         return result, avg_logprob, temperature, compression_ratio
 
 

@@ -416,11 +416,13 @@ class WhisperEngine:
         decode faster-whisper would do (temperature retries included) on Whisper's 30 s window.
         Also whether the result still loops.
 
-        Without `sampled_retries` (biased decodes) the 30 s decode is at temperature 0 only. A biased
-        decode fails the unsure test often, as the bonus picks text the model itself finds less
-        likely; its sampled retries then fail it too, and faster-whisper keeps the beam's result
-        anyway: the retries cost a Chinese decode with a list most of its time and changed no
-        text (BENCHMARKS.md §1.4).
+        Without `sampled_retries` (biased decodes) the 30 s decode is at temperature 0 only, its
+        length bounded by the audio's as the first pass's is. A biased decode fails the unsure test
+        often, as the bonus picks text the model itself finds less likely; its sampled retries then
+        fail it too, and faster-whisper keeps the beam's result anyway: the retries cost a Chinese
+        decode with a list most of its time and changed no text. A biased decode that loops on the
+        fitted window mostly loops on 30 s too, and unbounded it ran to Whisper's 448 positions in
+        each of faster-whisper's passes over the window (BENCHMARKS.md §1.4).
 
         On a fitted window a short sentence can loop at every temperature where the 30 s window
         reads it right: "replied he" (1.2 s of LibriSpeech) came out as "replied he" 110 times,
@@ -436,7 +438,7 @@ class WhisperEngine:
         # In the language the first pass detected among the candidates: detection is not redone.
         kwargs = {**kwargs, "language": kwargs["language"] or language}
         if not sampled_retries:
-            kwargs["temperature"] = 0.0
+            kwargs.update(self._single_pass(duration_ms))
         return self._run(replace(plan, window=None), samples, kwargs, duration_ms, progress, retry_unsure=False)
 
     def _single_pass(self, duration_ms: int) -> dict[str, Any]:
