@@ -438,15 +438,7 @@ def _in_a_loop(seq: list[int]) -> bool:
 def _stuck_in_a_loop(seq: list[int]) -> bool:
     """Whether `seq` ends in one phrase said over `_LOOP_REPEATS` times or more, covering at least
     `_STUCK_SPAN` tokens: long enough that no speech says it so ("好的好的好的" is not)."""
-    n = len(seq)
-    for period in range(1, min(_STUCK_MAX_PERIOD, n // _LOOP_REPEATS) + 1):
-        repeats = max(_LOOP_REPEATS, -(-_STUCK_SPAN // period))
-        if repeats * period > n:
-            continue
-        tail = seq[n - period :]
-        if all(seq[n - (k + 1) * period : n - k * period] == tail for k in range(1, repeats)):
-            return True
-    return False
+    return _ends_in_repeats(seq, _STUCK_MAX_PERIOD, _STUCK_SPAN)
 
 
 def _repeats_itself(seq: list[int]) -> bool:
@@ -454,10 +446,19 @@ def _repeats_itself(seq: list[int]) -> bool:
     model's own best path. Loops grow ever more confident per token, so waiting for one to finish
     (`_model_prefers_live`) would run the search to its length limit, typically in the silence
     after the speech, where the finished hypotheses are few words at a low score."""
+    return _ends_in_repeats(seq, _LOOP_MAX_PERIOD, 0)
+
+
+def _ends_in_repeats(seq: list[int], max_period: int, min_span: int) -> bool:
+    """Whether `seq` ends in one phrase of at most `max_period` tokens said `_LOOP_REPEATS` times
+    over, or more, until the repeats cover `min_span` tokens."""
     n = len(seq)
-    for period in range(1, min(_LOOP_MAX_PERIOD, n // _LOOP_REPEATS) + 1):
+    for period in range(1, min(max_period, n // _LOOP_REPEATS) + 1):
+        repeats = max(_LOOP_REPEATS, -(-min_span // period))
+        if repeats * period > n:
+            continue
         tail = seq[n - period :]
-        if all(seq[n - (k + 1) * period : n - k * period] == tail for k in range(1, _LOOP_REPEATS)):
+        if all(seq[n - (k + 1) * period : n - k * period] == tail for k in range(1, repeats)):
             return True
     return False
 
