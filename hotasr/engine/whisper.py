@@ -99,6 +99,12 @@ class _Read:
         """The language forced, if there is only one candidate."""
         return self.candidates[0] if self.candidates and len(self.candidates) == 1 else None
 
+    def plan(self, window: int | None) -> PassPlan:
+        """A pass over this read's audio on `window` (None: 30 s), choosing among its candidates
+        with the request's prior (languages heard or expected) and sharing its encoder passes."""
+        request = self.request
+        return PassPlan(window, self.candidates, request.heard, 1 / UNHEARD_ODDS, None, request.cancel, self.memo)
+
 
 class WhisperEngine:
     def __init__(self, model: Any, *, name: str, options: WhisperOptions | None = None) -> None:
@@ -217,10 +223,7 @@ class WhisperEngine:
         them that their decode uses (the request's encoder memo keeps the pass for it)."""
         if read.language is not None:
             return read.language
-        request = read.request
-        plan = PassPlan(fitted_window(len(samples)), read.candidates, request.heard, 1 / UNHEARD_ODDS,
-                        cancel=request.cancel, memo=read.memo)
-        runner = DecodePass(self.model, plan)
+        runner = DecodePass(self.model, read.plan(fitted_window(len(samples))))
         language, _, _ = runner.detect_language(features=runner.feature_extractor(samples))
         return str(language)
 
@@ -235,7 +238,7 @@ class WhisperEngine:
         hotwords = request.hotwords if request.biasing != "none" else None
         terms = hotwords.for_language(read.terms_language) if hotwords else []
         mode = request.biasing if terms else "none"
-        plan = PassPlan(None, read.candidates, request.heard, 1 / UNHEARD_ODDS, None, request.cancel, read.memo)
+        plan = read.plan(None)
         if mode == "hotasr":
             assert hotwords is not None
             plan = replace(plan, search=self._search(hotwords.graph(read.terms_language), warnings, request.cancel))
