@@ -292,6 +292,7 @@ def detect(args: argparse.Namespace) -> None:
     from hotasr.engine.faster_whisper_adapter import DecodePass, PassPlan
     from hotasr.engine.speech import speech_segments
     from hotasr.engine.whisper import fitted_window
+    from hotasr.recognize import expected_languages
     from tests.engine_fixtures import settings_for
 
     settings = settings_for(args.weights)
@@ -307,11 +308,12 @@ def detect(args: argparse.Namespace) -> None:
             found.append((lang, path.stem, (end - start) / SAMPLE_RATE,
                           dict(pass_.detect_language(features=features)[2])))
     print(f"{len(found)} segments, {sum(d < 2 for _, _, d, _ in found)} of them under 2 s")
+    expected = expected_languages(info, [])
     for odds in args.odds:
-        def weighed(item: tuple[str, float], odds: float = odds) -> float:
-            return item[1] if item[0] in ("zh", "en") else item[1] / odds
-        wrong = [(stem, d, max(probs.items(), key=weighed)[0]) for lang, stem, d, probs in found
-                 if max(probs.items(), key=weighed)[0] != lang]
+        # The engine's own weighing (DecodePass._weighed), with zh and en expected as `recognize` has them.
+        weighed = DecodePass(engine.model, PassPlan(heard=expected, unheard_weight=1 / odds))._weighed
+        chosen = [(lang, stem, d, max(probs.items(), key=weighed)[0]) for lang, stem, d, probs in found]
+        wrong = [(stem, d, got) for lang, stem, d, got in chosen if got != lang]
         print(f"odds {odds:g}: {len(wrong)} misdetected: "
               + ", ".join(f"{stem} ({d:.2f} s, {got})" for stem, d, got in wrong))
 
