@@ -33,6 +33,8 @@ from tests.task_fixtures import FileServer
 ZH = DATA / "aishell_sample_S0252" / "wav" / "BAC009S0252W0495.wav"  # 北京东四环七车连撞道路拥堵近四个小时
 EN = DATA / "librispeech_test_subset" / "test-other" / "367-130732-0008.flac"  # PUT THIS IN A DOUBLE BOILER ...
 EN_KEYWORD = "boiler"
+EN_SECOND = DATA / "librispeech_test_subset" / "test-other" / "2033-164914-0004.flac"  # BY ALLAH REPLIED THE FIREMAN
+EN_SECOND_KEYWORDS = ("fireman", "allah")  # either, as CPUs read it
 HAN = re.compile(r"[\u3400-\u9fff]")
 LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 
@@ -144,6 +146,42 @@ def test_speech_that_gives_no_words_is_a_warning_with_its_time(
     begin, end = (float(x) for x in re.findall(r"(\d+\.\d)", lost[0])[:2])
     english_starts = (len(decode_audio(ZH).samples) / SAMPLE_RATE) + 0.6
     assert english_starts - 0.5 < begin < english_starts + 1.5 and end > len(bilingual) / SAMPLE_RATE - 1, lost
+
+
+@pytest.mark.parametrize("alone_too", [False, True])
+def test_a_segment_a_joined_decode_skips_is_decoded_alone_or_reported(
+    base: Any, monkeypatch: pytest.MonkeyPatch, alone_too: bool,
+) -> None:
+    """Two English sentences half a second apart are one stretch; when its decode leaves the second
+    out (as Whisper left out a short Mandarin phrase inside an English stretch), the second is
+    decoded on its own, and if that gives nothing too, its time range is a warning."""
+    first = decode_audio(need(EN)).samples
+    second = decode_audio(need(EN_SECOND)).samples
+    audio = np.concatenate([first, np.zeros(round(0.5 * SAMPLE_RATE), np.float32), second]).astype(np.float32)
+    first_ms = len(first) * 1000 / SAMPLE_RATE
+    decode = WhisperEngine._decode
+    stretches: list[float] = []
+
+    def skips_the_second(self: WhisperEngine, samples: np.ndarray, read: Any, *args: Any) -> Any:
+        stretches.append(read.offset_s)
+        if read.offset_s * 1000 > first_ms:  # the second sentence decoded on its own
+            return ([], "en") if alone_too else decode(self, samples, read, *args)
+        sentences, language = decode(self, samples, read, *args)
+        return [s for s in sentences if s.begin_ms + read.offset_s * 1000 < first_ms - 300], language
+
+    monkeypatch.setattr(WhisperEngine, "_decode", skips_the_second)
+    transcript = recognize(audio, model="fun-asr", settings=base, biasing="none")
+    assert stretches[0] * 1000 < first_ms < stretches[-1] * 1000, stretches  # joined, then the second alone
+    text = transcript.text.lower()
+    assert EN_KEYWORD in text
+    lost = [w for w in transcript.warnings if "gave no words" in w]
+    if alone_too:
+        assert not any(k in text for k in EN_SECOND_KEYWORDS) and len(lost) == 1, transcript.warnings
+        begin = float(re.findall(r"(\d+\.\d)", lost[0])[0])
+        assert first_ms / 1000 - 0.5 < begin < first_ms / 1000 + 1.5, lost
+    else:
+        assert any(k in text for k in EN_SECOND_KEYWORDS) and not lost, (text, transcript.warnings)
+        assert [s.begin_ms for s in transcript.sentences] == sorted(s.begin_ms for s in transcript.sentences)
 
 
 # -- the official SDK, against a server ------------------------------------------------------------

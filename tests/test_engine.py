@@ -219,6 +219,32 @@ def test_fitted_encoder_window_covers_the_audio_with_a_margin() -> None:
     assert fitted_frames(25 * 16000) == fitted_frames(120 * 16000) == 3000  # never past Whisper's 30 s
 
 
+def test_stretches_join_one_languages_neighbours_and_know_their_segments() -> None:
+    from hotasr.engine.whisper import _stretches
+
+    second = SAMPLE_RATE
+    segments = [(0, 2 * second), (2 * second, 3 * second), (5 * second, 6 * second), (6 * second, 7 * second)]
+    languages = iter(["en", "en", "en", "zh"])
+    found = list(_stretches(segments, lambda start, end: next(languages)))
+    # The pause of 2 s is too long to join across; a change of language always ends a stretch.
+    assert [(s.start, s.end, s.language, len(s.segments)) for s in found] == [
+        (0, 3 * second, "en", 2), (5 * second, 6 * second, "en", 1), (6 * second, 7 * second, "zh", 1)]
+
+
+def test_segments_no_word_falls_in_are_found_and_neighbours_joined() -> None:
+    from hotasr.engine.whisper import _uncovered
+    from hotasr.transcript import Sentence, Word
+
+    second = SAMPLE_RATE
+    segments = [(0, 2 * second), (2 * second, 4 * second), (4 * second, 6 * second), (6 * second, 8 * second)]
+    # A word in the first segment, and one that runs only into the padding at the second's start.
+    said = [Sentence(100, 2_200, "one two", [Word(100, 900, "one"), Word(1_000, 2_200, "two")])]
+    assert _uncovered(said, segments) == [(2 * second, 8 * second)]
+    # A sentence without words counts by its times.
+    assert _uncovered([*said, Sentence(6_500, 7_000, "three")], segments) == [(2 * second, 6 * second)]
+    assert _uncovered([], segments[:1]) == [(0, 2 * second)]
+
+
 def test_unbiased_decodes_use_a_fitted_window_and_find_the_same_words(tiny: Engine, jfk_samples: np.ndarray) -> None:
     from hotasr.engine import whisper
 

@@ -36,7 +36,7 @@ from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, EngineError
 from hotasr.engine.faster_whisper_adapter import DecodePass, EncoderMemo, PassPlan
 from hotasr.engine.request import CancelToken, DecodeRequest
 from hotasr.engine.segments import segment_sentences
-from hotasr.engine.speech import MAX_SEGMENT_S, speech_segments
+from hotasr.engine.speech import MAX_SEGMENT_S, PAD_MS, speech_segments
 from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.hotwords import Hotword
 from hotasr.transcript import LOOP_COMPRESSION_RATIO, Sentence, Transcript, dominant_language, looks_like_a_loop
@@ -197,7 +197,8 @@ class WhisperEngine:
         among the candidates, and neighbours of one language are decoded together (a pause inside a
         sentence cuts no sentence in two), up to `MAX_SEGMENT_S`. A stretch of one segment is decoded
         with the encoder pass its detection made. Its hotwords are the list's terms of its language.
-        Speech that yields no words is reported with its time range, never dropped quietly.
+        Segments of a joined stretch that its decode skipped are decoded on their own; speech that
+        yields no words is reported with its time range, never dropped quietly.
         """
         # A stretch the VAD cut and whose language was detected is not decoded again on 30 s for
         # being unsure: on the bilingual set that cost a fifth of the time and changed no text.
@@ -208,15 +209,28 @@ class WhisperEngine:
             # Speech too quiet or noisy for the VAD is still decoded, as one piece in one language.
             return self._decode(samples, read, warnings, progress)[0]
         sentences: list[Sentence] = []
-        for start, end, language in _stretches(segments, lambda s, e: self._detect(samples[s:e], read)):
-            stretch = replace(read, candidates=(language,), terms_language=language, offset_s=start / SAMPLE_RATE)
-            found, _ = self._decode(samples[start:end], stretch, warnings, None)
-            if not any(s.text.strip() for s in found):
-                self._warn(warnings, f"speech at {start / SAMPLE_RATE:.1f}-{end / SAMPLE_RATE:.1f} s gave no words")
-            sentences.extend(s.shifted(round(start * 1000 / SAMPLE_RATE)) for s in found)
+        for stretch in _stretches(segments, lambda s, e: self._detect(samples[s:e], read)):
+            found = self._decode_stretch(samples, read, stretch.start, stretch.end, stretch.language, warnings)
+            # Whisper may skip a segment inside a joined stretch (a short phrase of the other language
+            # taken for this one: "打开Call Me Maybe" before an English sentence came out as nothing).
+            # Such a segment is decoded on its own; what still gives no words is reported.
+            for start, end in _uncovered(found, stretch.segments) if len(stretch.segments) > 1 else ():
+                found += self._decode_stretch(samples, read, start, end, stretch.language, warnings)
+            sentences.extend(sorted(found, key=lambda s: s.begin_ms))
             if progress is not None:
-                progress(end / (len(samples) or 1))
+                progress(stretch.end / (len(samples) or 1))
         return sentences
+
+    def _decode_stretch(
+        self, samples: np.ndarray, read: _Read, start: int, end: int, language: str, warnings: list[str],
+    ) -> list[Sentence]:
+        """samples[start:end] decoded in `language` with that language's hotwords, its sentences on
+        the recording's clock; speech that gives no words is reported with its time range."""
+        stretch = replace(read, candidates=(language,), terms_language=language, offset_s=start / SAMPLE_RATE)
+        found, _ = self._decode(samples[start:end], stretch, warnings, None)
+        if not any(s.text.strip() for s in found):
+            self._warn(warnings, f"speech at {start / SAMPLE_RATE:.1f}-{end / SAMPLE_RATE:.1f} s gave no words")
+        return [s.shifted(round(start * 1000 / SAMPLE_RATE)) for s in found]
 
     def _detect(self, samples: np.ndarray, read: _Read) -> str:
         """The language of `samples` among the candidates, detected on the encoder window fitted to
@@ -480,23 +494,54 @@ class WhisperEngine:
         warnings.append(message)
 
 
-def _stretches(
-    segments: Iterable[tuple[int, int]], detect: Callable[[int, int], str],
-) -> Iterable[tuple[int, int, str]]:
+@dataclass(frozen=True, slots=True)
+class _Stretch:
+    """Speech segments of one language decoded together: [start, end) in samples."""
+
+    start: int
+    end: int
+    language: str
+    segments: tuple[tuple[int, int], ...]
+
+
+def _stretches(segments: Iterable[tuple[int, int]], detect: Callable[[int, int], str]) -> Iterable[_Stretch]:
     """Speech segments joined into stretches of one language: neighbours whose language is the same
     and whose pause is short (`_JOIN_GAP`), up to `MAX_SEGMENT_S` a stretch."""
-    stretch: tuple[int, int, str] | None = None
+    stretch: _Stretch | None = None
     for start, end in segments:
         language = detect(start, end)
         if stretch is not None:
-            first, last, current = stretch
-            if language == current and start - last <= _JOIN_GAP and end - first <= MAX_SEGMENT_S * SAMPLE_RATE:
-                stretch = (first, end, current)
+            if (language == stretch.language and start - stretch.end <= _JOIN_GAP
+                    and end - stretch.start <= MAX_SEGMENT_S * SAMPLE_RATE):
+                stretch = replace(stretch, end=end, segments=(*stretch.segments, (start, end)))
                 continue
             yield stretch
-        stretch = (start, end, language)
+        stretch = _Stretch(start, end, language, ((start, end),))
     if stretch is not None:
         yield stretch
+
+
+def _uncovered(sentences: Sequence[Sentence], segments: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The segments ([start, end) samples, on the sentences' clock) in whose speech no word of
+    `sentences` falls (a sentence without words counts by its own times): speech the decode
+    skipped, neighbours skipped alike joined into one. The VAD's padding at a segment's ends is left
+    out: a neighbour's last word may reach it."""
+    spans = [(w.begin_ms, w.end_ms) for s in sentences for w in s.words] + [
+        (s.begin_ms, s.end_ms) for s in sentences if not s.words and s.text.strip()]
+    skipped: list[tuple[int, int]] = []
+    previous_skipped = False
+    for start, end in segments:
+        begin_ms, end_ms = start * 1000 / SAMPLE_RATE, end * 1000 / SAMPLE_RATE
+        if end_ms - begin_ms > 4 * PAD_MS:
+            begin_ms, end_ms = begin_ms + PAD_MS, end_ms - PAD_MS
+        if any(b < end_ms and e > begin_ms for b, e in spans):
+            previous_skipped = False
+        elif previous_skipped:
+            skipped[-1] = (skipped[-1][0], end)
+        else:
+            skipped.append((start, end))
+            previous_skipped = True
+    return skipped
 
 
 # -- encoder window ------------------------------------------------------------------------------
