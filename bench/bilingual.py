@@ -175,7 +175,8 @@ def score(args: argparse.Namespace) -> None:
     }
     times = {"bilingual": 0.0, "forced_zh": 0.0, "forced_en": 0.0, "alone": 0.0}
     cpu = dict.fromkeys(times, 0.0)
-    rt = {lang: {"bi": ErrorCounts(), "alone": ErrorCounts(), "lost": 0} for lang in ("zh", "en")}
+    rt = {lang: {"bi": ErrorCounts(), "alone": ErrorCounts(), "forced": ErrorCounts(), "lost": 0}
+          for lang in ("zh", "en")}
     zh_sentences = zh_marked = 0
     warnings_seen: list[str] = []
     for recipe_file in recipe["files"][: args.files]:
@@ -236,7 +237,7 @@ def score(args: argparse.Namespace) -> None:
     if args.realtime:
         report["realtime"] = {"model": args.realtime_model, **{
             lang: {"bilingual": round(v["bi"].error_rate or 0, 2), "alone": round(v["alone"].error_rate or 0, 2),
-                   "lost_halves": v["lost"]}
+                   "forced": round(v["forced"].error_rate or 0, 2), "lost_halves": v["lost"]}
             for lang, v in rt.items()
         }}
     print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -244,16 +245,13 @@ def score(args: argparse.Namespace) -> None:
 
 def score_realtime(args: argparse.Namespace, samples: np.ndarray, spans: list[Span], settings: Any,
                    rt: dict[str, dict[str, Any]], warnings_seen: list[str]) -> None:
-    """The file streamed through a real-time session, each utterance scored (and, unless
-    `--no-alone`, against the same utterance streamed alone with its language given)."""
-    rt_hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
-    for event in realtime_sentences(samples, args.realtime_model, settings):
-        middle = (event.begin_ms + event.end_ms) / 2 * SAMPLE_RATE / 1000
-        index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
-        if event.text:
-            rt_hyps[index].append(event.text)
-        else:
-            warnings_seen += event.warnings
+    """The file streamed through a real-time session, each utterance scored; unless `--no-alone`,
+    against the same utterance streamed alone with its language given; with `--realtime-forced`,
+    also against the same file streamed with each language forced (`language_hints` = [it]), whose
+    sentences are cut where the bilingual stream's are: only the language decision differs."""
+    rt_hyps = stream_by_utterance(args, samples, spans, settings, None, warnings_seen)
+    forced = {lang: stream_by_utterance(args, samples, spans, settings, [lang], [])
+              for lang in (("zh", "en") if args.realtime_forced else ())}
     for i, (utt, utt_samples, _, _) in enumerate(spans):
         lang, hyp = utt["language"], " ".join(rt_hyps[i])
         rt[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
@@ -262,10 +260,27 @@ def score_realtime(args: argparse.Namespace, samples: np.ndarray, spans: list[Sp
             alone_text = " ".join(e.text for e in realtime_sentences(utt_samples, args.realtime_model, settings,
                                                                     [lang]) if e.text)
             rt[lang]["alone"] += score_text(utt["reference"], alone_text, language=lang).overall
+        if forced:
+            rt[lang]["forced"] += score_text(utt["reference"], " ".join(forced[lang][i]), language=lang).overall
         lost = not in_script(hyp, lang)
         rt[lang]["lost"] += lost
         if args.verbose or lost:
-            print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}\n  alone {alone_text}")
+            print(f"{utt['id']} [{lang}] real time{' LOST' if lost else ''}: {hyp}\n  alone {alone_text}"
+                  + (f"\n  forced {' '.join(forced[lang][i])}" if forced else ""))
+
+
+def stream_by_utterance(args: argparse.Namespace, samples: np.ndarray, spans: list[Span], settings: Any,
+                        hints: list[str] | None, warnings_seen: list[str]) -> dict[int, list[str]]:
+    """The texts of the file's real-time finals, by the utterance each one's middle falls in."""
+    hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+    for event in realtime_sentences(samples, args.realtime_model, settings, hints):
+        middle = (event.begin_ms + event.end_ms) / 2 * SAMPLE_RATE / 1000
+        index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
+        if event.text:
+            hyps[index].append(event.text)
+        else:
+            warnings_seen += event.warnings
+    return hyps
 
 
 def detection_items(shared: Path, part: str) -> list[tuple[str, Path]]:
@@ -385,6 +400,8 @@ def main() -> None:
     s.add_argument("--realtime-model", default="paraformer-realtime-v2")
     s.add_argument("--realtime-only", action="store_true", help="only the real-time path (implies --realtime)")
     s.add_argument("--no-alone", action="store_true", help="real time: skip streaming each utterance alone")
+    s.add_argument("--realtime-forced", action="store_true",
+                   help="real time: also stream each file with zh, then en forced (the same sentence cuts)")
     s.add_argument("--unheard-odds", type=float, default=None,
                    help="override hotasr.engine.whisper.UNHEARD_ODDS (1: no prior), to choose it on --set tune")
     d = sub.add_parser("detect")
