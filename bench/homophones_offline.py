@@ -11,8 +11,9 @@ transcripts and scores each variant, without decoding again:
         --manifest bench/sets/aishell_s0252_tune_n100.jsonl --min-chars 2,3 --fuzzy-from 3,4 --show
 
 `min_chars`: the shortest term respelled; `fuzzy_from`: the shortest term matched on toneless fuzzy
-pinyin (shorter ones must agree exactly, tones included). The service's constants are
-`_MIN_CHARS` and `_FUZZY_FROM` in homophones.py.
+pinyin (shorter ones must agree exactly, tones included); `word_edges`: whether a respelling may cut
+a word of jieba's dictionary. The service's constants are `_MIN_CHARS`, `_FUZZY_FROM` and
+`_WORD_EDGES` in homophones.py.
 """
 
 from __future__ import annotations
@@ -54,18 +55,21 @@ def score(args: argparse.Namespace) -> None:
     print(f"{args.report}, lists of {args.manifest.name}: {len(results)} utterances")
     print("| variant | CER | U-CER | B-CER | recall | precision | hotwords ref / hyp / hits |")
     print("|---|---:|---:|---:|---:|---:|---|")
-    variants: list[tuple[str, int | None, int]] = [("as decoded, no respelling", None, 0)]
+    variants: list[tuple[str, int | None, int, bool]] = [("as decoded, no respelling", None, 0, False)]
     variants += [
-        (f"respelled, min_chars {m}, fuzzy_from {f}", int(m), int(f))
+        (f"respelled, min_chars {m}, fuzzy_from {f}, word edges {'on' if e == '1' else 'off'}",
+         int(m), int(f), e == "1")
         for m in args.min_chars.split(",")
         for f in args.fuzzy_from.split(",")
+        for e in args.word_edges.split(",")
     ]
     notes: list[str] = []
-    for name, min_chars, fuzzy_from in variants:
+    for name, min_chars, fuzzy_from, word_edges in variants:
         errors, counts = BiasedErrors(), HotwordCounts()
         if min_chars is not None:
             homophones._MIN_CHARS = min_chars
             homophones._FUZZY_FROM = fuzzy_from
+            homophones._WORD_EDGES = word_edges
             notes.append(f"{name}:")
         for r in results:
             utt = utts[r["id"]]
@@ -98,6 +102,7 @@ def main() -> None:
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--min-chars", default="2")
     p.add_argument("--fuzzy-from", default="3")
+    p.add_argument("--word-edges", default="1", help="1: respellings may not cut a dictionary word; 0: they may")
     p.add_argument("--show", action="store_true")
     p.set_defaults(func=score)
     args = parser.parse_args()

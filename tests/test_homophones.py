@@ -47,6 +47,13 @@ def test_different_sounds_and_correct_text_are_left_alone() -> None:
     assert c.correct_text("张家口市政府和张家口") == "张家口市政府和张家口"
 
 
+def test_a_run_that_cuts_a_common_word_is_not_a_name() -> None:
+    # 附近医 fu-jin-yi sounds like the name 付敬懿 fu-jing-yi, but it ends inside 医院 (hospital).
+    assert corrector("付敬懿").correct_text("两名伤者被送往附近医院。") == "两名伤者被送往附近医院。"
+    # The same name misspelled where it cuts no word is respelled.
+    assert corrector("付敬懿").correct_text("记者附近医报道。") == "记者付敬懿报道。"
+
+
 def test_punctuation_and_latin_break_a_match() -> None:
     assert corrector("张雨霏").correct_text("张雨，菲") == "张雨，菲"
     assert corrector("张雨霏").correct_text("张雨 fei") == "张雨 fei"

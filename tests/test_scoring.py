@@ -161,6 +161,16 @@ def test_nested_terms_count_once_longest_first() -> None:
     assert counts == {tuple("今久上海分公司"): 1, tuple("今久"): 1}
 
 
+def test_a_term_written_inside_a_longer_one_that_was_said_was_said() -> None:
+    terms = ["重庆", "重庆谢记老火锅", "成都"]
+    counts = hotword_counts("重庆谢记老火锅", "重庆限制老火锅", terms, language="zh")
+    # Recall: the long name was said and missed. Precision: 重庆 was written and was said.
+    assert (counts.ref_occurrences, counts.hits, counts.hyp_occurrences, counts.said) == (1, 0, 1, 1)
+    assert counts.recall == 0 and counts.precision == 1
+    # A term said nowhere, nested or not, still lowers precision.
+    assert hotword_counts("重庆谢记老火锅", "成都谢记老火锅", terms, language="zh").precision == 0
+
+
 def test_chinese_recall_with_traditional_hypothesis() -> None:
     counts = hotword_counts("恒大地产已获授信", "恆大地產已獲授信", ["恒大", "万科"], language="zh")
     assert (counts.ref_occurrences, counts.hits, counts.hyp_occurrences) == (1, 1, 1)

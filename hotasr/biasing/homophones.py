@@ -13,10 +13,16 @@ How close "sounds like" may be depends on the length of the term, since precisio
   (toneless, 故意 gu-yi would become the name 古一).
 Terms must be all Han characters.  The text changes, the timestamps do not: a replacement has
 exactly as many characters as what it replaces.
+
+A run of characters is not respelled where it cuts a common word in two (one of the most frequent
+in jieba's dictionary, as jieba segments the text without guessing at unknown words): in 送往附近医院
+the run 附近医 sounds like the name 付敬懿, but it ends inside 医院, so it is common speech, not a
+misspelled name (as the English respelling leaves words of the model's vocabulary alone).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +36,10 @@ _FUZZY_FROM = 3  # terms this long match fuzzily; shorter ones exactly, tones in
 _HAN_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("n", "l"))
 _FINALS = (("iang", "ian"), ("uang", "uan"), ("ang", "an"), ("eng", "en"), ("ing", "in"))
+_WORD_EDGES = True  # refuse respellings that cut a common word (bench/homophones_offline.py varies it)
+# Words among jieba's this many most frequent (of two characters or more) are common: 医院 is (677th),
+# 飞来 is not (11,596th: 张雨飞来了 is the name 张雨霏 and 来了).
+_COMMON_WORDS = 5000
 
 
 def _fuzzy(syllable: str) -> str:
@@ -49,6 +59,43 @@ def _sounds(char: str) -> frozenset[str]:
     from pypinyin import Style, pinyin
 
     return frozenset(_fuzzy(r) for r in pinyin(char, style=Style.NORMAL, heteronym=True)[0])
+
+
+def warm_up() -> None:
+    """Load the common words now (about a second, once per process) rather than in the first
+    request whose text has a run to respell; the server calls this at start."""
+    if _WORD_EDGES:
+        _common_words()
+
+
+@cache
+def _common_words() -> frozenset[str]:
+    """jieba's `_COMMON_WORDS` most frequent words of two characters or more (loaded once, ~1 s)."""
+    import heapq
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)  # not its dictionary-loading chatter
+    jieba.initialize()
+    counts = ((n, w) for w, n in jieba.dt.FREQ.items() if len(w) >= 2 and n > 0)
+    return frozenset(w for _, w in heapq.nlargest(_COMMON_WORDS, counts))
+
+
+def _word_edges(run: str) -> frozenset[int]:
+    """The positions in a run of Han characters that are not inside a common word of jieba's
+    dictionary segmentation (every position, when word edges are not tested)."""
+    if not _WORD_EDGES:
+        return frozenset(range(len(run) + 1))
+    import jieba
+
+    common = _common_words()
+    inside: set[int] = set()
+    at = 0
+    for word in jieba.lcut(run, HMM=False):  # dictionary words only: an unknown name falls apart in characters
+        if word in common:
+            inside.update(range(at + 1, at + len(word)))
+        at += len(word)
+    return frozenset(range(len(run) + 1)) - inside
 
 
 def _toned(run: str) -> tuple[str, ...]:
@@ -101,11 +148,14 @@ class HomophoneCorrector:
         toned = _toned(run)
         if len(toned) != len(run):
             return run  # characters pypinyin cannot read one by one: leave the run alone
+        edges: frozenset[int] | None = None  # found only for runs that have a match
         chars = list(run)
         i = 0
         while i < len(run):
             term = self._match_at(run, i, toned)
-            if term is None:
+            if term is not None and edges is None:
+                edges = _word_edges(run)
+            if term is None or edges is None or i not in edges or i + len(term.text) not in edges:
                 i += 1
                 continue
             chars[i : i + len(term.text)] = term.text

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from hotasr.audio import is_silent
-from hotasr.biasing import BiasedSearch, HotwordGraph
+from hotasr.biasing import BiasedSearch, HotwordGraph, homophones
 from hotasr.biasing.compiled import CompiledHotwords, HotwordCache
 from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, EngineError
@@ -156,6 +156,8 @@ class WhisperEngine:
         request that carries hotwords.  The server calls this at start."""
         try:
             self._search(None, [], None)
+            if self.multilingual:
+                homophones.warm_up()  # Chinese respelling's word list
         except Exception as exc:  # the first biased request will report it properly
             log.warning("could not prepare hotword biasing for %s: %s", self.name, exc)
 

@@ -403,14 +403,18 @@ class HotwordCounts:
     ref(t) / hyp(t) be t's occurrences in the reference / hypothesis (`count_terms`) and
     hit(t) = min(ref(t), hyp(t)). Summed over terms and utterances:
     recall = hit / ref (share of the list terms spoken that were recognised) and
-    precision = hit / hyp (share of the list terms written that were really spoken; a distractor
-    the recogniser hallucinates lowers precision). Position is ignored: a term counts as
-    recognised when it appears anywhere in the hypothesis as often as in the reference.
+    precision = said / hyp (share of the list terms written that were really spoken; a distractor
+    the recogniser hallucinates lowers precision), where said(t) = min(hyp(t), the times t's
+    tokens stand anywhere in the reference): a term written where a longer listed term holding it
+    was spoken was spoken too (重庆 when 重庆谢记老火锅 was said), though only the longer one counts
+    for recall. Position is ignored: a term counts as recognised when it appears anywhere in the
+    hypothesis as often as in the reference.
     """
 
     ref_occurrences: int = 0
     hyp_occurrences: int = 0
     hits: int = 0
+    said: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -418,12 +422,13 @@ class HotwordCounts:
 
     @property
     def precision(self) -> float | None:
-        return self.hits / self.hyp_occurrences if self.hyp_occurrences else None
+        return self.said / self.hyp_occurrences if self.hyp_occurrences else None
 
     def __iadd__(self, other: HotwordCounts) -> HotwordCounts:
         self.ref_occurrences += other.ref_occurrences
         self.hyp_occurrences += other.hyp_occurrences
         self.hits += other.hits
+        self.said += other.said
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -435,10 +440,12 @@ def hotword_counts(
 ) -> HotwordCounts:
     """Recall/precision counts for one utterance (see `HotwordCounts`)."""
     tokenized = [t for t in (tuple(tokenize(term, language)) for term in terms) if t]
-    ref_counts = count_terms(tokenize(reference, language), tokenized)
+    ref_tokens = tokenize(reference, language)
+    ref_counts = count_terms(ref_tokens, tokenized)
     hyp_counts = count_terms(tokenize(hypothesis, language), tokenized)
     hits = sum(min(n, hyp_counts.get(term, 0)) for term, n in ref_counts.items())
-    return HotwordCounts(sum(ref_counts.values()), sum(hyp_counts.values()), hits)
+    said = sum(min(n, count_terms(ref_tokens, [term]).get(term, 0)) for term, n in hyp_counts.items())
+    return HotwordCounts(sum(ref_counts.values()), sum(hyp_counts.values()), hits, said)
 
 
 # ---------------------------------------------------------------------------------------------
