@@ -80,6 +80,41 @@ def test_what_a_decode_generates_fits_word_alignment() -> None:
     assert bound(223, word_timestamps=True) is None  # its room (225) is alignable already
 
 
+def test_a_window_holds_the_frames_before_faster_whispers_zero_padding() -> None:
+    from faster_whisper.audio import pad_or_trim
+    from faster_whisper.feature_extractor import FeatureExtractor
+
+    from hotasr.engine.faster_whisper_adapter import content_frames
+
+    assert "segment = pad_or_trim(segment)" in inspect.getsource(WhisperModel.generate_segments)
+    # 1.3 s of audio, digital silence included (its log-mel is not zero), then the padding.
+    audio = np.concatenate([np.zeros(8000, np.float32), 0.1 * np.sin(np.arange(12800, dtype=np.float32))])
+    features = FeatureExtractor()(audio)
+    assert content_frames(pad_or_trim(features)) == features.shape[-1] > 100
+    assert content_frames(np.zeros((80, 3000), np.float32)) == 0
+
+
+def test_a_bounded_pass_generates_in_a_window_what_its_audio_could_say() -> None:
+    """A later window of a bounded pass holding 1.3 s of audio may generate the tokens of 2 s of
+    speech, not those of the whole decode; a generation that uses them all counts as a loop."""
+    from types import SimpleNamespace
+
+    from hotasr.engine.faster_whisper_adapter import _cut_short_is_a_loop, token_bound
+
+    options = fw.TranscriptionOptions(**{f.name: None for f in dataclasses.fields(fw.TranscriptionOptions)})
+    bounded = dataclasses.replace(options, max_new_tokens=232, compression_ratio_threshold=2.4)
+    window = DecodePass(SimpleNamespace(max_length=448), PassPlan())
+    window._window_frames = 130
+    assert window._bounded_by_window(bounded).max_new_tokens == token_bound(2) == 40
+    assert window._bounded_by_window(options).max_new_tokens is None  # an unbounded pass stays so
+    window._window_frames = 3000  # a whole window: the decode's own bound is the tighter
+    assert window._bounded_by_window(bounded).max_new_tokens == 232
+    cut = dataclasses.replace(bounded, max_new_tokens=40)
+    result = SimpleNamespace(sequences_ids=[list(range(40))])
+    assert _cut_short_is_a_loop((result, -0.2, 0.0, 1.3), cut)[3] > 2.4
+    assert _cut_short_is_a_loop((result, -0.2, 0.0, 1.3), bounded)[3] == 1.3
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tiny_settings: Settings) -> Any:
     from hotasr.config import ModelRoute

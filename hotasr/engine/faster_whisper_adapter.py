@@ -8,12 +8,13 @@ in one subclass, `DecodePass`, made per decode from the loaded model (sharing it
 
 - `encode`: the encoder sees a window fitted to the audio (`PassPlan.window`) instead of 30 s, an
   identical input is encoded once per request (language detection and the decode share a pass), and
-  the caller's cancel token is checked first;
+  the caller's cancel token is checked first; it notes how much audio the window holds;
 - `detect_language`: the language is chosen among the request's candidates only (a sentence asked
   for in a language it is not spoken in comes out translated);
 - `generate_with_fallback`: with `PassPlan.search` set, hotasr's own decoder runs: `BiasedSearch
   .decode` (hotword bonus, steps that can be stopped) at each temperature, here, in this module;
-  otherwise CTranslate2's, as stock.
+  otherwise CTranslate2's, as stock. A bounded pass generates in each window no more than the
+  window's audio could say, and a generation cut there counts as a loop.
 
 faster-whisper internals this relies on (checked by tests/test_faster_whisper_adapter.py, which
 fails when one of them moves; the dependency is pinned below the next minor release):
@@ -31,11 +32,14 @@ fails when one of them moves; the dependency is pinned below the next minor rele
   `suppress_blank`, `suppress_tokens`, `max_initial_timestamp`, `compression_ratio_threshold`,
   `log_prob_threshold`, `no_speech_threshold`;
 - `faster_whisper.transcribe.get_compression_ratio`, `Tokenizer.decode` and `Tokenizer.sot_sequence`
-  (word alignment's prefix: what is generated must fit after it, `DecodePass._alignable`).
+  (word alignment's prefix: what is generated must fit after it, `DecodePass._alignable`);
+- `generate_segments` pads each window with `pad_or_trim`, whose padding is exact zeros: the frames
+  before it are the window's audio (`content_frames`, which bounds a bounded pass's later windows).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -49,6 +53,23 @@ from hotasr.engine.request import CancelToken
 
 # faster-whisper's fallback step: (result, avg_logprob, temperature, compression_ratio)
 Attempt = tuple[Any, float, float, float]
+
+FRAMES_PER_SECOND = 100  # Whisper's log-mel hop: 10 ms
+_TOKENS_PER_SECOND = 12  # well above speech (English ~4, Chinese ~8 with timestamps)
+
+
+def token_bound(seconds: float) -> int:
+    """The most tokens a bounded pass generates for `seconds` of audio: a decode that needs more is
+    going round a loop."""
+    return 16 + _TOKENS_PER_SECOND * math.ceil(seconds)
+
+
+def content_frames(features: np.ndarray) -> int:
+    """How many log-mel frames of `features` hold audio: faster-whisper pads a window's last frames
+    with exact zeros, which no audio's normalised log-mel has."""
+    columns = np.any(np.asarray(features) != 0, axis=-2).reshape(-1, features.shape[-1]).any(axis=0)
+    held = np.flatnonzero(columns)
+    return int(held[-1]) + 1 if held.size else 0
 
 
 class EncoderMemo:
@@ -97,6 +118,7 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
             self.plan.cancel.check()
         if self.plan.window is not None:
             features = features[..., : self.plan.window]
+        self._window_frames = content_frames(features)  # read by the generation that follows
         return self.plan.memo.encoding(features, super().encode)
 
     def detect_language(self, *args: Any, **kwargs: Any) -> tuple[str, float, list[tuple[str, float]]]:
@@ -122,12 +144,26 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
     def generate_with_fallback(
         self, encoder_output: Any, prompt: list[int], tokenizer: Tokenizer, options: TranscriptionOptions,
     ) -> Attempt:
-        options = self._alignable(prompt, tokenizer, options)
+        options = self._alignable(prompt, tokenizer, self._bounded_by_window(options))
         search = self.plan.search
         if search is None or options.repetition_penalty != 1 or options.no_repeat_ngram_size != 0:
-            return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
-        return self._search_with_fallback(search, np.asarray(encoder_output, dtype=np.float32)[0], prompt,
-                                          tokenizer, options)
+            attempt = super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
+        else:
+            attempt = self._search_with_fallback(search, np.asarray(encoder_output, dtype=np.float32)[0], prompt,
+                                                 tokenizer, options)
+        return _cut_short_is_a_loop(attempt, options)
+
+    def _bounded_by_window(self, options: TranscriptionOptions) -> TranscriptionOptions:
+        """A bounded pass (`max_new_tokens` set) generates in each window no more than the audio the
+        window holds could say (`token_bound`). faster-whisper's later windows of a pass hold only
+        what is left after the first one's last timestamp, mostly silence, where a decode that goes
+        on is looping (a biased one, on a 1.3 s tail of LibriSpeech 2414-128291-0002, for the 232
+        tokens that 18 s of audio allows)."""
+        frames = getattr(self, "_window_frames", None)
+        if options.max_new_tokens is None or frames is None:
+            return options
+        bound = token_bound(frames / FRAMES_PER_SECOND)
+        return replace(options, max_new_tokens=bound) if bound < options.max_new_tokens else options
 
     def _alignable(self, prompt: list[int], tokenizer: Tokenizer, options: TranscriptionOptions,
                    ) -> TranscriptionOptions:
@@ -188,6 +224,16 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
             # Stopped in a loop before its text grew repetitive enough for the ratio to tell.
             compression_ratio = max(compression_ratio, options.compression_ratio_threshold + 1.0)
         return result, avg_logprob, temperature, compression_ratio
+
+
+def _cut_short_is_a_loop(attempt: Attempt, options: TranscriptionOptions) -> Attempt:
+    """An attempt that used every token its bound allowed counts as a loop for the retry test (its
+    text may be too short yet for the compression ratio to tell)."""
+    result, avg_logprob, temperature, ratio = attempt
+    threshold = options.compression_ratio_threshold
+    if options.max_new_tokens is None or threshold is None or len(result.sequences_ids[0]) < options.max_new_tokens:
+        return attempt
+    return result, avg_logprob, temperature, max(ratio, threshold + 1.0)
 
 
 def _loops(attempt: Attempt, options: TranscriptionOptions) -> bool:

@@ -33,7 +33,7 @@ from hotasr.biasing import BiasedSearch, HotwordGraph, homophones
 from hotasr.biasing.compiled import CompiledHotwords, HotwordCache
 from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, EngineError
-from hotasr.engine.faster_whisper_adapter import DecodePass, EncoderMemo, PassPlan
+from hotasr.engine.faster_whisper_adapter import FRAMES_PER_SECOND, DecodePass, EncoderMemo, PassPlan, token_bound
 from hotasr.engine.request import CancelToken, DecodeRequest
 from hotasr.engine.segments import segment_sentences
 from hotasr.engine.speech import MAX_SEGMENT_S, PAD_MS, speech_segments
@@ -464,7 +464,7 @@ class WhisperEngine:
         """Decoding options for one pass at temperature 0, its length bounded by the audio's."""
         # Room is left for the longest prompt (half of Whisper's 448 positions).
         return {"temperature": 0.0,
-                "max_new_tokens": min(_draft_token_limit(duration_ms), self.prompt_token_limit - 8)}
+                "max_new_tokens": min(token_bound(duration_ms / 1000), self.prompt_token_limit - 8)}
 
     def _run_with_prefix(
         self, prefix: str, samples: np.ndarray, kwargs: dict[str, Any], duration_ms: int, plan: PassPlan,
@@ -548,26 +548,20 @@ def _uncovered(sentences: Sequence[Sentence], segments: Iterable[tuple[int, int]
 
 # -- encoder window ------------------------------------------------------------------------------
 
-_FRAMES_PER_SECOND = 100  # Whisper's log-mel hop: 10 ms
 _FULL_WINDOW = 3000  # 30 s: what faster-whisper pads every segment to
 _WINDOW_STEP = 200  # fitted windows come in 2 s steps (few distinct shapes) ...
 # ... with at least 5 s of silence after the audio (1 s: hallucination loops). It also keeps the
 # encoder output well clear of 80 positions, which CTranslate2 would take for mel features.
 _WINDOW_MARGIN = 500
-_DRAFT_TOKENS_PER_SECOND = 12  # well above speech (English ~4, Chinese ~8 with timestamps)
 _PREFIX_MAX_MS = 28_000  # faster-whisper applies a prefix to the first 30 s window only
 # Speech segments of one language this close are decoded together: the pause is inside a sentence
 # or between two, and Whisper reads a sentence better with its neighbours than cut in pieces.
 _JOIN_GAP = round(1.5 * SAMPLE_RATE)
 
 
-def _draft_token_limit(duration_ms: int) -> int:
-    return 16 + _DRAFT_TOKENS_PER_SECOND * math.ceil(duration_ms / 1000)
-
-
 def fitted_frames(samples: int, margin: int = _WINDOW_MARGIN) -> int:
     """Encoder frames for `samples` of audio: the audio plus a margin, rounded up to a step."""
-    frames = math.ceil(samples * _FRAMES_PER_SECOND / SAMPLE_RATE) + margin
+    frames = math.ceil(samples * FRAMES_PER_SECOND / SAMPLE_RATE) + margin
     return min(_FULL_WINDOW, math.ceil(frames / _WINDOW_STEP) * _WINDOW_STEP)
 
 
