@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -62,10 +63,11 @@ def _sounds(char: str) -> frozenset[str]:
 
 
 def warm_up() -> None:
-    """Load the common words now (about a second, once per process) rather than in the first
-    request whose text has a run to respell; the server calls this at start."""
+    """Start loading the common words (about a second, once per process) in the background, so
+    that the first request whose text has a run to respell does not wait for them (unless it comes
+    within that second); the server calls this at start."""
     if _WORD_EDGES:
-        _common_words()
+        threading.Thread(target=_common_words, name="common-words", daemon=True).start()
 
 
 @cache
