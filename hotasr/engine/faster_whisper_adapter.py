@@ -110,6 +110,7 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
     def __init__(self, model: WhisperModel, plan: PassPlan) -> None:  # not WhisperModel's: no loading
         self.__dict__.update(vars(model))
         self.plan = plan
+        self._window_frames: int | None = None  # audio frames of the window last encoded
 
     def encode(self, features: np.ndarray) -> Any:
         """The encoder on the plan's window (the first positions: timestamps stay as they were),
@@ -159,10 +160,9 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
         what is left after the first one's last timestamp, mostly silence, where a decode that goes
         on is looping (a biased one, on a 1.3 s tail of LibriSpeech 2414-128291-0002, for the 232
         tokens that 18 s of audio allows)."""
-        frames = getattr(self, "_window_frames", None)
-        if options.max_new_tokens is None or frames is None:
+        if options.max_new_tokens is None or self._window_frames is None:
             return options
-        bound = token_bound(frames / FRAMES_PER_SECOND)
+        bound = token_bound(self._window_frames / FRAMES_PER_SECOND)
         return replace(options, max_new_tokens=bound) if bound < options.max_new_tokens else options
 
     def _alignable(self, prompt: list[int], tokenizer: Tokenizer, options: TranscriptionOptions,
@@ -220,9 +220,8 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
         # The average log-probability per token, recovered from the length-normalised score.
         avg_logprob = result.scores[0] * (len(tokens) ** options.length_penalty) / (len(tokens) + 1)
         compression_ratio = get_compression_ratio(tokenizer.decode(tokens).strip())
-        if result.looped and options.compression_ratio_threshold is not None:
-            # Stopped in a loop before its text grew repetitive enough for the ratio to tell.
-            compression_ratio = max(compression_ratio, options.compression_ratio_threshold + 1.0)
+        if result.looped:  # stopped in a loop before its text grew repetitive enough for the ratio to tell
+            compression_ratio = _as_a_loop(compression_ratio, options)
         return result, avg_logprob, temperature, compression_ratio
 
 
@@ -230,10 +229,15 @@ def _cut_short_is_a_loop(attempt: Attempt, options: TranscriptionOptions) -> Att
     """An attempt that used every token its bound allowed counts as a loop for the retry test (its
     text may be too short yet for the compression ratio to tell)."""
     result, avg_logprob, temperature, ratio = attempt
-    threshold = options.compression_ratio_threshold
-    if options.max_new_tokens is None or threshold is None or len(result.sequences_ids[0]) < options.max_new_tokens:
+    if options.max_new_tokens is None or len(result.sequences_ids[0]) < options.max_new_tokens:
         return attempt
-    return result, avg_logprob, temperature, max(ratio, threshold + 1.0)
+    return result, avg_logprob, temperature, _as_a_loop(ratio, options)
+
+
+def _as_a_loop(compression_ratio: float, options: TranscriptionOptions) -> float:
+    """`compression_ratio` raised over the retry test's threshold: the attempt counts as a loop."""
+    threshold = options.compression_ratio_threshold
+    return compression_ratio if threshold is None else max(compression_ratio, threshold + 1.0)
 
 
 def _loops(attempt: Attempt, options: TranscriptionOptions) -> bool:

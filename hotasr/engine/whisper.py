@@ -401,18 +401,17 @@ class WhisperEngine:
         retry_unsure: bool = True,
     ) -> tuple[list[Sentence], str | None, bool]:
         """(sentences, language, whether a segment fails faster-whisper's own retry test (only its
-        loop test unless `retry_unsure`) or was cut at `max_new_tokens`)."""
+        loop test unless `retry_unsure`); a generation cut at its token bound counts as a loop
+        there (`faster_whisper_adapter.DecodePass.generate_with_fallback`))."""
         # Never translate: a sentence comes out in the language it is spoken in (of the candidates).
         segments, info = DecodePass(self.model, plan).transcribe(samples, task="transcribe", **kwargs)
         language = info.language
         simplify = self.options.simplified_chinese and language == "zh"
-        token_limit = kwargs.get("max_new_tokens")
         sentences: list[Sentence] = []
         suspect = False
         done = 0.0
         for segment in segments:
-            cut = token_limit is not None and len(segment.tokens) >= token_limit
-            suspect = suspect or cut or _fails_retry_test(segment, retry_unsure)
+            suspect = suspect or _fails_retry_test(segment, retry_unsure)
             sentences.extend(segment_sentences(segment, language, simplify))
             if progress is not None and duration_ms:
                 fraction = min(1.0, segment.end * 1000 / duration_ms)
