@@ -2,6 +2,9 @@
 
     # build the set (deterministic; commits bench/sets/bilingual_s0252_ls.json, the recipe only)
     .venv/bin/python bench/bilingual.py build [--shared ../shared/data] [--files 4] [--pairs 5]
+    # its tuning twin, and the held-out one (other voices: zh_misc, LibriSpeech test-clean)
+    .venv/bin/python bench/bilingual.py build --set tune
+    .venv/bin/python bench/bilingual.py build --set heldout --files 2 --pairs 4
     # score the file path (and, with --realtime, the real-time path) against each utterance alone
     nice .venv/bin/python bench/bilingual.py score [--files 2] [--model fun-asr] [--realtime]
     # language detection on speech segments, per odds of the prior (UNHEARD_ODDS is chosen on --set tune)
@@ -54,7 +57,11 @@ RECIPE = ROOT / "bench" / "sets" / "bilingual_s0252_ls.json"
 # utterances (AISHELL S0252 W0001-W0120, LibriSpeech test-other not in RECIPE), another seed.
 TUNE_SEED = 20261206
 TUNE_RECIPE = ROOT / "bench" / "sets" / "bilingual_tune.json"
-SETS = {"report": RECIPE, "tune": TUNE_RECIPE}
+# The held-out set: voices neither of the others has and no constant was chosen on (the zh_misc
+# Mandarin recordings, LibriSpeech test-clean), the same recipe with its own seed.
+HELDOUT_SEED = 20261207
+HELDOUT_RECIPE = ROOT / "bench" / "sets" / "bilingual_heldout.json"
+SETS = {"report": RECIPE, "tune": TUNE_RECIPE, "heldout": HELDOUT_RECIPE}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]{2,}")
 _DIGITS = re.compile(r"[零一二三四五六七八九幺两]+")
@@ -91,6 +98,33 @@ def build(shared: Path, files: int, pairs: int, tune: bool = False) -> dict[str,
         return {"seed": TUNE_SEED, "source": "AISHELL S0252 W0001-W0120 + LibriSpeech test-other not in "
                 f"{RECIPE.name}", "files": out}
     return {"seed": SEED, "source": "AISHELL S0252 W0121-W0500 + LibriSpeech test-other", "files": out}
+
+
+def build_heldout(shared: Path, files: int, pairs: int) -> dict[str, Any]:
+    """The held-out recipe: Mandarin from zh_misc (8 recordings, as many voices and microphones),
+    English from LibriSpeech test-clean (8 utterances, 3 voices); `files` x `pairs` must not exceed 8."""
+    zh_dir, en_dir = shared / "zh_misc", shared / "librispeech_test_subset" / "test-clean"
+    zh_refs, en_refs = _tsv(zh_dir / "text.tsv"), _tsv(en_dir / "text.tsv")
+    zh_audio, en_audio = _tsv(zh_dir / "wav.scp"), _tsv(en_dir / "wav.scp")
+    rng = random.Random(HELDOUT_SEED)
+    zh_pick = rng.sample(sorted(zh_refs), files * pairs)
+    en_pick = rng.sample(sorted(en_refs), files * pairs)
+    out = []
+    for f in range(files):
+        utterances = []
+        for k in range(f * pairs, (f + 1) * pairs):
+            zid, eid = zh_pick[k], en_pick[k]
+            utterances.append({"id": zid, "language": "zh", "audio": f"zh_misc/{zh_audio[zid]}",
+                               "reference": zh_refs[zid], "pause_s": round(rng.uniform(0.4, 0.9), 2)})
+            utterances.append({"id": eid, "language": "en",
+                               "audio": f"librispeech_test_subset/test-clean/{en_audio[eid]}",
+                               "reference": en_refs[eid], "pause_s": round(rng.uniform(0.4, 0.9), 2)})
+        out.append({"id": f"bilingual-heldout-{f:02d}", "utterances": utterances})
+    return {"seed": HELDOUT_SEED, "source": "zh_misc + LibriSpeech test-clean", "files": out}
+
+
+def _tsv(path: Path) -> dict[str, str]:
+    return dict(line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines() if "\t" in line)
 
 
 def _zh_reference(aishell: Path, utterance: str) -> str:
@@ -422,7 +456,10 @@ def main() -> None:
     elif args.command == "cost":
         cost(args)
     elif args.command == "build":
-        recipe = build(Path(args.shared), args.files, args.pairs, tune=args.set == "tune")
+        if args.set == "heldout":
+            recipe = build_heldout(Path(args.shared), args.files, args.pairs)
+        else:
+            recipe = build(Path(args.shared), args.files, args.pairs, tune=args.set == "tune")
         SETS[args.set].write_text(json.dumps(recipe, ensure_ascii=False, indent=1) + "\n")
         print(f"wrote {SETS[args.set]}")
     else:

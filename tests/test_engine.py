@@ -483,6 +483,23 @@ def test_a_decode_that_loops_on_the_fitted_window_is_done_again_on_30_s(base: En
         assert windows[0] < windows[-1] == 3000
 
 
+def test_a_sentence_said_twice_on_the_fitted_window_is_decoded_again_on_30_s(base: Engine) -> None:
+    """A short sentence can come out twice on a window fitted to it, the second time with no audio
+    under its words: "砸自己的脚" (1 s, zh_misc) followed by the 0.3 s of silence that the VAD keeps
+    around a segment read "扎自己的脚。扎自己的脚。" there. Saying a sentence again is a failed
+    pass, as a loop is: the decode is done again on 30 s."""
+    from hotasr.engine.whisper import _says_a_sentence_again
+
+    clip = decode_audio(need(DATA / "zh_misc/chinese.flac")).samples
+    audio = np.concatenate([clip, np.zeros(int(0.3 * SAMPLE_RATE), np.float32)])
+    with encoder_windows(base) as windows:
+        transcript = decode(base, audio, language="zh", biasing="none")
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in transcript.text), transcript.text
+    assert not _says_a_sentence_again(transcript.sentences), transcript.text
+    # The fitted window comes first; a 30 s pass follows only where that one failed.
+    assert windows and windows[0] < 3000
+
+
 def test_biased_decodes_take_the_fitted_window_too(tiny: Engine, jfk_samples: np.ndarray) -> None:
     """A biased decode is one bounded pass on the window fitted to the audio, as a decode without a
     list is; its word alignment reuses that encoder output."""

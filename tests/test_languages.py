@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from hotasr.catalog import get_model
 from hotasr.chinese import han_text, sentence_end
-from hotasr.engine.segments import segment_sentences
+from hotasr.engine.segments import add_sentences, segment_sentences
 from hotasr.hotwords import Hotword, hotwords_for_language
 from hotasr.postprocess import apply_text_options
 from hotasr.recognize import candidate_languages, expected_languages
@@ -84,6 +84,41 @@ def test_a_chinese_sentence_without_a_mark_gets_one_and_loses_it_without_punctua
 def test_english_sentences_are_untouched() -> None:
     sentences = segment_sentences(segment(words(" Hello", ",", " world", ".")), "en", simplify=False)
     assert [s.text for s in sentences] == ["Hello, world."]
+
+
+def test_a_title_ends_no_sentence() -> None:
+    tokens = words(" And", " Mr", ".", " John", " Dashwood", " had", " leisure", ".", " He", " was", " not", ".")
+    sentences = segment_sentences(segment(tokens), "en", simplify=False)
+    assert [s.text for s in sentences] == ["And Mr. John Dashwood had leisure.", "He was not."]
+
+
+def timed_segment(start: float, *tokens: str) -> SimpleNamespace:
+    shifted = [SimpleNamespace(word=t.word, start=t.start + start, end=t.end + start) for t in words(*tokens)]
+    return SimpleNamespace(words=shifted, text="".join(t.word for t in shifted), start=start, end=shifted[-1].end)
+
+
+def test_a_sentence_a_whisper_segment_leaves_open_goes_on_into_the_next() -> None:
+    """Whisper's segments end at its timestamps, not at sentences: "... differs from most" / "if not
+    from all the arts ..." is one sentence, and so is one cut after "Mr."; a segment that starts a
+    sentence (upper case) after one without a mark, or one in another language, starts its own."""
+    segments = [timed_segment(0.0, " Printing", " differs", " from", " most"),
+                timed_segment(1.0, " if", " not", " from", " all", ".", " And", " Mr", "."),
+                timed_segment(3.0, " John", " Dashwood", " came"),
+                timed_segment(4.0, " Then", " he", " left", ".")]
+    sentences: list[Sentence] = []
+    for seg in segments:
+        add_sentences(sentences, segment_sentences(seg, "en", simplify=False))
+    assert [s.text for s in sentences] == ["Printing differs from most if not from all.",
+                                           "And Mr. John Dashwood came", "Then he left."]
+    first = sentences[0]
+    assert (first.begin_ms, first.end_ms) == (0, 1800)  # to the end of "all"
+    assert [w.text for w in first.words] == ["Printing", "differs", "from", "most", "if", "not", "from", "all"]
+    assert join_pieces([w.text + w.punctuation for w in first.words], "en") == first.text
+    # Chinese sentences always end in a mark; a lower-case word in another language's sentence starts its own.
+    mixed: list[Sentence] = []
+    add_sentences(mixed, segment_sentences(timed_segment(0.0, " the", " end"), "en", simplify=False))
+    add_sentences(mixed, segment_sentences(timed_segment(1.0, " iPhone", "很好"), "zh", simplify=True))
+    assert [s.text for s in mixed] == ["the end", "iPhone很好。"]
 
 
 def test_a_bilingual_transcripts_text_spaces_only_where_a_language_does() -> None:

@@ -1,5 +1,9 @@
 """Whisper segments as hotasr sentences and words: punctuation split off words, sentences cut after
 their final marks, Chinese simplified and punctuated full-width, Latin words inside Chinese kept whole.
+
+A Whisper segment is not a sentence: it ends where Whisper put a timestamp, often in the middle of
+one ("... differs from most" / "if not from all the arts ..."). A sentence left open at a segment's
+end goes on into the next segment of the same decode (`add_sentences`).
 """
 
 from __future__ import annotations
@@ -9,6 +13,43 @@ from typing import Any
 
 from hotasr.chinese import HAN_LANGS, full_width, han_text, has_han, sentence_end
 from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Word, join_pieces, latin_boundary
+
+# English titles written with a full stop before a name: "Mr." ends no sentence ("And Mr. John Dashwood").
+_TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof"})
+
+
+def add_sentences(sentences: list[Sentence], following: list[Sentence]) -> None:
+    """`following` (a Whisper segment's sentences) appended to `sentences` (those of the segments
+    before it, in one decode), the first joined to the last before it where that one is left open:
+    it ends in no final mark and what follows starts in lower case, or it ends in a title ("Mr.")."""
+    for sentence in following:
+        if sentences and _goes_on(sentences[-1], sentence):
+            sentences[-1] = _joined(sentences[-1], sentence)
+        else:
+            sentences.append(sentence)
+
+
+def _goes_on(sentence: Sentence, following: Sentence) -> bool:
+    if sentence.language in UNSPACED_LANGS or following.language != sentence.language or not sentence.words:
+        return False
+    last, text = sentence.words[-1], following.text.lstrip()
+    if _ends_a_sentence(last):
+        return False
+    return _is_title(last) or text[:1].islower()
+
+
+def _joined(sentence: Sentence, following: Sentence) -> Sentence:
+    text = join_pieces([sentence.text, following.text], sentence.language)
+    return Sentence(sentence.begin_ms, following.end_ms, text, [*sentence.words, *following.words],
+                    language=sentence.language)
+
+
+def _ends_a_sentence(word: Word) -> bool:
+    return bool(word.punctuation) and word.punctuation[-1] in SENTENCE_END and not _is_title(word)
+
+
+def _is_title(word: Word) -> bool:
+    return word.punctuation == "." and word.text.casefold() in _TITLES
 
 
 def segment_sentences(segment: Any, language: str | None, simplify: bool) -> list[Sentence]:
@@ -51,7 +92,7 @@ def segment_sentences(segment: Any, language: str | None, simplify: bool) -> lis
             current.append(Word(_ms(raw.start), _ms(raw.end), text, punct))
             leads.append(lead + opening)
             lead = ""
-        if current and current[-1].punctuation and current[-1].punctuation[-1] in SENTENCE_END:
+        if current and _ends_a_sentence(current[-1]):
             sentences.append(_sentence(current, leads, language))
             current, leads = [], []
     if current:

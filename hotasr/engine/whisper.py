@@ -35,7 +35,7 @@ from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, EngineError
 from hotasr.engine.faster_whisper_adapter import FRAMES_PER_SECOND, DecodePass, EncoderMemo, PassPlan, token_bound
 from hotasr.engine.request import CancelToken, DecodeRequest
-from hotasr.engine.segments import segment_sentences
+from hotasr.engine.segments import add_sentences, segment_sentences
 from hotasr.engine.speech import MAX_SEGMENT_S, PAD_MS, speech_segments
 from hotasr.engine.weights import WeightsError, resolve_weights
 from hotasr.hotwords import Hotword
@@ -412,7 +412,7 @@ class WhisperEngine:
         done = 0.0
         for segment in segments:
             suspect = suspect or _fails_retry_test(segment, retry_unsure)
-            sentences.extend(segment_sentences(segment, language, simplify))
+            add_sentences(sentences, segment_sentences(segment, language, simplify))
             if progress is not None and duration_ms:
                 fraction = min(1.0, segment.end * 1000 / duration_ms)
                 if fraction > done:
@@ -430,9 +430,9 @@ class WhisperEngine:
         retry_unsure: bool = True,
         sampled_retries: bool = True,
     ) -> tuple[list[Sentence], str | None, bool]:
-        """One bounded pass on the fitted window; should it fail faster-whisper's retry test, the
-        decode faster-whisper would do (temperature retries included) on Whisper's 30 s window.
-        Also whether the result still loops.
+        """One bounded pass on the fitted window; should it fail faster-whisper's retry test or say a
+        sentence again, the decode faster-whisper would do (temperature retries included) on
+        Whisper's 30 s window. Also whether the result still loops.
 
         Without `sampled_retries` (biased decodes) the 30 s decode is at temperature 0 only, its
         length bounded by the audio's as the first pass's is. A biased decode fails the unsure test
@@ -444,12 +444,13 @@ class WhisperEngine:
 
         On a fitted window a short sentence can loop at every temperature where the 30 s window
         reads it right: "replied he" (1.2 s of LibriSpeech) came out as "replied he" 110 times,
-        greedy and at beam 5, and the retries sampled for 30 s.
+        greedy and at beam 5, and the retries sampled for 30 s. Or come out twice, too short a loop
+        for the retry test: "砸自己的脚" (1 s) with 0.3 s of silence after it.
         """
         sentences, language, suspect = self._run(
             plan, samples, {**kwargs, **self._single_pass(duration_ms)}, duration_ms, None, retry_unsure
         )
-        if not suspect:
+        if not (suspect or _says_a_sentence_again(sentences)):
             return sentences, language, False
         log.debug("fitted-window decode of %.1f s failed the retry test; decoding on the 30 s window",
                   duration_ms / 1000)
