@@ -56,8 +56,9 @@ def _browser_or_skip() -> Any:
     return sync_api
 
 
-def _wav(path: Path) -> bytes:
+def _wav(path: Path, silence_s: float = 0.0) -> bytes:
     samples = decode_audio(path).samples
+    samples = np.concatenate([samples, np.zeros(round(silence_s * 16000), np.float32)])
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
@@ -74,9 +75,14 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """jfk as 16 kHz WAV (Chromium's fake microphone plays WAV only), served over loopback HTTP for tasks."""
+    """jfk as 16 kHz WAV (Chromium's fake microphone plays WAV only), served over loopback HTTP for tasks.
+
+    The fake microphone plays its file over and over. With 2 s of silence after the speech, each
+    time round ends a sentence (`fun-asr-realtime` waits 1.3 s of silence): without it, the loop is
+    one monologue that only the 25 s cut ends, and the same words said over and over read as a
+    decoding loop to Whisper's retry test, so the first final came after 40 s."""
     root = tmp_path_factory.mktemp("audio")
-    (root / "jfk.wav").write_bytes(_wav(JFK))
+    (root / "jfk.wav").write_bytes(_wav(JFK, silence_s=2.0))
     shutil.copy(JFK, root / "jfk.flac")
     httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), functools.partial(_Quiet, directory=str(root)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
