@@ -11,6 +11,8 @@
     nice .venv/bin/python bench/bilingual.py detect --set tune [--odds 1,3,10,30,100]
     # where the file path's time goes: encoder passes and decoding, bilingual against one language forced
     nice .venv/bin/python bench/bilingual.py cost [--files 4]
+    # one list of Mandarin and English terms on the held-out set: recall and precision per language
+    nice .venv/bin/python bench/bilingual.py bias --set heldout
 
 The recipe: from the shared AISHELL speaker S0252 (news sentences W0121-W0500) and LibriSpeech
 test-other, `--files` files of `--pairs` (Mandarin, English) pairs, sentences alternating (Mandarin
@@ -146,6 +148,13 @@ def assemble(recipe_file: dict[str, Any], shared: Path) -> tuple[np.ndarray, lis
     return np.concatenate(parts), spans
 
 
+def span_of(begin_ms: int, end_ms: int, spans: list[Span]) -> int:
+    """The utterance a sentence belongs to: the one its middle falls in (a pause counts for the
+    utterance before it)."""
+    middle = (begin_ms + end_ms) / 2 * SAMPLE_RATE / 1000
+    return next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
+
+
 def in_script(text: str, language: str) -> bool:
     return bool(_CJK.search(text) if language == "zh" else _LATIN_WORD.search(text))
 
@@ -231,9 +240,7 @@ def score(args: argparse.Namespace) -> None:
                 cpu[key] += time.process_time() - c
         hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
         for sentence in transcript.sentences:
-            middle = (sentence.begin_ms + sentence.end_ms) / 2 * SAMPLE_RATE / 1000
-            index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
-            hyps[index].append(sentence.text)
+            hyps[span_of(sentence.begin_ms, sentence.end_ms, spans)].append(sentence.text)
             if sentence.language == "zh":
                 zh_sentences += 1
                 zh_marked += sentence.text.rstrip()[-1:] in ("。", "？", "！")
@@ -308,13 +315,58 @@ def stream_by_utterance(args: argparse.Namespace, samples: np.ndarray, spans: li
     """The texts of the file's real-time finals, by the utterance each one's middle falls in."""
     hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
     for event in realtime_sentences(samples, args.realtime_model, settings, hints):
-        middle = (event.begin_ms + event.end_ms) / 2 * SAMPLE_RATE / 1000
-        index = next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
+        index = span_of(event.begin_ms, event.end_ms, spans)
         if event.text:
             hyps[index].append(event.text)
         else:
             warnings_seen += event.warnings
     return hyps
+
+
+# A mixed list for the held-out set (`bias`): names and rare words of its references, picked by
+# reading them and the decode without a list (so the words it got wrong are over-represented: the
+# no-list row is not a baseline to quote), with the docs' pair of terms that are never said.
+HELDOUT_TERMS = (
+    ("肯德基", "zh"), ("富士康", "zh"), ("达摩院", "zh"), ("停滞", "zh"), ("房地产", "zh"), ("中介", "zh"),
+    ("Hester Prynne", "en"), ("brothels", "en"), ("squalid", "en"), ("counselled", "en"),
+    ("赛德克巴莱", "zh"), ("Seediq Bale", "en"),
+)
+
+
+def bias(args: argparse.Namespace) -> None:
+    """Each file decoded with no language given, without and with one list of Mandarin and English
+    terms (weight 4): per language, recall and precision of the terms (each utterance scored on its
+    language's terms) and CER / WER."""
+    from hotasr.evaluation.scoring import HotwordCounts, hotword_counts
+    from hotasr.hotwords import Hotword
+    from hotasr.recognize import recognize
+    from tests.engine_fixtures import settings_for
+
+    settings = settings_for(args.weights)
+    terms = [Hotword(text, 4, lang) for text, lang in HELDOUT_TERMS]
+    recipe = json.loads(SETS[args.set].read_text())
+    rows: dict[str, dict[str, Any]] = {}
+    for name, hotwords in (("no list", []), ("mixed list", terms)):
+        counts = {lang: HotwordCounts() for lang in ("zh", "en")}
+        errors = {lang: ErrorCounts() for lang in ("zh", "en")}
+        warnings: list[str] = []
+        for recipe_file in recipe["files"][: args.files]:
+            samples, spans = assemble(recipe_file, Path(args.shared))
+            transcript = recognize(samples, model=args.model, settings=settings, hotwords=hotwords)
+            warnings += transcript.warnings
+            hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+            for sentence in transcript.sentences:
+                hyps[span_of(sentence.begin_ms, sentence.end_ms, spans)].append(sentence.text)
+            for i, (utt, _, _, _) in enumerate(spans):
+                lang, hyp = utt["language"], " ".join(hyps[i])
+                mine = [t.text for t in terms if t.lang == lang]
+                counts[lang] += hotword_counts(utt["reference"], hyp, mine, language=lang)
+                errors[lang] += score_text(utt["reference"], hyp, language=lang).overall
+                if args.verbose:
+                    print(f"{name} {utt['id']} [{lang}] {hyp}")
+        rows[name] = {lang: {**counts[lang].to_dict(), "error_rate": round(errors[lang].error_rate or 0, 2)}
+                      for lang in counts} | {"warnings": warnings}
+    print(json.dumps(rows, ensure_ascii=False, indent=2))
 
 
 def detection_items(shared: Path, part: str) -> list[tuple[str, Path]]:
@@ -450,8 +502,17 @@ def main() -> None:
     c.add_argument("--files", type=int, default=4)
     c.add_argument("--model", default="fun-asr")
     c.add_argument("--weights", default="whisper-base")
+    h = sub.add_parser("bias")
+    h.add_argument("--set", choices=sorted(SETS), default="heldout")
+    h.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    h.add_argument("--files", type=int, default=4)
+    h.add_argument("--model", default="fun-asr")
+    h.add_argument("--weights", default="whisper-base")
+    h.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    if args.command == "detect":
+    if args.command == "bias":
+        bias(args)
+    elif args.command == "detect":
         detect(args)
     elif args.command == "cost":
         cost(args)
