@@ -74,3 +74,17 @@ def test_unreachable_server_and_missing_key(server: Server) -> None:
 def test_keys_revoke_unknown_is_an_error(server: Server) -> None:
     result = server.cli("keys", "revoke", "key-000000000000", check=False)
     assert result.returncode == 1 and "no key with id key-000000000000" in result.stderr
+
+
+def test_the_command_line_loads_no_model_database_or_audio_code_until_a_command_needs_it() -> None:
+    """Every `hotasr` command line imports the whole CLI; `hotasr vocab` talks HTTP only. The
+    model, the database layer and audio decoding cost most of a second to import: they are
+    imported by the commands that use them."""
+    import subprocess
+    import sys
+
+    heavy = ("hotasr.engine", "hotasr.recognize", "hotasr.audio", "hotasr.config", "sqlalchemy", "uvicorn",
+             "numpy", "faster_whisper")
+    probe = f"import sys, hotasr.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == ""

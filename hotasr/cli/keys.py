@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import make_url
 
-from hotasr.accounts import AccountError, AccountService
 from hotasr.cli.common import err, fail, print_table
-from hotasr.config import Settings
-from hotasr.storage.db import make_engine, make_sessions, migrate
+
+if TYPE_CHECKING:
+    from hotasr.accounts import AccountService
+
+# The database layer (SQLAlchemy, migrations) is imported by the commands that use it: every
+# `hotasr` command line imports this module, and `hotasr vocab` should not wait for it.
 
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 
 
 def _service() -> AccountService:
+    from hotasr.accounts import AccountService
+    from hotasr.config import Settings
+    from hotasr.storage.db import make_engine, make_sessions, migrate
+
     engine = make_engine(Settings().resolved_database_url)
     migrate(engine)
     return AccountService(make_sessions(engine))
@@ -24,6 +30,10 @@ def _service() -> AccountService:
 
 def _database() -> str:
     """The database keys go to, password hidden: a server started with other settings will not know them."""
+    from sqlalchemy import make_url
+
+    from hotasr.config import Settings
+
     return make_url(Settings().resolved_database_url).render_as_string(hide_password=True)
 
 
@@ -32,6 +42,8 @@ def create(
     account: Annotated[str, typer.Option(help="Account the key belongs to (created if new).")],
 ) -> None:
     """Create a key; the key alone is printed on stdout so scripts can capture it."""
+    from hotasr.accounts import AccountError
+
     try:
         new = _service().create_key(account)
     except AccountError as exc:
@@ -62,6 +74,8 @@ def list_keys(
 @keys_app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key id shown by 'hotasr keys list'.")]) -> None:
     """Revoke a key: requests with it get 401 from then on."""
+    from hotasr.accounts import AccountError
+
     try:
         _service().revoke_key(key_id)
     except AccountError as exc:

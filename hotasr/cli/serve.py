@@ -5,10 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
-
-from hotasr.config import Settings
-from hotasr.logs import configure_logging
 
 
 def serve_command(
@@ -16,7 +12,11 @@ def serve_command(
     port: Annotated[int | None, typer.Option(help="Port to listen on (default from config: 8000).")] = None,
 ) -> None:
     """Serve the DashScope-compatible API."""
+    import uvicorn
+
     from hotasr.api.app import create_app
+    from hotasr.config import Settings
+    from hotasr.logs import configure_logging
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]  # pydantic validates them

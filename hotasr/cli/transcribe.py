@@ -18,20 +18,20 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hotasr.api.dashscope_shapes import transcript_from_document, word_json
-from hotasr.audio import AudioError, AudioLimits, decode_audio
 from hotasr.catalog import ModelInfo, get_model
 from hotasr.cli.common import err, fail, print_error, print_warning, read_hotwords_file
 from hotasr.client import DEFAULT_SERVER, Client, ServerError
-from hotasr.config import Settings
-from hotasr.engine import EngineError
 from hotasr.hotwords import Hotword, HotwordError, parse_hotword_list
-from hotasr.recognize import ModelNotServed, check_served, recognize
 from hotasr.subtitles import to_srt, to_vtt
 from hotasr.tasks.client import transcribe_remote
 from hotasr.transcript import Sentence, Transcript, word_joiner
 
-if TYPE_CHECKING:  # imported when --diarize asks for it
-    from hotasr.diarization import DiarizationOptions
+# The model, audio decoding and settings are imported where a file is transcribed here: every
+# `hotasr` command line imports this module, and the others (`vocab`, `keys`, `--help`) should
+# not wait for them.
+if TYPE_CHECKING:
+    from hotasr.config import Settings
+    from hotasr.diarization import DiarizationOptions  # imported when --diarize asks for it
 
 # A progress bar for anything shorter only flickers.
 _PROGRESS_MIN_MS = 30_000
@@ -118,6 +118,11 @@ def _transcribe_here(
     language: str | None, biasing: Biasing, channel: int | None, diarization: DiarizationOptions | None,
 ) -> list[tuple[Path, Transcript | str]]:
     """Transcribes `files` in this process: a file that fails gets its one-line error in its place."""
+    from hotasr.audio import AudioError
+    from hotasr.config import Settings
+    from hotasr.engine import EngineError
+    from hotasr.recognize import ModelNotServed
+
     settings = Settings()
     info = _served_model(model, settings)
     terms, target_model = _hotword_list(hotwords, vocabulary_id, api_key, info, settings)
@@ -135,6 +140,8 @@ def _transcribe_here(
 
 
 def _served_model(model: str, settings: Settings) -> ModelInfo:
+    from hotasr.recognize import ModelNotServed, check_served
+
     try:
         check_served(model, settings)
     except ModelNotServed as exc:
@@ -235,6 +242,9 @@ def _transcribe_one(
     channel: int | None,
     diarization: DiarizationOptions | None = None,
 ) -> Transcript:
+    from hotasr.audio import AudioLimits, decode_audio
+    from hotasr.recognize import recognize
+
     decoded = decode_audio(path, channel=channel, limits=AudioLimits.from_settings(settings))
 
     def run(progress: Callable[[float], None] | None = None) -> Transcript:

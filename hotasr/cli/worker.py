@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from hotasr.cli.common import fail
-from hotasr.config import Settings
 
 if TYPE_CHECKING:
+    from hotasr.config import Settings
     from hotasr.tasks.janitor import Janitor
 
 
@@ -37,6 +37,8 @@ def worker_command(
     if threads is not None:
         # The task runner builds its Settings from the environment inside Celery's task.
         os.environ["HOTASR_ENGINE_THREADS"] = str(threads)
+    from hotasr.config import Settings
+
     settings = Settings()
     if not settings.queue_url:
         fail("no queue configured: set HOTASR_QUEUE_URL (e.g. redis://127.0.0.1:6379/0) for the API and the workers")
