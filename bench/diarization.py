@@ -4,6 +4,7 @@ LibriSpeech conversations, and what diarization adds to a file's decode time.
     python bench/diarization.py build-set            # (re)writes bench/sets/librispeech_2spk.json
     python bench/diarization.py der [--split tune|check|all] [--checks] [--opt name=value ...]
     python bench/diarization.py ami-hops [--opt ...]  # AMI DER for window hops 0.6-1.2 s (a reading of noise)
+    python bench/diarization.py heldout              # the held-out bilingual files: 5 and 6 voices, two languages
     python bench/diarization.py timing               # Whisper base decode vs diarization, AMI
 
 Needs `pip install -e '.[bench]'` (pyannote.metrics) and the speaker model
@@ -275,6 +276,49 @@ def run_der(args: argparse.Namespace) -> None:
         _print_rows(f"1 voice ({args.split}, {len(audio)} files)", audio, refs, (None,), base)
 
 
+def _corpus_speaker(utterance_id: str) -> str:
+    """The speaker of a held-out utterance: AISHELL's speaker code, LibriSpeech's speaker number; each
+    other zh_misc recording is its own voice (a recording stands once in a file)."""
+    if utterance_id.startswith("BAC009"):
+        return utterance_id[6:11]
+    return utterance_id.split("-")[0] if utterance_id[0].isdigit() else utterance_id
+
+
+def heldout_voices() -> tuple[list[np.ndarray], list[list]]:
+    """The held-out bilingual files (`bench/sets/bilingual_heldout.json`, voices no constant was chosen
+    on) as meetings of 5 and 6 voices, speaking Mandarin and English in turn, some of them twice or three
+    times: each utterance a turn of its corpus speaker, trimmed as the two-speaker set's turns are."""
+    sys.path.insert(0, str(REPO / "bench"))
+    import bilingual
+
+    audio, refs = [], []
+    for recipe_file in json.loads(bilingual.HELDOUT_RECIPE.read_text())["files"]:
+        samples, spans = bilingual.assemble(recipe_file, SHARED / "data")
+        turns = []
+        for utterance, utterance_samples, start, _ in spans:
+            begin, end = _trimmed_span(utterance_samples)
+            at = start / 16  # ms
+            turns.append(((at + begin) / 1000, (at + end) / 1000, _corpus_speaker(utterance["id"])))
+        audio.append(samples)
+        refs.append(turns)
+    return audio, refs
+
+
+def run_heldout(args: argparse.Namespace) -> None:
+    """DER on the held-out bilingual files, with each file's speaker count given and estimated."""
+    base = _options(args.opt)
+    audio, refs = heldout_voices()
+    expected = [len({who for _, _, who in ref}) for ref in refs]
+    for given in (True, False):
+        hyps, found = [], []
+        for samples, count in zip(audio, expected, strict=True):
+            hyp, k = hypothesis(samples, replace(base, speaker_count=count if given else None))
+            hyps.append(hyp)
+            found.append(k)
+        name = f"held-out voices ({len(audio)} files), speaker_count={'given' if given else 'estimated'}"
+        print(_row(name, der(refs, hyps), f"found {found} of {expected}"), flush=True)
+
+
 def run_ami_hops(args: argparse.Namespace) -> None:
     """AMI DER (no collar, speaker_count=4) for each window hop: how much of a difference between two
     pipelines on this one 60 s file is where the windows happen to fall. A reading, never a tuning."""
@@ -328,6 +372,8 @@ def main() -> None:
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value (tuning)")
     p.add_argument("--skip-ami", action="store_true")
     p.add_argument("--checks", action="store_true", help="also overstated counts, three voices, one voice")
+    p = sub.add_parser("heldout")
+    p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
     p = sub.add_parser("ami-hops")
     p.add_argument("--hops", type=int, nargs="+", default=[600, 700, 750, 800, 900, 1000, 1100, 1200])
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
@@ -340,6 +386,8 @@ def main() -> None:
         print(f"wrote {SET}")
     elif args.command == "der":
         run_der(args)
+    elif args.command == "heldout":
+        run_heldout(args)
     elif args.command == "ami-hops":
         run_ami_hops(args)
     else:
