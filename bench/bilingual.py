@@ -222,6 +222,10 @@ def score(args: argparse.Namespace) -> None:
           for lang in ("zh", "en")}
     zh_sentences = zh_marked = 0
     warnings_seen: list[str] = []
+    # The decode with one language forced, scored on that language's utterances (the other's are
+    # translated or left out, which the forced language asks for): what it loses of its own.
+    forced_own = {lang: {"errors": ErrorCounts(), "lost": 0, "no_words": 0, "other_language": 0}
+                  for lang in ("zh", "en")}
     for recipe_file in recipe["files"][: args.files]:
         samples, spans = assemble(recipe_file, shared)
         if args.realtime_only:
@@ -235,9 +239,10 @@ def score(args: argparse.Namespace) -> None:
         for hints, key in ((["zh"], "forced_zh"), (["en"], "forced_en")):
             if args.forced:
                 t, c = time.perf_counter(), time.process_time()
-                recognize(samples, language_hints=hints, **rec)  # type: ignore[arg-type]
+                forced = recognize(samples, language_hints=hints, **rec)  # type: ignore[arg-type]
                 times[key] += time.perf_counter() - t
                 cpu[key] += time.process_time() - c
+                score_forced(forced, spans, hints[0], forced_own[hints[0]], args.verbose)
         hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
         for sentence in transcript.sentences:
             hyps[span_of(sentence.begin_ms, sentence.end_ms, spans)].append(sentence.text)
@@ -275,6 +280,11 @@ def score(args: argparse.Namespace) -> None:
         "zh_sentences_ending_in_a_mark": f"{zh_marked}/{zh_sentences}",
         "warnings": warnings_seen,
     }
+    if args.forced:
+        report["forced_own_language"] = {
+            lang: {"error_rate": round(v["errors"].error_rate or 0, 2), "lost_halves": v["lost"],
+                   "warned_no_words": v["no_words"], "warned_other_language": v["other_language"]}
+            for lang, v in forced_own.items()}
     if args.realtime:
         report["realtime"] = {"model": args.realtime_model, **{
             lang: {"bilingual": round(v["bi"].error_rate or 0, 2), "alone": round(v["alone"].error_rate or 0, 2),
@@ -282,6 +292,26 @@ def score(args: argparse.Namespace) -> None:
             for lang, v in rt.items()
         }}
     print(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+def score_forced(transcript: Any, spans: list[Span], language: str, totals: dict[str, Any], verbose: bool) -> None:
+    """A decode with `language` forced, scored on the utterances of that language."""
+    hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+    for sentence in transcript.sentences:
+        hyps[span_of(sentence.begin_ms, sentence.end_ms, spans)].append(sentence.text)
+    totals["no_words"] += sum("gave no words" in w for w in transcript.warnings)
+    totals["other_language"] += sum("sounds like" in w for w in transcript.warnings)
+    if verbose:
+        print(f"decode with {language} forced, warnings: {transcript.warnings}")
+    for i, (utt, _, _, _) in enumerate(spans):
+        if utt["language"] != language:
+            continue
+        hyp = " ".join(hyps[i])
+        totals["errors"] += score_text(utt["reference"], hyp, language=language).overall
+        lost = not in_script(hyp, language)
+        totals["lost"] += lost
+        if verbose and lost:
+            print(f"{utt['id']} [{language}] LOST in the decode with {language} forced")
 
 
 def score_realtime(args: argparse.Namespace, samples: np.ndarray, spans: list[Span], settings: Any,

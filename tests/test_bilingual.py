@@ -186,6 +186,67 @@ def test_a_segment_a_joined_decode_skips_is_decoded_alone_or_reported(
         assert [s.begin_ms for s in transcript.sentences] == sorted(s.begin_ms for s in transcript.sentences)
 
 
+@pytest.mark.parametrize("alone_too", [False, True])
+def test_speech_a_one_language_decode_skips_is_decoded_alone_or_reported(
+    base: Any, monkeypatch: pytest.MonkeyPatch, alone_too: bool,
+) -> None:
+    """With one language forced (Fun-ASR's first hint) the recording is decoded in one read; where
+    that read leaves speech out (as forced Mandarin left out Mandarin sentences between English
+    ones), that speech is decoded on its own, and if that gives nothing too, its time range is a
+    warning."""
+    first = decode_audio(need(EN)).samples
+    second = decode_audio(need(EN_SECOND)).samples
+    audio = np.concatenate([first, np.zeros(round(0.8 * SAMPLE_RATE), np.float32), second]).astype(np.float32)
+    first_ms = len(first) * 1000 / SAMPLE_RATE
+    decode = WhisperEngine._decode
+    reads: list[float] = []
+
+    def skips_the_second(self: WhisperEngine, samples: np.ndarray, read: Any, *args: Any) -> Any:
+        reads.append(read.offset_s)
+        if read.offset_s * 1000 > first_ms:  # the skipped speech decoded on its own
+            return ([], "en") if alone_too else decode(self, samples, read, *args)
+        sentences, language = decode(self, samples, read, *args)
+        return [s for s in sentences if s.end_ms <= first_ms + 300], language
+
+    monkeypatch.setattr(WhisperEngine, "_decode", skips_the_second)
+    transcript = recognize(audio, model="fun-asr", settings=base, biasing="none", language_hints=["en"])
+    assert reads[0] == 0 and reads[-1] * 1000 > first_ms, reads  # the whole, then the skipped speech
+    text = transcript.text.lower()
+    assert EN_KEYWORD in text
+    lost = [w for w in transcript.warnings if "gave no words" in w]
+    if alone_too:
+        assert not any(k in text for k in EN_SECOND_KEYWORDS) and len(lost) == 1, transcript.warnings
+        begin = float(re.findall(r"(\d+\.\d)", lost[0])[0])
+        assert first_ms / 1000 - 0.5 < begin < first_ms / 1000 + 1.5, lost
+    else:
+        assert any(k in text for k in EN_SECOND_KEYWORDS) and not lost, (text, transcript.warnings)
+        assert [s.begin_ms for s in transcript.sentences] == sorted(s.begin_ms for s in transcript.sentences)
+
+
+def test_skipped_speech_in_another_language_than_the_one_forced_is_reported_not_translated(
+    base: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Decoded on its own in the language forced, a Mandarin sentence would come out translated:
+    speech the one-language decode skipped that is clearly in another language is a warning that
+    names the language, and nothing is written for it."""
+    zh = decode_audio(need(ZH)).samples
+    audio = np.concatenate([zh, np.zeros(round(1.5 * SAMPLE_RATE), np.float32),
+                            decode_audio(need(EN)).samples]).astype(np.float32)
+    zh_ms = len(zh) * 1000 / SAMPLE_RATE
+    decode = WhisperEngine._decode
+
+    def skips_the_mandarin(self: WhisperEngine, samples: np.ndarray, read: Any, *args: Any) -> Any:
+        sentences, language = decode(self, samples, read, *args)
+        return [s for s in sentences if s.begin_ms + read.offset_s * 1000 >= zh_ms], language
+
+    monkeypatch.setattr(WhisperEngine, "_decode", skips_the_mandarin)
+    transcript = recognize(audio, model="fun-asr", settings=base, biasing="none", language_hints=["en"])
+    assert EN_KEYWORD in transcript.text.lower()
+    assert all(s.begin_ms >= zh_ms for s in transcript.sentences), transcript.sentences
+    [other] = [w for w in transcript.warnings if "sounds like" in w]
+    assert "'zh'" in other and "'en'" in other and float(re.findall(r"(\d+\.\d)", other)[0]) < 1.0, other
+
+
 # -- the official SDK, against a server ------------------------------------------------------------
 
 

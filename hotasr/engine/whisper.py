@@ -190,7 +190,36 @@ class WhisperEngine:
             sentences = self._decode_sentences(samples, read, warnings)
             return self._finish(Transcript(sentences, dominant_language(sentences), duration_ms, warnings), request)
         sentences, detected = self._decode(samples, read, warnings, request.progress)
+        if request.kind == "file" and detected is not None:
+            sentences = self._decode_skipped(samples, read, sentences, detected, warnings)
         return self._finish(Transcript(sentences, detected, duration_ms, warnings), request)
+
+    def _decode_skipped(
+        self, samples: np.ndarray, read: _Read, sentences: list[Sentence], language: str, warnings: list[str],
+    ) -> list[Sentence]:
+        """A recording decoded in one language, with the speech its decode skipped decoded on its own.
+
+        Whisper leaves a sentence out now and then, most of all around speech in another language
+        than the one forced (a Fun-ASR hint): with Mandarin forced, Mandarin sentences between
+        English ones came out as nothing, with no sign. Each speech segment (Silero VAD, as
+        `_decode_sentences` cuts them) in which no word falls is decoded on its own in that
+        language, unless it is clearly in another one (`UNHEARD_ODDS` times likelier): Whisper
+        would translate it, so it is reported instead, as speech that still gives no words is."""
+        skipped = _uncovered(sentences, speech_segments(samples))
+        if not skipped:
+            return sentences
+        read = replace(read, retry_unsure=False)
+        # Any language the model knows, the forced one expected: another must clearly win.
+        detecting = replace(read, candidates=None, request=replace(read.request, heard=(language,)))
+        found = list(sentences)
+        for start, end in skipped:
+            spoken = self._detect(samples[start:end], detecting) if self.multilingual else language
+            if spoken != language:
+                self._warn(warnings, f"speech at {start / SAMPLE_RATE:.1f}-{end / SAMPLE_RATE:.1f} s sounds like "
+                                     f"{spoken!r}, not {language!r} as asked: it was not transcribed")
+                continue
+            found += self._decode_stretch(samples, read, start, end, language, warnings)
+        return sorted(found, key=lambda s: s.begin_ms)
 
     def _decode_sentences(self, samples: np.ndarray, read: _Read, warnings: list[str]) -> list[Sentence]:
         """A recording decoded a stretch of one language at a time, each stretch in its language.
