@@ -494,6 +494,18 @@ def cost(args: argparse.Namespace) -> None:
         print(json.dumps({"hints": hints, "cpu_s": round(total, 2), **{k: round(counts[k], 2) for k in keys}}))
 
 
+def _decoding_parser(sub: Any, name: str, default_set: str) -> argparse.ArgumentParser:
+    """A subcommand that decodes a set's files: which set, files and model."""
+    parser: argparse.ArgumentParser = sub.add_parser(name)
+    parser.add_argument("--set", choices=sorted(SETS), default=default_set,
+                        help="tune: the set constants are chosen on; heldout: voices nothing was chosen on")
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--files", type=int, default=4)
+    parser.add_argument("--model", default="fun-asr")
+    parser.add_argument("--weights", default="whisper-base")
+    return parser
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -502,12 +514,7 @@ def main() -> None:
     b.add_argument("--files", type=int, default=4)
     b.add_argument("--pairs", type=int, default=5)
     b.add_argument("--set", choices=sorted(SETS), default="report")
-    s = sub.add_parser("score")
-    s.add_argument("--set", choices=sorted(SETS), default="report", help="tune: the set constants are chosen on")
-    s.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
-    s.add_argument("--files", type=int, default=4)
-    s.add_argument("--model", default="fun-asr")
-    s.add_argument("--weights", default="whisper-base")
+    s = _decoding_parser(sub, "score", "report")
     s.add_argument("--hints", type=lambda v: v.split(","), default=None,
                    help="language_hints of the bilingual decode, e.g. zh,en (default: none)")
     s.add_argument("--forced", action="store_true", help="also time the file decoded in one language (slow)")
@@ -526,19 +533,8 @@ def main() -> None:
     d.add_argument("--weights", default="whisper-base")
     d.add_argument("--odds", type=lambda v: [float(x) for x in v.split(",")], default=[1, 3, 10, 30, 100])
     d.add_argument("--margin", type=int, default=500, help="encoder frames of silence after a segment (decodes: 500)")
-    c = sub.add_parser("cost")
-    c.add_argument("--set", choices=sorted(SETS), default="report")
-    c.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
-    c.add_argument("--files", type=int, default=4)
-    c.add_argument("--model", default="fun-asr")
-    c.add_argument("--weights", default="whisper-base")
-    h = sub.add_parser("bias")
-    h.add_argument("--set", choices=sorted(SETS), default="heldout")
-    h.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
-    h.add_argument("--files", type=int, default=4)
-    h.add_argument("--model", default="fun-asr")
-    h.add_argument("--weights", default="whisper-base")
-    h.add_argument("--verbose", action="store_true")
+    _decoding_parser(sub, "cost", "report")
+    _decoding_parser(sub, "bias", "heldout").add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     if args.command == "bias":
         bias(args)
