@@ -155,6 +155,14 @@ def span_of(begin_ms: int, end_ms: int, spans: list[Span]) -> int:
     return next((i for i, (_, _, a, b) in enumerate(spans) if a <= middle < b), len(spans) - 1)
 
 
+def texts_by_utterance(sentences: Any, spans: list[Span]) -> dict[int, list[str]]:
+    """The sentences' texts, by the utterance each belongs to (`span_of`)."""
+    hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+    for sentence in sentences:
+        hyps[span_of(sentence.begin_ms, sentence.end_ms, spans)].append(sentence.text)
+    return hyps
+
+
 def in_script(text: str, language: str) -> bool:
     return bool(_CJK.search(text) if language == "zh" else _LATIN_WORD.search(text))
 
@@ -243,9 +251,8 @@ def score(args: argparse.Namespace) -> None:
                 times[key] += time.perf_counter() - t
                 cpu[key] += time.process_time() - c
                 score_forced(forced, spans, hints[0], forced_own[hints[0]], args.verbose)
-        hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
+        hyps = texts_by_utterance(transcript.sentences, spans)
         for sentence in transcript.sentences:
-            hyps[span_of(sentence.begin_ms, sentence.end_ms, spans)].append(sentence.text)
             if sentence.language == "zh":
                 zh_sentences += 1
                 zh_marked += sentence.text.rstrip()[-1:] in ("。", "？", "！")
@@ -296,9 +303,7 @@ def score(args: argparse.Namespace) -> None:
 
 def score_forced(transcript: Any, spans: list[Span], language: str, totals: dict[str, Any], verbose: bool) -> None:
     """A decode with `language` forced, scored on the utterances of that language."""
-    hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
-    for sentence in transcript.sentences:
-        hyps[span_of(sentence.begin_ms, sentence.end_ms, spans)].append(sentence.text)
+    hyps = texts_by_utterance(transcript.sentences, spans)
     totals["no_words"] += sum("gave no words" in w for w in transcript.warnings)
     totals["other_language"] += sum("sounds like" in w for w in transcript.warnings)
     if verbose:
@@ -384,9 +389,7 @@ def bias(args: argparse.Namespace) -> None:
             samples, spans = assemble(recipe_file, Path(args.shared))
             transcript = recognize(samples, model=args.model, settings=settings, hotwords=hotwords)
             warnings += transcript.warnings
-            hyps: dict[int, list[str]] = {i: [] for i in range(len(spans))}
-            for sentence in transcript.sentences:
-                hyps[span_of(sentence.begin_ms, sentence.end_ms, spans)].append(sentence.text)
+            hyps = texts_by_utterance(transcript.sentences, spans)
             for i, (utt, _, _, _) in enumerate(spans):
                 lang, hyp = utt["language"], " ".join(hyps[i])
                 mine = [t.text for t in terms if t.lang == lang]
