@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tokenizers
 
-from hotasr.biasing import TOKEN_BONUS, compile_hotwords
-from hotasr.biasing.graph import MAX_TERM_BONUS_FACTOR
+from hotasr.biasing import compile_hotwords
+from hotasr.biasing.graph import MAX_TERM_BONUS_FACTOR, token_bonus
 from hotasr.biasing.search import SpecialTokens, top_k_per_row
 from hotasr.biasing.weights import read_model_bin
 from hotasr.config import Settings
@@ -58,7 +58,7 @@ def test_compile_variants_and_applied(tok: tokenizers.Tokenizer) -> None:
     # Lower-case input also matches the capitalised, space-prefixed form Whisper writes in a sentence.
     for form in (" dashwood", " Dashwood"):
         _, total = walk(g, ids(tok, form))
-        assert total == pytest.approx(TOKEN_BONUS[5] * len(ids(tok, form)))
+        assert total == pytest.approx(token_bonus(5, cjk=False) * len(ids(tok, form)))
 
 
 def test_bonus_taken_back_when_match_fails(tok: tokenizers.Tokenizer) -> None:
@@ -91,7 +91,7 @@ def test_long_term_bonus_is_capped(tok: tokenizers.Tokenizer) -> None:
     g = compile_hotwords([Hotword(text, 5)], tok, multilingual=False)
     n = len(ids(tok, " " + text))
     assert n > MAX_TERM_BONUS_FACTOR
-    assert walk(g, ids(tok, " " + text))[1] == pytest.approx(TOKEN_BONUS[5] * MAX_TERM_BONUS_FACTOR)
+    assert walk(g, ids(tok, " " + text))[1] == pytest.approx(token_bonus(5, cjk=False) * MAX_TERM_BONUS_FACTOR)
 
 
 def test_vectorised_transitions_match_scalar_step(tok: tokenizers.Tokenizer) -> None:
@@ -187,6 +187,65 @@ def test_biased_search_does_not_wait_for_a_looping_hypothesis(
     assert states[0].steps <= 8, states[0].steps  # not the hundreds of steps up to the length limit
     assert len(result.sequences_ids[0]) < 8
     assert (result.no_speech_prob > search.NO_SPEECH_THRESHOLD) == (no_speech_logit > 0)
+
+
+class _TermAfterTheEndState:
+    """A stand-in for the decoder's KV state where, after one word, the model would rather end
+    (end-of-text scores 9) than say a listed term (each of its tokens scores 8, one after the
+    other): a name that only the bonus makes the decoder write, as in a tail of silence."""
+
+    FIRST = 300
+
+    def __init__(self, sp: SpecialTokens, vocab: int, no_speech_logit: float, term: list[int]) -> None:
+        self.sp, self.vocab, self.no_speech_logit, self.term = sp, vocab, no_speech_logit, term
+        self.length = 0
+
+    def forward(self, tokens: np.ndarray, positions: list[int] | None = None) -> np.ndarray:
+        self.length += tokens.shape[1]
+        rows = np.full((tokens.shape[0], self.vocab), -30.0, np.float32)
+        for row, last in zip(rows, tokens[:, -1].tolist(), strict=True):
+            if positions is not None:
+                row[self.FIRST] = 10.0
+                continue
+            row[self.sp.eot] = 9.0
+            following = self.term.index(last) + 1 if last in self.term else 0
+            if following < len(self.term):
+                row[self.term[following]] = 8.0
+        if positions is None:
+            return rows
+        full = np.repeat(rows[:, None, :], len(positions), axis=1)
+        if self.sp.no_speech is not None:
+            full[:, 0, self.sp.no_speech] = self.no_speech_logit
+        return full
+
+    def reorder(self, origins: np.ndarray) -> None:
+        pass
+
+
+@pytest.mark.parametrize("no_speech_logit", [-10.0, 40.0], ids=["speech", "no-speech"])
+def test_a_window_the_model_hears_no_speech_in_earns_no_bonus(
+    tok: tokenizers.Tokenizer, monkeypatch: pytest.MonkeyPatch, no_speech_logit: float,
+) -> None:
+    """Where the model hears speech, the bonus may tip it to write a listed term it would not have;
+    in a window it hears as silence (faster-whisper's no-speech threshold) there is nothing to pick
+    between, and a bonus there only writes names into the silence (a listed name once more in the
+    last 0.6 s after LibriSpeech 2033-164914-0008's last sentence)."""
+    from types import SimpleNamespace
+
+    from hotasr.biasing import search
+
+    sp = SpecialTokens.from_tokenizer(tok)
+    vocab = sp.timestamp_begin + 1501
+    term = tok.encode(" Zaman", add_special_tokens=False).ids  # two tokens
+    monkeypatch.setattr(search, "DecoderState", lambda decoder, encoder_out, batch, max_len:
+                        _TermAfterTheEndState(sp, vocab, no_speech_logit, term))
+    decoder = SimpleNamespace(vocab_size=vocab, max_positions=448)
+    graph = compile_hotwords([Hotword("Zaman", 5)], tok, multilingual=False)
+    result = search.generate(decoder, sp, np.zeros((10, 4), np.float32), [sp.sot, sp.no_timestamps],  # type: ignore[arg-type]
+                             graph, search.SearchOptions(beam_size=5))
+    written = result.sequences_ids[0]
+    assert written[0] == _TermAfterTheEndState.FIRST
+    assert (written[1:] == term) == (no_speech_logit < 0), written
 
 
 def test_int8_decoder_weights_are_unsigned_on_x86_without_vnni() -> None:

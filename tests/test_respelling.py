@@ -49,6 +49,13 @@ def test_words_the_model_knows_whole_are_never_respelled() -> None:
     assert respeller("polus", known=frozenset()).correct_text("place") == "polus"
 
 
+def test_contractions_of_known_words_are_known_words() -> None:
+    # "don't" sounds like the listed "doant", but it is "do" + "n't": a word, not a name spelled by ear.
+    known = whole_words(["\u0120don", "\u0120speak"])
+    assert respeller("doant", "spakes", known=known).correct_text("I don't think, speak's") == "I don't think, speak's"
+    assert respeller("doant", known=frozenset()).correct_text("I don't think") == "I doant think"
+
+
 def test_a_listed_term_is_never_rewritten_into_another() -> None:
     r = respeller("Schoeffer", "Schoffer")
     assert r.correct_text("Peter Schoffer and Peter Schoeffer") == "Peter Schoffer and Peter Schoeffer"

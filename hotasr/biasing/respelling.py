@@ -35,6 +35,7 @@ MAX_SPAN = 2  # words of the hypothesis that may be joined into one term
 _WORD = re.compile(r"[A-Za-z\u00c0-\u024f']+")
 _LATIN_TERM = re.compile(r"[A-Za-z\u00c0-\u024f' -]+")
 _VOWELS = frozenset("aeiou")
+_CONTRACTIONS = frozenset({"t", "s", "ll", "re", "ve", "d", "m"})  # what follows the apostrophe
 # Ordered rewrites on lower-case ASCII letters (metaphone's main rules, simplified).
 _INITIAL = (("kn", "n"), ("gn", "n"), ("pn", "n"), ("ps", "s"), ("wr", "r"), ("wh", "w"), ("x", "s"))
 _RULES = (
@@ -147,7 +148,12 @@ class SoundsAlikeRespeller:
         return found
 
     def _is_known(self, word: str) -> bool:
-        return word in self._known or word.lower() in self._known
+        """A word the vocabulary holds whole, or a known word with a contraction's ending ("don't":
+        Whisper writes " don" + "'t", so the whole form is never one token)."""
+        if word in self._known or word.lower() in self._known:
+            return True
+        stem, apostrophe, ending = word.partition("'")
+        return bool(apostrophe) and ending.lower() in _CONTRACTIONS and self._is_known(stem)
 
     def correct_text(self, text: str) -> str:
         """The text with every sounds-alike span replaced (punctuation around words kept)."""

@@ -329,10 +329,10 @@ def generate(
     beam = _Beam([search.forced], [0.0], [0.0], [0])
     finished: list[tuple[float, list[int], float]] = []  # (ranking score, tokens, model logprob)
     max_cand = max(1, round(beam_size * opts.patience))
-    # Waiting for a better live hypothesis (`_model_prefers_live`) protects a transcription from an
-    # early-finishing one with hotword bonus; a window the model hears no speech in has none to
-    # protect, and there the only hypotheses that go on are hallucinations growing into loops.
-    silent = biased and search.no_speech_prob > NO_SPEECH_THRESHOLD
+    if biased and search.no_speech_prob > NO_SPEECH_THRESHOLD:
+        # A window the model hears no speech in has no words for the bonus to choose between: there
+        # it only writes listed names into the silence, or holds hypotheses in loops that grow on.
+        biased, reserve = False, 0
 
     def rank(lp: float, bonus: float, n: int) -> float:
         return (lp + bonus) / (max(n, 1) ** opts.length_penalty)
@@ -358,7 +358,7 @@ def generate(
         for f in sorted(newly_finished, key=lambda f: -f[0]):
             if len(finished) < max_cand or biased:
                 finished.append(f)
-        if _search_is_over(finished, following, max_cand, biased and not silent, silent) \
+        if _search_is_over(finished, following, max_cand, biased) \
                 or search.st.length >= search.max_len:
             break
         if biased and not finished and all(_in_a_loop(seq) for seq in following.seqs):
@@ -404,16 +404,14 @@ def _keep_the_models_best(following: _Beam, scores: _Scores, beam: _Beam, reserv
 
 
 def _search_is_over(
-    finished: list[tuple[float, list[int], float]], following: _Beam, max_cand: int, patient: bool, silent: bool,
+    finished: list[tuple[float, list[int], float]], following: _Beam, max_cand: int, patient: bool,
 ) -> bool:
-    """Enough hypotheses have finished (unless, `patient`, the model prefers a live one), none is
-    left, or (`silent`: a window without speech) every live one only repeats itself: none of them
-    will end, and the finished ones are all the search will give."""
+    """Enough hypotheses have finished (unless, `patient`, the model prefers a live one), or none is
+    left. Waiting for a better live hypothesis (`_model_prefers_live`) protects a transcription from
+    an early-finishing one with hotword bonus."""
     if not following.seqs:
         return True
-    if len(finished) >= max_cand and not (patient and _model_prefers_live(finished, following.lp, following.seqs)):
-        return True
-    return silent and bool(finished) and all(_repeats_itself(seq) for seq in following.seqs)
+    return len(finished) >= max_cand and not (patient and _model_prefers_live(finished, following.lp, following.seqs))
 
 
 def _model_prefers_live(
