@@ -130,32 +130,43 @@ def test_a_hypothesis_ending_in_one_phrase_three_times_over_is_a_loop() -> None:
 
 
 class _ScriptedState:
-    """A stand-in for the decoder's KV state whose every step scores one token (`LOOP`) far above
-    the rest, end-of-text next: beam search finishes hypotheses at every step while the live ones
-    repeat `LOOP` with ever better scores per token, as in a loop in the silence after speech."""
-
-    LOOP = 300
+    """A stand-in for the decoder's KV state: `rows` scripts each step's logits from the last token
+    of each hypothesis; the prompt's start-of-transcript position carries `no_speech_logit`."""
 
     def __init__(self, sp: SpecialTokens, vocab: int, no_speech_logit: float) -> None:
         self.sp, self.vocab, self.no_speech_logit = sp, vocab, no_speech_logit
         self.length = 0
         self.steps = 0
 
+    def rows(self, last: list[int], prompt: bool) -> np.ndarray:
+        raise NotImplementedError
+
     def forward(self, tokens: np.ndarray, positions: list[int] | None = None) -> np.ndarray:
-        b, s = tokens.shape
-        self.length += s
+        self.length += tokens.shape[1]
         self.steps += 1
-        row = np.full(self.vocab, -30.0, np.float32)
-        row[self.LOOP], row[self.sp.eot] = 10.0, 7.0
+        rows = self.rows(tokens[:, -1].tolist(), positions is not None)
         if positions is None:
-            return np.tile(row, (b, 1))
-        rows = np.tile(row, (b, len(positions), 1))
+            return rows
+        full = np.repeat(rows[:, None, :], len(positions), axis=1)
         if self.sp.no_speech is not None:
-            rows[:, 0, self.sp.no_speech] = self.no_speech_logit  # read at the start-of-transcript position
-        return rows
+            full[:, 0, self.sp.no_speech] = self.no_speech_logit  # read at the start-of-transcript position
+        return full
 
     def reorder(self, origins: np.ndarray) -> None:
         pass
+
+
+class _LoopState(_ScriptedState):
+    """Every step scores one token (`LOOP`) far above the rest, end-of-text next: beam search
+    finishes hypotheses at every step while the live ones repeat `LOOP` with ever better scores per
+    token, as in a loop in the silence after speech."""
+
+    LOOP = 300
+
+    def rows(self, last: list[int], prompt: bool) -> np.ndarray:
+        rows = np.full((len(last), self.vocab), -30.0, np.float32)
+        rows[:, self.LOOP], rows[:, self.sp.eot] = 10.0, 7.0
+        return rows
 
 
 @pytest.mark.parametrize("no_speech_logit", [-10.0, 40.0], ids=["speech", "no-speech"])
@@ -175,7 +186,7 @@ def test_biased_search_does_not_wait_for_a_looping_hypothesis(
     states: list[_ScriptedState] = []
 
     def scripted(decoder: object, encoder_out: np.ndarray, batch: int, max_len: int) -> _ScriptedState:
-        states.append(_ScriptedState(sp, vocab, no_speech_logit))
+        states.append(_LoopState(sp, vocab, no_speech_logit))
         return states[-1]
 
     monkeypatch.setattr(search, "DecoderState", scripted)
@@ -189,37 +200,28 @@ def test_biased_search_does_not_wait_for_a_looping_hypothesis(
     assert (result.no_speech_prob > search.NO_SPEECH_THRESHOLD) == (no_speech_logit > 0)
 
 
-class _TermAfterTheEndState:
-    """A stand-in for the decoder's KV state where, after one word, the model would rather end
-    (end-of-text scores 9) than say a listed term (each of its tokens scores 8, one after the
-    other): a name that only the bonus makes the decoder write, as in a tail of silence."""
+class _TermAfterTheEndState(_ScriptedState):
+    """After one word the model would rather end (end-of-text scores 9) than say a listed term (each
+    of its tokens scores 8, one after the other): a name only the bonus makes the decoder write, as
+    in a tail of silence."""
 
     FIRST = 300
 
     def __init__(self, sp: SpecialTokens, vocab: int, no_speech_logit: float, term: list[int]) -> None:
-        self.sp, self.vocab, self.no_speech_logit, self.term = sp, vocab, no_speech_logit, term
-        self.length = 0
+        super().__init__(sp, vocab, no_speech_logit)
+        self.term = term
 
-    def forward(self, tokens: np.ndarray, positions: list[int] | None = None) -> np.ndarray:
-        self.length += tokens.shape[1]
-        rows = np.full((tokens.shape[0], self.vocab), -30.0, np.float32)
-        for row, last in zip(rows, tokens[:, -1].tolist(), strict=True):
-            if positions is not None:
+    def rows(self, last: list[int], prompt: bool) -> np.ndarray:
+        rows = np.full((len(last), self.vocab), -30.0, np.float32)
+        for row, token in zip(rows, last, strict=True):
+            if prompt:
                 row[self.FIRST] = 10.0
                 continue
             row[self.sp.eot] = 9.0
-            following = self.term.index(last) + 1 if last in self.term else 0
+            following = self.term.index(token) + 1 if token in self.term else 0
             if following < len(self.term):
                 row[self.term[following]] = 8.0
-        if positions is None:
-            return rows
-        full = np.repeat(rows[:, None, :], len(positions), axis=1)
-        if self.sp.no_speech is not None:
-            full[:, 0, self.sp.no_speech] = self.no_speech_logit
-        return full
-
-    def reorder(self, origins: np.ndarray) -> None:
-        pass
+        return rows
 
 
 @pytest.mark.parametrize("no_speech_logit", [-10.0, 40.0], ids=["speech", "no-speech"])
