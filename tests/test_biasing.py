@@ -200,28 +200,50 @@ def test_biased_search_does_not_wait_for_a_looping_hypothesis(
     assert (result.no_speech_prob > search.NO_SPEECH_THRESHOLD) == (no_speech_logit > 0)
 
 
-class _TermAfterTheEndState(_ScriptedState):
-    """After one word the model would rather end (end-of-text scores 9) than say a listed term (each
-    of its tokens scores 8, one after the other): a name only the bonus makes the decoder write, as
-    in a tail of silence."""
+class _TermOrWordState(_ScriptedState):
+    """After one word the model hears either another word (`OTHER`, 9) or a listed term (8 for its
+    first token, 9 for any next), then the end; with `end_first` it would rather end there (10)."""
 
-    FIRST = 300
+    FIRST, OTHER = 300, 301
 
-    def __init__(self, sp: SpecialTokens, vocab: int, no_speech_logit: float, term: list[int]) -> None:
+    def __init__(self, sp: SpecialTokens, vocab: int, no_speech_logit: float, term: list[int],
+                 end_first: bool = False) -> None:
         super().__init__(sp, vocab, no_speech_logit)
-        self.term = term
+        self.term, self.end_first = term, end_first
 
     def rows(self, last: list[int], prompt: bool) -> np.ndarray:
         rows = np.full((len(last), self.vocab), -30.0, np.float32)
         for row, token in zip(rows, last, strict=True):
             if prompt:
                 row[self.FIRST] = 10.0
-                continue
-            row[self.sp.eot] = 9.0
-            following = self.term.index(token) + 1 if token in self.term else 0
-            if following < len(self.term):
-                row[self.term[following]] = 8.0
+            elif token == self.FIRST:
+                row[self.OTHER], row[self.term[0]] = 9.0, 8.0
+                if self.end_first:
+                    row[self.sp.eot] = 10.0
+            elif token in self.term[:-1]:
+                row[self.term[self.term.index(token) + 1]] = 9.0
+            else:
+                row[self.sp.eot] = 10.0
         return rows
+
+
+def _decode_scripted(tok: tokenizers.Tokenizer, monkeypatch: pytest.MonkeyPatch, no_speech_logit: float,
+                     end_first: bool = False) -> tuple[list[int], list[int]]:
+    """(what a biased beam search writes on `_TermOrWordState`, the listed term's tokens)."""
+    from types import SimpleNamespace
+
+    from hotasr.biasing import search
+
+    sp = SpecialTokens.from_tokenizer(tok)
+    vocab = sp.timestamp_begin + 1501
+    term = tok.encode(" Allah", add_special_tokens=False).ids  # one token
+    monkeypatch.setattr(search, "DecoderState", lambda decoder, encoder_out, batch, max_len:
+                        _TermOrWordState(sp, vocab, no_speech_logit, term, end_first))
+    decoder = SimpleNamespace(vocab_size=vocab, max_positions=448)
+    graph = compile_hotwords([Hotword("Allah", 5)], tok, multilingual=False)
+    result = search.generate(decoder, sp, np.zeros((10, 4), np.float32), [sp.sot, sp.no_timestamps],  # type: ignore[arg-type]
+                             graph, search.SearchOptions(beam_size=5, patience=3.0))  # the term's path finishes
+    return result.sequences_ids[0], term
 
 
 @pytest.mark.parametrize("no_speech_logit", [-10.0, 40.0], ids=["speech", "no-speech"])
@@ -232,22 +254,19 @@ def test_a_window_the_model_hears_no_speech_in_earns_no_bonus(
     in a window it hears as silence (faster-whisper's no-speech threshold) there is nothing to pick
     between, and a bonus there only writes names into the silence (a listed name once more in the
     last 0.6 s after LibriSpeech 2033-164914-0008's last sentence)."""
-    from types import SimpleNamespace
+    written, term = _decode_scripted(tok, monkeypatch, no_speech_logit)
+    first, other = _TermOrWordState.FIRST, _TermOrWordState.OTHER
+    assert written == ([first, *term] if no_speech_logit < 0 else [first, other]), written
 
-    from hotasr.biasing import search
 
-    sp = SpecialTokens.from_tokenizer(tok)
-    vocab = sp.timestamp_begin + 1501
-    term = tok.encode(" Zaman", add_special_tokens=False).ids  # two tokens
-    monkeypatch.setattr(search, "DecoderState", lambda decoder, encoder_out, batch, max_len:
-                        _TermAfterTheEndState(sp, vocab, no_speech_logit, term))
-    decoder = SimpleNamespace(vocab_size=vocab, max_positions=448)
-    graph = compile_hotwords([Hotword("Zaman", 5)], tok, multilingual=False)
-    result = search.generate(decoder, sp, np.zeros((10, 4), np.float32), [sp.sot, sp.no_timestamps],  # type: ignore[arg-type]
-                             graph, search.SearchOptions(beam_size=5))
-    written = result.sequences_ids[0]
-    assert written[0] == _TermAfterTheEndState.FIRST
-    assert (written[1:] == term) == (no_speech_logit < 0), written
+def test_the_bonus_does_not_make_the_decoder_go_on_where_the_model_would_end(
+    tok: tokenizers.Tokenizer, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the model would rather end than say more, the bonus of a listed term does not make it
+    go on: the real-time final of LibriSpeech 2033-164914-0008's first sentence wrote the listed
+    name again in the 0.7 s of silence kept after it (“...home. Zaman Nuzhat Al Zaman”)."""
+    written, _term = _decode_scripted(tok, monkeypatch, -10.0, end_first=True)
+    assert written == [_TermOrWordState.FIRST], written
 
 
 def test_int8_decoder_weights_are_unsigned_on_x86_without_vnni() -> None:

@@ -384,9 +384,25 @@ def _result(finished: list[tuple[float, list[int], float]], opts: SearchOptions,
             ) -> GenerationResult:
     """The best-ranked hypothesis, scored by the model's own length-normalised log-probability (so
     faster-whisper's thresholds mean what they always did)."""
-    _score, best, lp = max(finished, key=lambda f: f[0])
+    _score, best, lp = _ended_where_the_model_ends(max(finished, key=lambda f: f[0]), finished, opts)
     score = lp / (max(len(best), 1) ** opts.length_penalty)
     return GenerationResult(sequences_ids=[list(best)], scores=[score], no_speech_prob=no_speech_prob)
+
+
+def _ended_where_the_model_ends(
+    best: tuple[float, list[int], float], finished: list[tuple[float, list[int], float]], opts: SearchOptions,
+) -> tuple[float, list[int], float]:
+    """The bonus chooses which words the audio says, not whether it says more after the model would
+    end: where the winner goes on past a finished hypothesis that it extends, and the model alone
+    scores that shorter one higher, the shorter one wins (a listed name written once more in the
+    silence after the last sentence otherwise earns its bonus there)."""
+
+    def own(f: tuple[float, list[int], float]) -> float:
+        return f[2] / (max(len(f[1]), 1) ** opts.length_penalty)
+
+    seq = best[1]
+    shorter = [f for f in finished if len(f[1]) < len(seq) and seq[: len(f[1])] == f[1] and own(f) > own(best)]
+    return max(shorter, key=lambda f: f[0]) if shorter else best
 
 
 def _keep_the_models_best(following: _Beam, scores: _Scores, beam: _Beam, reserve: int, eot: int) -> None:
