@@ -322,6 +322,20 @@ def test_a_decode_that_loops_on_its_prefix_is_done_again_without_it(tiny: Engine
     assert "replied" not in looping.text and heard(looping.text, JFK_PHRASE)
 
 
+def test_a_decode_that_reads_its_prefix_again_is_done_again_without_it(base: Engine) -> None:
+    """After a prefix, the decoder may read the audio again from its start: "replied he" (1.2 s of
+    LibriSpeech, as a real-time final cuts it) with the settled prefix "replied he" came out as
+    "replied he replied he" on an AMD EPYC. Saying the sentence twice fails the prefixed decode."""
+    from hotasr.engine.whisper import _says_a_sentence_again
+
+    audio = decode_audio(need(DATA / "librispeech_test_subset/test-other/2033-164914-0000.flac")).samples
+    sentence = audio[: int(2.0 * SAMPLE_RATE)]
+    transcript = decode(base, sentence, language="en", kind="final", prefix="replied he", biasing="none")
+    words = normalized(transcript.text).split()
+    assert not _says_a_sentence_again(transcript.sentences), transcript.text
+    assert 2 <= len(words) <= 3 and words[0].startswith("repl"), transcript.text
+
+
 class CancelledAfter(CancelToken):
     """A token that counts the engine's checks and is cancelled after `n` of them."""
 

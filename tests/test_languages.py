@@ -197,6 +197,9 @@ def test_a_sentence_said_again_by_a_biased_decode_counts_as_a_loop() -> None:
     assert said("海昌极地海洋世界西门。", "海昌极地海洋世界西门。")
     assert said("凡正东则先后战胜了戈齐。", "凡正东则先后戈齐。", "凡正东则先后戈齐。")
     assert said("Thank you very much.", "thank you very much!")
+    # Or within one sentence: "replied he" (1.2 s of LibriSpeech) as a real-time final with a list.
+    assert said("replied he replied he") and said("Of a truth.", "Replied he, replied he.")
+    assert not said("replied he replied") and not said("Very, very.")
     assert not said("海昌极地海洋世界西门。", "海昌极地海洋世界东门。")
     # Short ones may well be said twice ("好的。好的。", "Yes. Yes."); longer ones meant twice
     # ("Thou also. Thou also.") cost only the list: the words come from the decode without it.

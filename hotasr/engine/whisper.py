@@ -507,7 +507,9 @@ class WhisperEngine:
         bounded = {**kwargs, "prefix": prefix, **self._single_pass(duration_ms)}
         prefixed = replace(plan, search=search, window=fitted_window(len(samples)))
         sentences, language, _ = self._run(prefixed, samples, bounded, duration_ms, None)
-        if looks_like_a_loop(" ".join(s.text for s in sentences)):
+        # The decoder may also read the audio again from its start after the prefix ("replied he"
+        # became "replied he replied he").
+        if looks_like_a_loop(" ".join(s.text for s in sentences)) or _says_a_sentence_again(sentences):
             log.debug("decode with a prefix of %d words looped; decoding without it", len(prefix.split()))
             return None
         return sentences, language
@@ -614,10 +616,14 @@ def fitted_window(samples: int, margin: int = _WINDOW_MARGIN) -> int | None:
 
 
 def _says_a_sentence_again(sentences: Sequence[Sentence]) -> bool:
-    """Whether two neighbouring sentences say the same thing (letters and characters alike, at
-    least `_MIN_REPEATED` of them): "海昌极地海洋世界西门。海昌极地海洋世界西门。" for one said once."""
+    """Whether two neighbouring sentences say the same thing, or one sentence says its words twice
+    over (letters and characters alike: at least `_MIN_REPEATED` of them, more inside one sentence,
+    where "Very, very." is meant): "海昌极地海洋世界西门。海昌极地海洋世界西门。" or "replied he replied he"
+    for one said once."""
     bare = ["".join(ch for ch in s.text.casefold() if ch.isalnum()) for s in sentences]
-    return any(a == b and len(a) >= _MIN_REPEATED for a, b in itertools.pairwise(bare))
+    if any(a == b and len(a) >= _MIN_REPEATED for a, b in itertools.pairwise(bare)):
+        return True
+    return any(len(b) > 2 * _MIN_REPEATED and b[: len(b) // 2] * 2 == b for b in bare)
 
 
 def _fails_retry_test(segment: Any, unsure_too: bool = True) -> bool:
