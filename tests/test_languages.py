@@ -81,6 +81,16 @@ def test_a_chinese_sentence_without_a_mark_gets_one_and_loses_it_without_punctua
     assert apply_text_options(mixed, None, punctuation=False).text == "我用iPhone 15 Pro很好"  # type: ignore[union-attr]
 
 
+def test_a_character_the_decode_left_unfinished_is_left_out() -> None:
+    """Whisper's tokens are bytes: a decode that ends inside a character's bytes leaves U+FFFD
+    ("致\ufffd" for 灵山神箭, AISHELL S0252 W0112, in a bilingual file)."""
+    sentences = segment_sentences(segment(words("灵", "山", "致", "\ufffd")), "zh", simplify=True)
+    assert [s.text for s in sentences] == ["灵山致。"]
+    assert all("\ufffd" not in w.text + w.punctuation for w in sentences[0].words)
+    bare = SimpleNamespace(words=None, text=" 致\ufffd", start=0.0, end=1.0)
+    assert [s.text for s in segment_sentences(bare, "zh", simplify=True)] == ["致。"]
+
+
 def test_english_sentences_are_untouched() -> None:
     sentences = segment_sentences(segment(words(" Hello", ",", " world", ".")), "en", simplify=False)
     assert [s.text for s in sentences] == ["Hello, world."]

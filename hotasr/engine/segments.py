@@ -14,6 +14,7 @@ from typing import Any
 from hotasr.chinese import HAN_LANGS, full_width, han_text, has_han, sentence_end
 from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Word, join_pieces, latin_boundary
 
+_UNFINISHED = "\ufffd"
 # English titles written with a full stop before a name: "Mr." ends no sentence ("And Mr. John Dashwood").
 _TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof"})
 
@@ -57,9 +58,16 @@ def segment_sentences(segment: Any, language: str | None, simplify: bool) -> lis
 
     In Chinese the marks are full-width and every sentence ends in one (`hotasr.chinese`); Latin
     words inside unspaced text keep their spaces, and a Latin word Whisper split into tokens
-    ("i" + "Phone") is one word. Each sentence's text is its words and their marks, joined.
+    ("i" + "Phone") is one word. Each sentence's text is its words and their marks, joined. A
+    character the decode left unfinished is left out.
     """
-    convert = _to_simplified if simplify else _identity
+    simplified = _to_simplified if simplify else _identity
+
+    def convert(text: str) -> str:
+        # A character Whisper left unfinished (the decode ended inside its bytes) reads as U+FFFD:
+        # it is no text, and DashScope writes none.
+        return simplified(text.replace(_UNFINISHED, ""))
+
     # Chinese marks for Chinese text: English that Whisper wrote though told "zh" keeps its own.
     han = language in HAN_LANGS and has_han(segment.text)
     words = segment.words or []
