@@ -96,6 +96,14 @@ def test_english_sentences_are_untouched() -> None:
     assert [s.text for s in sentences] == ["Hello, world."]
 
 
+def test_a_hyphenated_word_stays_one_word() -> None:
+    """faster-whisper opens a word at a hyphen ("flour" + "-fatten"); the sentence writes it whole."""
+    tokens = words(" Flour", "-fatten", " the", " sauce", ",", " a", " well", "-known", " trick", ".")
+    sentences = segment_sentences(segment(tokens), "en", simplify=False)
+    assert [s.text for s in sentences] == ["Flour-fatten the sauce, a well-known trick."]
+    assert [w.text for w in sentences[0].words][:5] == ["Flour-fatten", "the", "sauce", "a", "well-known"]
+
+
 def test_a_title_ends_no_sentence() -> None:
     tokens = words(" And", " Mr", ".", " John", " Dashwood", " had", " leisure", ".", " He", " was", " not", ".")
     sentences = segment_sentences(segment(tokens), "en", simplify=False)

@@ -93,7 +93,7 @@ def segment_sentences(segment: Any, language: str | None, simplify: bool) -> lis
                 lead += punct
         elif _continues_word(current, raw.word, opening + text, language):
             last = current[-1]
-            last.text += text
+            last.text += opening + text
             last.end_ms = _ms(raw.end)
             last.punctuation = punct
         else:
@@ -111,11 +111,14 @@ def segment_sentences(segment: Any, language: str | None, simplify: bool) -> lis
 
 
 def _continues_word(current: list[Word], raw: str, text: str, language: str | None) -> bool:
-    """Whether a token of unspaced text is the rest of the Latin word before it: no space before it,
-    Latin on both sides of the join, nothing (no mark) between."""
-    if language not in UNSPACED_LANGS or not current or raw[:1].isspace() or current[-1].punctuation:
+    """Whether a token is the rest of the word before it: no space before it, nothing (no mark)
+    between, and either the rest of a compound ("flour" + "-fatten": Whisper's word splitting opens
+    a word at a hyphen) or, in unspaced text, Latin on both sides of the join."""
+    if not current or raw[:1].isspace() or current[-1].punctuation:
         return False
-    return latin_boundary(current[-1].text[-1], text[0])
+    if len(text) > 1 and text[0] == "-":
+        return True
+    return language in UNSPACED_LANGS and latin_boundary(current[-1].text[-1], text[0])
 
 
 def _sentence(words: list[Word], leads: list[str], language: str | None) -> Sentence:
