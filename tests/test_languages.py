@@ -97,10 +97,12 @@ def test_english_sentences_are_untouched() -> None:
 
 
 def test_a_hyphenated_word_stays_one_word() -> None:
-    """faster-whisper opens a word at a hyphen ("flour" + "-fatten"); the sentence writes it whole."""
-    tokens = words(" Flour", "-fatten", " the", " sauce", ",", " a", " well", "-known", " trick", ".")
+    """faster-whisper opens a word at a mark ("flour" + "-fatten", "i" + ".e."); the sentence writes
+    it whole."""
+    tokens = words(" Flour", "-fatten", " the", " sauce", ",", " a", " well", "-known", " trick", ",", " i", ".e.",
+                   " a", " \"real\"", " one", ".")
     sentences = segment_sentences(segment(tokens), "en", simplify=False)
-    assert [s.text for s in sentences] == ["Flour-fatten the sauce, a well-known trick."]
+    assert [s.text for s in sentences] == ['Flour-fatten the sauce, a well-known trick, i.e. a "real" one.']
     assert [w.text for w in sentences[0].words][:5] == ["Flour-fatten", "the", "sauce", "a", "well-known"]
 
 

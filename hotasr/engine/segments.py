@@ -15,8 +15,9 @@ from hotasr.chinese import HAN_LANGS, full_width, han_text, has_han, sentence_en
 from hotasr.transcript import SENTENCE_END, UNSPACED_LANGS, Sentence, Word, join_pieces, latin_boundary
 
 _UNFINISHED = "\ufffd"
-# English titles written with a full stop before a name: "Mr." ends no sentence ("And Mr. John Dashwood").
-_TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof"})
+# English titles written with a full stop before a name, and abbreviations that never close a
+# sentence: "Mr." ends no sentence ("And Mr. John Dashwood"), nor does "i.e.".
+_TITLES = frozenset({"mr", "mrs", "ms", "dr", "prof", "i.e", "e.g", "vs"})
 
 
 def add_sentences(sentences: list[Sentence], following: list[Sentence]) -> None:
@@ -91,7 +92,7 @@ def segment_sentences(segment: Any, language: str | None, simplify: bool) -> lis
                 current[-1].punctuation += punct
             else:
                 lead += punct
-        elif _continues_word(current, raw.word, opening + text, language):
+        elif _continues_word(current, raw.word, opening, text, language):
             last = current[-1]
             last.text += opening + text
             last.end_ms = _ms(raw.end)
@@ -110,15 +111,15 @@ def segment_sentences(segment: Any, language: str | None, simplify: bool) -> lis
     return sentences
 
 
-def _continues_word(current: list[Word], raw: str, text: str, language: str | None) -> bool:
-    """Whether a token is the rest of the word before it: no space before it, nothing (no mark)
-    between, and either the rest of a compound ("flour" + "-fatten": Whisper's word splitting opens
-    a word at a hyphen) or, in unspaced text, Latin on both sides of the join."""
+def _continues_word(current: list[Word], raw: str, opening: str, text: str, language: str | None) -> bool:
+    """Whether a token is the rest of the word before it: no space before it, no mark after that
+    word, and in spaced text a mark inside the word ("flour" + "-fatten", "i" + ".e.": Whisper's word
+    splitting opens a word at a mark), in unspaced text Latin on both sides of the join."""
     if not current or raw[:1].isspace() or current[-1].punctuation:
         return False
-    if len(text) > 1 and text[0] == "-":
-        return True
-    return language in UNSPACED_LANGS and latin_boundary(current[-1].text[-1], text[0])
+    if language not in UNSPACED_LANGS:
+        return bool(opening)
+    return not opening and latin_boundary(current[-1].text[-1], text[0])
 
 
 def _sentence(words: list[Word], leads: list[str], language: str | None) -> Sentence:
