@@ -91,6 +91,13 @@ def test_a_character_the_decode_left_unfinished_is_left_out() -> None:
     assert [s.text for s in segment_sentences(bare, "zh", simplify=True)] == ["致。"]
 
 
+def test_chinese_written_in_an_english_decode_is_written_as_chinese() -> None:
+    """A Mandarin sentence around an English title can be detected as English (AISHELL W0040,
+    "打开Call Me Maybe"); Whisper then writes the Chinese anyway, which reads as Chinese does."""
+    sentences = segment_sentences(segment(words(" 打開", " call", " me", " maybe")), "en", simplify=True)
+    assert [(s.text, s.language) for s in sentences] == [("打开call me maybe。", "zh")]
+
+
 def test_english_sentences_are_untouched() -> None:
     sentences = segment_sentences(segment(words(" Hello", ",", " world", ".")), "en", simplify=False)
     assert [s.text for s in sentences] == ["Hello, world."]

@@ -55,14 +55,19 @@ def _is_title(word: Word) -> bool:
 
 
 def segment_sentences(segment: Any, language: str | None, simplify: bool) -> list[Sentence]:
-    """A Whisper segment as sentences (cut after sentence-ending marks) of words, in `language`.
+    """A Whisper segment as sentences (cut after sentence-ending marks) of words, in `language`
+    (`simplify`: Chinese in simplified characters).
 
     In Chinese the marks are full-width and every sentence ends in one (`hotasr.chinese`); Latin
     words inside unspaced text keep their spaces, and a Latin word Whisper split into tokens
     ("i" + "Phone") is one word. Each sentence's text is its words and their marks, joined. A
-    character the decode left unfinished is left out.
+    character the decode left unfinished is left out. Chinese that Whisper wrote though told a
+    spaced language (a Mandarin sentence around an English title, detected as English: "打开 call
+    me maybe") is written, and labelled, as Chinese.
     """
-    simplified = _to_simplified if simplify else _identity
+    if language not in UNSPACED_LANGS and has_han(segment.text):
+        language = "zh"
+    simplified = _to_simplified if simplify and language == "zh" else _identity
 
     def convert(text: str) -> str:
         # A character Whisper left unfinished (the decode ended inside its bytes) reads as U+FFFD:

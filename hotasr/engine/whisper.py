@@ -435,13 +435,12 @@ class WhisperEngine:
         # Never translate: a sentence comes out in the language it is spoken in (of the candidates).
         segments, info = DecodePass(self.model, plan).transcribe(samples, task="transcribe", **kwargs)
         language = info.language
-        simplify = self.options.simplified_chinese and language == "zh"
         sentences: list[Sentence] = []
         suspect = False
         done = 0.0
         for segment in segments:
             suspect = suspect or _fails_retry_test(segment, retry_unsure)
-            add_sentences(sentences, segment_sentences(segment, language, simplify))
+            add_sentences(sentences, segment_sentences(segment, language, self.options.simplified_chinese))
             if progress is not None and duration_ms:
                 fraction = min(1.0, segment.end * 1000 / duration_ms)
                 if fraction > done:
