@@ -576,6 +576,30 @@ def test_a_biased_decode_that_loops_even_on_30_s_is_decoded_without_the_list(
     assert heard(transcript.text, JFK_PHRASE)
 
 
+def test_a_sentence_the_model_alone_also_says_twice_keeps_the_biased_reading(
+    tiny: Engine, jfk_samples: np.ndarray, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A biased decode that says a sentence twice is checked against the decode without the list:
+    where that one says it twice too, the audio does ("THOU ALSO THOU ALSO"), and the biased reading
+    stays, with no warning."""
+    from hotasr.engine import whisper
+
+    monkeypatch.setattr(whisper, "_says_a_sentence_again", lambda sentences: True)  # every reading repeats
+    results: list[tuple[str, Any]] = []
+    decode_once = whisper.WhisperEngine._decode
+
+    def recording(self: Any, samples: Any, read: Any, *args: Any) -> Any:
+        out = decode_once(self, samples, read, *args)
+        results.append((read.request.biasing, out[0]))
+        return out
+
+    monkeypatch.setattr(whisper.WhisperEngine, "_decode", recording)
+    transcript = decode(tiny, jfk_samples, hotwords=[Hotword("Americans", 3, "en")], biasing="hotasr")
+    assert [mode for mode, _ in results] == ["none", "hotasr"]  # the check's decode ends first
+    assert not any("repeated itself" in w for w in transcript.warnings), transcript.warnings
+    assert transcript.sentences == results[-1][1]
+
+
 def test_hotasr_biasing_on_base_recovers_a_chinese_place_name(base: Engine) -> None:
     audio = decode_audio(need(ZH_GUANGZHOU)).samples
     terms = [Hotword("广州市", 5, "zh"), Hotword("房地产", 4, "zh")]

@@ -229,5 +229,5 @@ def test_a_sentence_said_again_by_a_biased_decode_counts_as_a_loop() -> None:
     assert not said("replied he replied") and not said("Very, very.")
     assert not said("海昌极地海洋世界西门。", "海昌极地海洋世界东门。")
     # Short ones may well be said twice ("好的。好的。", "Yes. Yes."); longer ones meant twice
-    # ("Thou also. Thou also.") cost only the list: the words come from the decode without it.
+    # ("Thou also. Thou also.") cost a decode without the list, which says them twice too.
     assert not said("好的。", "好的。") and not said("Yes.", "Yes.") and not said("海昌极地海洋世界西门。")

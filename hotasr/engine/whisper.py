@@ -311,12 +311,20 @@ class WhisperEngine:
         if mode == "hotasr" and not request.draft and (looped or _says_a_sentence_again(sentences)):
             # Each repeat of a listed term earns its bonus again: a biased decode can loop where the
             # model alone does not, on every retry, or say a whole sentence over (too short a loop for
-            # the retry test). Better the words without the list than a loop. (Drafts are cut short
-            # and superseded: left as they are.)
+            # the retry test). Better the words without the list than a loop. But a sentence the model
+            # alone also says twice is said twice ("THOU ALSO THOU ALSO"): the biased reading stays.
+            # (Drafts are cut short and superseded: left as they are.)
+            unbiased_warnings: list[str] = []
+            unbiased = self._decode(samples, replace(read, request=replace(request, biasing="none")),
+                                    unbiased_warnings, progress)
+            if not looped and _says_a_sentence_again(unbiased[0]):
+                return sentences, detected
             start, end = read.offset_s, read.offset_s + duration_ms / 1000
             self._warn(warnings, f"decoding with the hotword list repeated itself at {start:.1f}-{end:.1f} s; "
                                  "that audio was decoded without the list")
-            return self._decode(samples, replace(read, request=replace(request, biasing="none")), warnings, progress)
+            for message in unbiased_warnings:
+                self._warn(warnings, message)
+            return unbiased
         return sentences, detected
 
     def _options(self, read: _Read, duration_ms: int) -> dict[str, Any]:
