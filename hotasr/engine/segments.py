@@ -65,7 +65,8 @@ def segment_sentences(segment: Any, language: str | None, simplify: bool) -> lis
     spaced language (a Mandarin sentence around an English title, detected as English: "打开 call
     me maybe") is written, and labelled, as Chinese.
     """
-    if language not in UNSPACED_LANGS and has_han(segment.text):
+    writes_han = has_han(segment.text)
+    if language not in UNSPACED_LANGS and writes_han:
         language = "zh"
     simplified = _to_simplified if simplify and language == "zh" else _identity
 
@@ -75,7 +76,7 @@ def segment_sentences(segment: Any, language: str | None, simplify: bool) -> lis
         return simplified(text.replace(_UNFINISHED, ""))
 
     # Chinese marks for Chinese text: English that Whisper wrote though told "zh" keeps its own.
-    han = language in HAN_LANGS and has_han(segment.text)
+    han = language in HAN_LANGS and writes_han
     words = segment.words or []
     if not words:
         text = convert(segment.text.strip())
