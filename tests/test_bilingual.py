@@ -214,6 +214,80 @@ def test_skipped_speech_in_another_language_than_the_one_forced_is_reported_not_
     assert "'zh'" in other and "'en'" in other and float(re.findall(r"(\d+\.\d)", other)[0]) < 1.0, other
 
 
+def test_stretches_decoded_side_by_side_read_as_one_at_a_time(
+    bilingual: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A recording's stretches are decoded a few at a time on threads whose beam searches share
+    CTranslate2's generate calls (`hotasr.engine.batching`): the same sentences as decoded one at a
+    time. Here the two English stretches (two seconds apart, one window length) step together."""
+    from hotasr.engine import whisper
+    from hotasr.engine.batching import GenerationBatcher
+
+    second = decode_audio(need(EN_SECOND)).samples
+    audio = np.concatenate([bilingual, np.zeros(2 * SAMPLE_RATE, np.float32), second]).astype(np.float32)
+    groups: list[int] = []
+    run = GenerationBatcher._run
+
+    def spy(self: GenerationBatcher, group: list[Any]) -> None:
+        groups.append(len(group))
+        run(self, group)
+
+    monkeypatch.setattr(GenerationBatcher, "_run", spy)
+    side_by_side = recognize(audio, model="fun-asr", settings=base, biasing="none")
+    assert max(groups) >= 2, groups
+    monkeypatch.setattr(whisper, "_BATCH_STRETCHES", 1)
+    one_at_a_time = recognize(audio, model="fun-asr", settings=base, biasing="none")
+
+    def read(transcript: Any) -> list[tuple[str, str | None, list[str]]]:
+        return [(s.text, s.language, [w.text for w in s.words]) for s in transcript.sentences]
+
+    assert read(side_by_side) == read(one_at_a_time)
+    assert side_by_side.warnings == one_at_a_time.warnings
+    check_halves([s.text for s in side_by_side.sentences][:2])
+
+
+def test_a_batched_generation_longer_than_its_own_bound_allows_is_made_again_alone(base: Any) -> None:
+    """Calls share a batch whose length bound is the longest of theirs: a call whose result reaches
+    its own, shorter bound gets what it would have got alone (cut at that bound)."""
+    import threading
+
+    import ctranslate2
+
+    from hotasr.engine import load_engine
+    from hotasr.engine.batching import GenerationBatcher
+
+    engine = load_engine(base.models["fun-asr"], base)
+    whisper_model = engine.model  # type: ignore[attr-defined]
+    model = whisper_model.model
+    tokenizer = whisper_model.hf_tokenizer
+    prompt = [tokenizer.token_to_id(t) for t in ("<|startoftranscript|>", "<|en|>", "<|transcribe|>")]
+    encodings = []
+    for path in (EN, EN_SECOND):
+        features = whisper_model.feature_extractor(decode_audio(need(path)).samples)[:, :1000]
+        window = np.pad(features, ((0, 0), (0, 1000 - features.shape[1])))[None]  # one window length
+        encodings.append(model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(window))))
+    bounds = (len(prompt) + 3, 200)  # the first is cut after three tokens
+    alone = [model.generate(e, [prompt], beam_size=5, max_length=b)[0].sequences_ids[0]
+             for e, b in zip(encodings, bounds, strict=True)]
+    batcher = GenerationBatcher(model, 2, prompt[0])
+    together: list[list[int]] = [[], []]
+
+    def generate(index: int) -> None:
+        try:
+            result = batcher.generate(encodings[index], [prompt], beam_size=5, max_length=bounds[index])
+            together[index] = result[0].sequences_ids[0]
+        finally:
+            batcher.leave()
+
+    threads = [threading.Thread(target=generate, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert together == alone and len(alone[0]) == 3 and len(alone[1]) > 3, (together, alone)
+    assert batcher.batches == 1  # both in one call (and the first again, alone)
+
+
 # -- the official SDK, against a server ------------------------------------------------------------
 
 

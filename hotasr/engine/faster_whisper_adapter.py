@@ -40,6 +40,7 @@ fails when one of them moves; the dependency is pinned below the next minor rele
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -79,14 +80,18 @@ class EncoderMemo:
     def __init__(self, keep: int = 3) -> None:
         self._keep = keep
         self._seen: list[tuple[np.ndarray, Any]] = []
+        self._lock = threading.Lock()  # decodes side by side share one memo
 
     def encoding(self, features: np.ndarray, encode: Any) -> Any:
-        for seen, output in self._seen:
-            if seen.shape == features.shape and np.array_equal(seen, features):
+        with self._lock:
+            seen = list(self._seen)
+        for earlier, output in seen:
+            if earlier.shape == features.shape and np.array_equal(earlier, features):
                 return output
         output = encode(features)
-        self._seen.append((features, output))
-        del self._seen[: -self._keep]
+        with self._lock:
+            self._seen.append((features, output))
+            del self._seen[: -self._keep]
         return output
 
 
@@ -102,6 +107,8 @@ class PassPlan:
     search: BiasedSearch | None = None  # hotasr's decoder; None: CTranslate2's
     cancel: CancelToken | None = None
     memo: EncoderMemo = field(default_factory=EncoderMemo)
+    # Decodes side by side generate through it (`hotasr.engine.batching`); None: the model itself.
+    batcher: Any = None
 
 
 class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no annotations
@@ -109,6 +116,8 @@ class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no
 
     def __init__(self, model: WhisperModel, plan: PassPlan) -> None:  # not WhisperModel's: no loading
         self.__dict__.update(vars(model))
+        if plan.batcher is not None:
+            self.model = plan.batcher
         self.plan = plan
         self._window_frames: int | None = None  # audio frames of the window last encoded
 

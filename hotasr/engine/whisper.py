@@ -20,7 +20,8 @@ import logging
 import math
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,7 @@ from hotasr.biasing import BiasedSearch, HotwordGraph, homophones
 from hotasr.biasing.compiled import CompiledHotwords, HotwordCache
 from hotasr.config import ModelRoute, Settings
 from hotasr.engine.base import BIASING_MODES, SAMPLE_RATE, EngineError
+from hotasr.engine.batching import GenerationBatcher
 from hotasr.engine.faster_whisper_adapter import FRAMES_PER_SECOND, DecodePass, EncoderMemo, PassPlan, token_bound
 from hotasr.engine.request import CancelToken, DecodeRequest
 from hotasr.engine.segments import add_sentences, segment_sentences
@@ -93,6 +95,7 @@ class _Read:
     # Whether a fitted-window decode that is only unsure (low log-probability, no loop) is done
     # again on the 30 s window; loops always are.
     retry_unsure: bool = True
+    batcher: GenerationBatcher | None = None  # where stretches decoded side by side generate
 
     @property
     def language(self) -> str | None:
@@ -103,7 +106,8 @@ class _Read:
         """A pass over this read's audio on `window` (None: 30 s), choosing among its candidates
         with the request's prior (languages heard or expected) and sharing its encoder passes."""
         request = self.request
-        return PassPlan(window, self.candidates, request.heard, 1 / UNHEARD_ODDS, None, request.cancel, self.memo)
+        return PassPlan(window, self.candidates, request.heard, 1 / UNHEARD_ODDS, None, request.cancel, self.memo,
+                        self.batcher)
 
 
 class WhisperEngine:
@@ -229,28 +233,72 @@ class WhisperEngine:
         sentence cuts no sentence in two), up to `MAX_SEGMENT_S`. A stretch of one segment is decoded
         with the encoder pass its detection made. Its hotwords are the list's terms of its language.
         Segments of a joined stretch that its decode skipped are decoded on their own; speech that
-        yields no words is reported with its time range, never dropped quietly.
+        yields no words is reported with its time range, never dropped quietly. Stretches decoded by
+        CTranslate2's beam search are decoded `_BATCH_STRETCHES` at a time, side by side
+        (`hotasr.engine.batching`).
         """
         # A stretch the VAD cut and whose language was detected is not decoded again on 30 s for
         # being unsure: on the bilingual set that cost a fifth of the time and changed no text.
-        read = replace(read, retry_unsure=False)
+        # The encoder passes of a batch's detections are kept for its decodes.
+        read = replace(read, retry_unsure=False, memo=EncoderMemo(keep=4 * _BATCH_STRETCHES))
         progress = read.request.progress
         segments = speech_segments(samples)
         if not segments:
             # Speech too quiet or noisy for the VAD is still decoded, as one piece in one language.
             return self._decode(samples, read, warnings, progress)[0]
         sentences: list[Sentence] = []
-        for stretch in _stretches(segments, lambda s, e: self._detect(samples[s:e], read)):
-            found = self._decode_stretch(samples, read, stretch.start, stretch.end, stretch.language, warnings)
-            # Whisper may skip a segment inside a joined stretch (a short phrase of the other language
-            # taken for this one: "打开Call Me Maybe" before an English sentence came out as nothing).
-            # Such a segment is decoded on its own; what still gives no words is reported.
-            for start, end in _uncovered(found, stretch.segments) if len(stretch.segments) > 1 else ():
-                found += self._decode_stretch(samples, read, start, end, stretch.language, warnings)
-            sentences.extend(sorted(found, key=lambda s: s.begin_ms))
+        stretches = _stretches(segments, lambda s, e: self._detect(samples[s:e], read))
+        for batch in _batches(stretches, _BATCH_STRETCHES if self._batches_generation(read.request) else 1):
+            for found in self._decode_batch(samples, read, batch, warnings):
+                sentences.extend(found)
             if progress is not None:
-                progress(stretch.end / (len(samples) or 1))
+                progress(batch[-1].end / (len(samples) or 1))
         return sentences
+
+    def _batches_generation(self, request: DecodeRequest) -> bool:
+        """Whether a request's stretches run on CTranslate2's beam search (hotasr's decoder, for
+        hotwords or greedy decodes, runs one stretch at a time)."""
+        beam = request.beam_size or self.options.beam_size
+        return beam > 1 and (request.biasing != "hotasr" or request.hotwords is None)
+
+    def _decode_batch(
+        self, samples: np.ndarray, read: _Read, batch: Sequence[_Stretch], warnings: list[str],
+    ) -> list[list[Sentence]]:
+        """Each stretch of `batch` decoded (`_decode_whole_stretch`), side by side on threads whose
+        beam searches share CTranslate2 calls (`GenerationBatcher`) when there are several."""
+        if len(batch) == 1:
+            return [self._decode_whole_stretch(samples, read, batch[0], warnings)]
+        sot = self.model.hf_tokenizer.token_to_id("<|startoftranscript|>")
+        batcher = GenerationBatcher(self.model.model, len(batch), sot)
+        shared = replace(read, batcher=batcher)
+        own_warnings: list[list[str]] = [[] for _ in batch]
+
+        def decode(index: int) -> list[Sentence]:
+            try:
+                return self._decode_whole_stretch(samples, shared, batch[index], own_warnings[index])
+            finally:
+                batcher.leave()
+
+        with ThreadPoolExecutor(len(batch), thread_name_prefix="hotasr-stretch") as pool:
+            futures = [pool.submit(decode, index) for index in range(len(batch))]
+        found = [future.result() for future in futures]  # the first error, in the recording's order
+        for message in itertools.chain.from_iterable(own_warnings):  # already logged
+            if message not in warnings:
+                warnings.append(message)
+        return found
+
+    def _decode_whole_stretch(
+        self, samples: np.ndarray, read: _Read, stretch: _Stretch, warnings: list[str],
+    ) -> list[Sentence]:
+        """A stretch's sentences in order, with the segments its decode skipped decoded on their own.
+
+        Whisper may skip a segment inside a joined stretch (a short phrase of the other language
+        taken for this one: "打开Call Me Maybe" before an English sentence came out as nothing).
+        Such a segment is decoded on its own; what still gives no words is reported."""
+        found = self._decode_stretch(samples, read, stretch.start, stretch.end, stretch.language, warnings)
+        for start, end in _uncovered(found, stretch.segments) if len(stretch.segments) > 1 else ():
+            found += self._decode_stretch(samples, read, start, end, stretch.language, warnings)
+        return sorted(found, key=lambda s: s.begin_ms)
 
     def _decode_stretch(
         self, samples: np.ndarray, read: _Read, start: int, end: int, language: str, warnings: list[str],
@@ -561,6 +609,13 @@ def _stretches(segments: Iterable[tuple[int, int]], detect: Callable[[int, int],
         yield stretch
 
 
+def _batches(stretches: Iterable[_Stretch], size: int) -> Iterator[list[_Stretch]]:
+    """`stretches` in lists of `size` (the last may be shorter), detected as they are needed."""
+    items = iter(stretches)
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
 def _uncovered(sentences: Sequence[Sentence], segments: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     """The segments ([start, end) samples, on the sentences' clock) in whose speech no word of
     `sentences` falls (a sentence without words counts by its own times): speech the decode
@@ -595,6 +650,9 @@ _PREFIX_MAX_MS = 28_000  # faster-whisper applies a prefix to the first 30 s win
 # Speech segments of one language this close are decoded together: the pause is inside a sentence
 # or between two, and Whisper reads a sentence better with its neighbours than cut in pieces.
 _JOIN_GAP = round(1.5 * SAMPLE_RATE)
+# Stretches decoded side by side, their beam searches batched (BENCHMARKS.md §5.3): a batch's
+# detection passes are kept (EncoderMemo) until its decodes have used them.
+_BATCH_STRETCHES = 12
 
 
 def fitted_frames(samples: int, margin: int = _WINDOW_MARGIN) -> int:
