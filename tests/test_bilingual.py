@@ -246,6 +246,32 @@ def test_stretches_decoded_side_by_side_read_as_one_at_a_time(
     check_halves([s.text for s in side_by_side.sentences][:2])
 
 
+def test_stretches_side_by_side_stop_together_when_cancelled(
+    bilingual: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request cancelled while its stretches wait for a batch ends with DecodeCancelled, and no
+    thread is left waiting."""
+    import threading
+
+    from hotasr.engine import CancelToken, DecodeCancelled
+    from hotasr.engine.batching import GenerationBatcher
+
+    second = decode_audio(need(EN_SECOND)).samples
+    audio = np.concatenate([bilingual, np.zeros(2 * SAMPLE_RATE, np.float32), second]).astype(np.float32)
+    cancel = CancelToken()
+    run = GenerationBatcher._run
+
+    def cancelled_first(self: GenerationBatcher, group: list[Any]) -> None:
+        cancel.cancel()  # as the caller would, while the decodes wait for this batch
+        run(self, group)
+
+    monkeypatch.setattr(GenerationBatcher, "_run", cancelled_first)
+    before = threading.active_count()
+    with pytest.raises(DecodeCancelled):
+        recognize(audio, model="fun-asr", settings=base, biasing="none", cancel=cancel)
+    assert threading.active_count() == before
+
+
 def test_a_batched_generation_longer_than_its_own_bound_allows_is_made_again_alone(base: Any) -> None:
     """Calls share a batch whose length bound is the longest of theirs: a call whose result reaches
     its own, shorter bound gets what it would have got alone (cut at that bound)."""

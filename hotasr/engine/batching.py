@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from hotasr.engine.request import CancelToken
+
 
 @dataclass(eq=False, slots=True)
 class _Call:
@@ -46,11 +48,13 @@ class _Call:
 class GenerationBatcher:
     """Stands in for a CTranslate2 Whisper model (`DecodePass.model`) for `participants` decodes on
     their own threads; each calls `leave()` once it is done, whatever happened. `sot`: the
-    start-of-transcript token's id."""
+    start-of-transcript token's id; `cancel`: the request's token, checked before each batch (a
+    CTranslate2 call cannot be stopped once it runs)."""
 
-    def __init__(self, model: Any, participants: int, sot: int) -> None:
+    def __init__(self, model: Any, participants: int, sot: int, cancel: CancelToken | None = None) -> None:
         self._model = model
         self._sot = sot
+        self._cancel = cancel
         self._live = participants
         self._waiting: list[_Call] = []
         self._lock = threading.Condition()
@@ -90,6 +94,8 @@ class GenerationBatcher:
 
     def _run(self, group: list[_Call]) -> None:
         try:
+            if self._cancel is not None:
+                self._cancel.check()
             options = dict(group[0].options)
             bounds = [c.options["max_length"] for c in group if "max_length" in c.options]
             if bounds:

@@ -269,7 +269,7 @@ class WhisperEngine:
         if len(batch) == 1:
             return [self._decode_whole_stretch(samples, read, batch[0], warnings)]
         sot = self.model.hf_tokenizer.token_to_id("<|startoftranscript|>")
-        batcher = GenerationBatcher(self.model.model, len(batch), sot)
+        batcher = GenerationBatcher(self.model.model, len(batch), sot, read.request.cancel)
         shared = replace(read, batcher=batcher)
         own_warnings: list[list[str]] = [[] for _ in batch]
 
