@@ -85,12 +85,18 @@ class GenerationBatcher:
         if not self._waiting or len(self._waiting) < self._live:
             return
         calls, self._waiting = self._waiting, []
-        groups: defaultdict[tuple[Any, ...], list[_Call]] = defaultdict(list)
-        for call in calls:
-            groups[call.key(self._sot)].append(call)
-        for group in groups.values():
-            self._run(group)
-        self._lock.notify_all()
+        try:
+            groups: defaultdict[tuple[Any, ...], list[_Call]] = defaultdict(list)
+            for call in calls:
+                groups[call.key(self._sot)].append(call)
+            for group in groups.values():
+                self._run(group)
+        except BaseException as exc:  # whatever failed, no decode is left waiting
+            for call in calls:
+                if not call.done:
+                    call.error, call.done = exc, True
+        finally:
+            self._lock.notify_all()
 
     def _run(self, group: list[_Call]) -> None:
         try:
