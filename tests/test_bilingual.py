@@ -62,6 +62,14 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
 
 
 @pytest.fixture(scope="module")
+def three_stretches(bilingual: np.ndarray) -> np.ndarray:
+    """`bilingual`, then 2 s of silence and a second English sentence: its two English stretches are
+    too far apart to be joined and have one encoder window length."""
+    second = decode_audio(need(EN_SECOND)).samples
+    return np.concatenate([bilingual, np.zeros(2 * SAMPLE_RATE, np.float32), second]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
 def bilingual_wav(bilingual: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_wav(tmp_path_factory.mktemp("bilingual") / "zh_then_en.wav", bilingual)
 
@@ -215,16 +223,14 @@ def test_skipped_speech_in_another_language_than_the_one_forced_is_reported_not_
 
 
 def test_stretches_decoded_side_by_side_read_as_one_at_a_time(
-    bilingual: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
+    three_stretches: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A recording's stretches are decoded a few at a time on threads whose beam searches share
     CTranslate2's generate calls (`hotasr.engine.batching`): the same sentences as decoded one at a
-    time. Here the two English stretches (two seconds apart, one window length) step together."""
+    time. Here the two English stretches step together."""
     from hotasr.engine import whisper
     from hotasr.engine.batching import GenerationBatcher
 
-    second = decode_audio(need(EN_SECOND)).samples
-    audio = np.concatenate([bilingual, np.zeros(2 * SAMPLE_RATE, np.float32), second]).astype(np.float32)
     groups: list[int] = []
     run = GenerationBatcher._run
 
@@ -233,10 +239,10 @@ def test_stretches_decoded_side_by_side_read_as_one_at_a_time(
         run(self, group)
 
     monkeypatch.setattr(GenerationBatcher, "_run", spy)
-    side_by_side = recognize(audio, model="fun-asr", settings=base, biasing="none")
+    side_by_side = recognize(three_stretches, model="fun-asr", settings=base, biasing="none")
     assert max(groups) >= 2, groups
     monkeypatch.setattr(whisper, "_BATCH_STRETCHES", 1)
-    one_at_a_time = recognize(audio, model="fun-asr", settings=base, biasing="none")
+    one_at_a_time = recognize(three_stretches, model="fun-asr", settings=base, biasing="none")
 
     def read(transcript: Any) -> list[tuple[str, str | None, list[str]]]:
         return [(s.text, s.language, [w.text for w in s.words]) for s in transcript.sentences]
@@ -247,7 +253,7 @@ def test_stretches_decoded_side_by_side_read_as_one_at_a_time(
 
 
 def test_stretches_side_by_side_stop_together_when_cancelled(
-    bilingual: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
+    three_stretches: np.ndarray, base: Any, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A request cancelled while its stretches wait for a batch ends with DecodeCancelled, and no
     thread is left waiting."""
@@ -256,8 +262,6 @@ def test_stretches_side_by_side_stop_together_when_cancelled(
     from hotasr.engine import CancelToken, DecodeCancelled
     from hotasr.engine.batching import GenerationBatcher
 
-    second = decode_audio(need(EN_SECOND)).samples
-    audio = np.concatenate([bilingual, np.zeros(2 * SAMPLE_RATE, np.float32), second]).astype(np.float32)
     cancel = CancelToken()
     run = GenerationBatcher._run
 
@@ -268,7 +272,7 @@ def test_stretches_side_by_side_stop_together_when_cancelled(
     monkeypatch.setattr(GenerationBatcher, "_run", cancelled_first)
     before = threading.active_count()
     with pytest.raises(DecodeCancelled):
-        recognize(audio, model="fun-asr", settings=base, biasing="none", cancel=cancel)
+        recognize(three_stretches, model="fun-asr", settings=base, biasing="none", cancel=cancel)
     assert threading.active_count() == before
 
 

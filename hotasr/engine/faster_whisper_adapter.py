@@ -50,6 +50,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import TranscriptionOptions, get_compression_ratio
 
 from hotasr.biasing import BiasedSearch, GenerationResult, HotwordGraph, SearchOptions
+from hotasr.engine.batching import GenerationBatcher
 from hotasr.engine.request import CancelToken
 
 # faster-whisper's fallback step: (result, avg_logprob, temperature, compression_ratio)
@@ -108,7 +109,7 @@ class PassPlan:
     cancel: CancelToken | None = None
     memo: EncoderMemo = field(default_factory=EncoderMemo)
     # Decodes side by side generate through it (`hotasr.engine.batching`); None: the model itself.
-    batcher: Any = None
+    batcher: GenerationBatcher | None = None
 
 
 class DecodePass(WhisperModel):  # type: ignore[misc]  # faster-whisper ships no annotations

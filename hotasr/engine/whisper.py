@@ -239,16 +239,18 @@ class WhisperEngine:
         """
         # A stretch the VAD cut and whose language was detected is not decoded again on 30 s for
         # being unsure: on the bilingual set that cost a fifth of the time and changed no text.
-        # The encoder passes of a batch's detections are kept for its decodes.
-        read = replace(read, retry_unsure=False, memo=EncoderMemo(keep=4 * _BATCH_STRETCHES))
+        read = replace(read, retry_unsure=False)
         progress = read.request.progress
         segments = speech_segments(samples)
         if not segments:
             # Speech too quiet or noisy for the VAD is still decoded, as one piece in one language.
             return self._decode(samples, read, warnings, progress)[0]
+        # The encoder passes of a batch's detections are kept for its decodes.
+        size = _BATCH_STRETCHES if self._batches_generation(read.request) else 1
+        read = replace(read, memo=EncoderMemo(keep=max(3, 4 * size)))
         sentences: list[Sentence] = []
         stretches = _stretches(segments, lambda s, e: self._detect(samples[s:e], read))
-        for batch in _batches(stretches, _BATCH_STRETCHES if self._batches_generation(read.request) else 1):
+        for batch in _batches(stretches, size):
             for found in self._decode_batch(samples, read, batch, warnings):
                 sentences.extend(found)
             if progress is not None:
@@ -283,8 +285,7 @@ class WhisperEngine:
             futures = [pool.submit(decode, index) for index in range(len(batch))]
         found = [future.result() for future in futures]  # the first error, in the recording's order
         for message in itertools.chain.from_iterable(own_warnings):  # already logged
-            if message not in warnings:
-                warnings.append(message)
+            self._add_warning(warnings, message)
         return found
 
     def _decode_whole_stretch(
@@ -576,10 +577,16 @@ class WhisperEngine:
 
     @staticmethod
     def _warn(warnings: list[str], message: str) -> None:
-        if message in warnings:  # a recording decoded sentence by sentence says it once
-            return
-        log.warning(message)
+        if WhisperEngine._add_warning(warnings, message):
+            log.warning(message)
+
+    @staticmethod
+    def _add_warning(warnings: list[str], message: str) -> bool:
+        """Adds `message` unless said already (a recording decoded sentence by sentence says it once)."""
+        if message in warnings:
+            return False
         warnings.append(message)
+        return True
 
 
 @dataclass(frozen=True, slots=True)
