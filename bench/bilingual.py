@@ -7,6 +7,8 @@
     .venv/bin/python bench/bilingual.py build --set heldout --files 2 --pairs 4
     # score the file path (and, with --realtime, the real-time path) against each utterance alone
     nice .venv/bin/python bench/bilingual.py score [--files 2] [--model fun-asr] [--realtime]
+    # the same, over 10 redraws of the pauses (each utterance alone with its draw's silence around it)
+    nice .venv/bin/python bench/bilingual.py draws [--set heldout --files 2] [--draws 10]
     # language detection on speech segments, per odds of the prior (UNHEARD_ODDS is chosen on --set tune)
     nice .venv/bin/python bench/bilingual.py detect --set tune [--odds 1,3,10,30,100]
     # where the file path's time goes: encoder passes and decoding, bilingual against one language forced
@@ -148,6 +150,18 @@ def assemble(recipe_file: dict[str, Any], shared: Path) -> tuple[np.ndarray, lis
     return np.concatenate(parts), spans
 
 
+def alone_audio(spans: list[Span], index: int, padded: bool) -> np.ndarray:
+    """Utterance `index` for its decode alone: as recorded or, `padded`, with the silence it has in
+    the file around it (the pause before it and its own), so that a redraw of the pauses moves
+    where both decodes find its speech."""
+    utt, samples, _, _ = spans[index]
+    if not padded:
+        return samples
+    before = spans[index - 1][0]["pause_s"] if index else 0.0
+    return np.concatenate([np.zeros(round(before * SAMPLE_RATE), np.float32), samples,
+                           np.zeros(round(utt["pause_s"] * SAMPLE_RATE), np.float32)])
+
+
 def span_of(begin_ms: int, end_ms: int, spans: list[Span]) -> int:
     """The utterance a sentence belongs to: the one its middle falls in (a pause counts for the
     utterance before it)."""
@@ -209,6 +223,11 @@ def realtime_sentences(samples: np.ndarray, model: str, settings: Any, hints: li
 
 
 def score(args: argparse.Namespace) -> None:
+    print(json.dumps(score_report(args), ensure_ascii=False, indent=2))
+
+
+def score_report(args: argparse.Namespace) -> dict[str, Any]:
+    """`score`'s report: per language, the path's error rate and that of each utterance alone."""
     from hotasr.recognize import recognize
     from tests.engine_fixtures import settings_for
 
@@ -234,7 +253,11 @@ def score(args: argparse.Namespace) -> None:
     # translated or left out, which the forced language asks for): what it loses of its own.
     forced_own = {lang: {"errors": ErrorCounts(), "lost": 0, "no_words": 0, "other_language": 0}
                   for lang in ("zh", "en")}
+    pauses = random.Random(args.pauses) if args.pauses else None  # 0: the recipe's own
     for recipe_file in recipe["files"][: args.files]:
+        if pauses is not None:  # the same utterances, other pauses: other sentence cuts in a stream
+            recipe_file = {**recipe_file, "utterances": [{**u, "pause_s": round(pauses.uniform(0.4, 0.9), 2)}
+                                                         for u in recipe_file["utterances"]]}
         samples, spans = assemble(recipe_file, shared)
         if args.realtime_only:
             score_realtime(args, samples, spans, settings, rt, warnings_seen)
@@ -256,10 +279,11 @@ def score(args: argparse.Namespace) -> None:
             if sentence.language == "zh":
                 zh_sentences += 1
                 zh_marked += sentence.text.rstrip()[-1:] in ("。", "？", "！")
-        for i, (utt, utt_samples, _, _) in enumerate(spans):
+        for i, (utt, _, _, _) in enumerate(spans):
             lang = utt["language"]
             t, c = time.perf_counter(), time.process_time()
-            alone = recognize(utt_samples, language_hints=[lang], **rec)  # type: ignore[arg-type]
+            audio = alone_audio(spans, i, args.pauses is not None)
+            alone = recognize(audio, language_hints=[lang], **rec)  # type: ignore[arg-type]
             times["alone"] += time.perf_counter() - t
             cpu["alone"] += time.process_time() - c
             hyp = " ".join(hyps[i])
@@ -274,7 +298,7 @@ def score(args: argparse.Namespace) -> None:
         if args.realtime:
             score_realtime(args, samples, spans, settings, rt, warnings_seen)
     report = {
-        "model": args.model, "hints": args.hints, "weights": args.weights,
+        "model": args.model, "hints": args.hints, "weights": args.weights, "pauses": args.pauses,
         "files": min(args.files, len(recipe["files"])),
         "per_language": {
             lang: {"utterances": v["n"], "metric": "CER" if lang == "zh" else "WER",
@@ -298,7 +322,34 @@ def score(args: argparse.Namespace) -> None:
                    "forced": round(v["forced"].error_rate or 0, 2), "lost_halves": v["lost"]}
             for lang, v in rt.items()
         }}
-    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return report
+
+
+def draws(args: argparse.Namespace) -> None:
+    """`score --pauses SEED --realtime` for seeds 0 (the recipe's own pauses) to `--draws`: one line
+    per draw, then per path and language the mean (and spread) of the distance to each utterance
+    alone, both decoded with the draw's silence around them. One draw of 20 utterances a language
+    moves by points either way (which words Whisper base gets right turns on where its audio
+    starts); the mean over draws is the estimate of what the path costs."""
+    paths = {"file": "per_language", "real time": "realtime"}
+    gaps: dict[tuple[str, str], list[float]] = defaultdict(list)
+    lost = 0
+    for seed in range(args.draws + 1):
+        report = score_report(argparse.Namespace(**{**vars(args), "pauses": seed, "realtime": True}))
+        cells = []
+        for path, key in paths.items():
+            for lang in ("zh", "en"):
+                row = report[key][lang]
+                gaps[path, lang].append(row["bilingual"] - row["alone"])
+                lost += row["lost_halves"]
+                cells.append(f"{path} {lang} {row['bilingual']:.2f}/{row['alone']:.2f}")
+        print(f"draw {seed}: " + ", ".join(cells) + f"; zh sentences ending in a mark "
+              f"{report['zh_sentences_ending_in_a_mark']}", flush=True)
+    for (path, lang), values in gaps.items():
+        mean, sd = float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+        print(f"{path} {lang}: distance to alone, mean {mean:+.2f} (standard error {sd / len(values) ** 0.5:.2f}), "
+              f"range {min(values):+.2f} to {max(values):+.2f}")
+    print(f"lost halves, all draws and paths: {lost}")
 
 
 def score_forced(transcript: Any, spans: list[Span], language: str, totals: dict[str, Any], verbose: bool) -> None:
@@ -328,11 +379,12 @@ def score_realtime(args: argparse.Namespace, samples: np.ndarray, spans: list[Sp
     rt_hyps = stream_by_utterance(args, samples, spans, settings, None, warnings_seen)
     forced = {lang: stream_by_utterance(args, samples, spans, settings, [lang], [])
               for lang in (("zh", "en") if args.realtime_forced else ())}
-    for i, (utt, utt_samples, _, _) in enumerate(spans):
+    for i, (utt, _, _, _) in enumerate(spans):
         lang, hyp = utt["language"], " ".join(rt_hyps[i])
         rt[lang]["bi"] += score_text(utt["reference"], hyp, language=lang).overall
         alone_text = ""
         if not args.no_alone:  # the same utterance streamed alone with its language given
+            utt_samples = alone_audio(spans, i, args.pauses is not None)
             alone_text = " ".join(e.text for e in realtime_sentences(utt_samples, args.realtime_model, settings,
                                                                     [lang]) if e.text)
             rt[lang]["alone"] += score_text(utt["reference"], alone_text, language=lang).overall
@@ -536,8 +588,17 @@ def main() -> None:
     s.add_argument("--no-alone", action="store_true", help="real time: skip streaming each utterance alone")
     s.add_argument("--realtime-forced", action="store_true",
                    help="real time: also stream each file with zh, then en forced (the same sentence cuts)")
+    s.add_argument("--pauses", type=int, default=None, metavar="SEED",
+                   help="redraw the pauses between utterances (0.4-0.9 s) with this seed (0: keep the recipe's), "
+                        "and decode each utterance alone with its pauses around it: how much where sentences "
+                        "fall moves the scores")
     s.add_argument("--unheard-odds", type=float, default=None,
                    help="override hotasr.engine.whisper.UNHEARD_ODDS (1: no prior), to choose it on --set tune")
+    w = _decoding_parser(sub, "draws", "report")
+    w.add_argument("--draws", type=int, default=10, help="pause seeds 1..N, after the recipe's own (0)")
+    w.add_argument("--realtime-model", default="paraformer-realtime-v2")
+    w.set_defaults(hints=None, forced=False, verbose=False, realtime_only=False, no_alone=False,
+                   realtime_forced=False)
     d = sub.add_parser("detect")
     d.add_argument("--set", choices=sorted(SETS), default="tune")
     d.add_argument("--shared", default=str(ROOT.parent / "shared" / "data"))
@@ -554,6 +615,8 @@ def main() -> None:
         detect(args)
     elif args.command == "cost":
         cost(args)
+    elif args.command == "draws":
+        draws(args)
     elif args.command == "build":
         if args.set == "heldout":
             recipe = build_heldout(Path(args.shared), args.files, args.pairs)

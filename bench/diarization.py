@@ -4,6 +4,7 @@ LibriSpeech conversations, and what diarization adds to a file's decode time.
     python bench/diarization.py build-set            # (re)writes bench/sets/librispeech_2spk.json
     python bench/diarization.py der [--split tune|check|all] [--checks] [--opt name=value ...]
     python bench/diarization.py ami-hops [--opt ...]  # AMI DER for window hops 0.6-1.2 s (a reading of noise)
+    python bench/diarization.py ami-offsets          # AMI DER with 0-0.7 s of silence before it: same pipeline
     python bench/diarization.py heldout              # the held-out bilingual files: 5 and 6 voices, two languages
     python bench/diarization.py timing               # Whisper base decode vs diarization, AMI
 
@@ -30,7 +31,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hotasr.audio import decode_audio  # noqa: E402
+from hotasr.audio import SAMPLE_RATE, decode_audio  # noqa: E402
 from hotasr.diarization import DiarizationOptions, diarize  # noqa: E402
 
 SHARED = Path(os.environ.get("HOTASR_SHARED_DIR") or REPO.parent / "shared")
@@ -333,6 +334,26 @@ def run_ami_hops(args: argparse.Namespace) -> None:
     print(f"AMI DER by hop (ms:%) {cells}; mean {np.mean(scores):.1f}, range {min(scores):.1f}-{max(scores):.1f}")
 
 
+def run_ami_offsets(args: argparse.Namespace) -> None:
+    """AMI DER (no collar), speaker_count=4 and estimated, with 0 to 0.7 s of silence put before the
+    meeting: the same pipeline, its windows falling 0.1 s further along the speech each time. Unlike
+    `ami-hops`, which changes the pipeline, this reads how much of a score is where one file's
+    windows happen to fall."""
+    base = _options(args.opt)
+    samples = decode_audio(AMI / "mixture.wav").samples
+    ref = read_rttm(AMI / "mixture.rttm")
+    for count in (4, None):
+        scores = []
+        for tenths in range(8):
+            shift = tenths / 10
+            padded = np.concatenate([np.zeros(round(shift * SAMPLE_RATE), np.float32), samples])
+            hyp, _ = hypothesis(padded, replace(base, speaker_count=count))
+            scores.append(der([ref], [[(b - shift, e - shift, s) for b, e, s in hyp]])["none"]["der"] * 100)
+        cells = " ".join(f"{d:.1f}" for d in scores)
+        print(f"AMI DER, speaker_count={count or 'estimated'}, 0-0.7 s of silence before: {cells}; "
+              f"mean {np.mean(scores):.1f}, range {min(scores):.1f}-{max(scores):.1f}")
+
+
 def run_timing(args: argparse.Namespace) -> None:
     """Whisper base decode of the AMI excerpt vs diarization of it, one BLAS thread (as the server)."""
     from threadpoolctl import threadpool_limits
@@ -377,6 +398,8 @@ def main() -> None:
     p = sub.add_parser("ami-hops")
     p.add_argument("--hops", type=int, nargs="+", default=[600, 700, 750, 800, 900, 1000, 1100, 1200])
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
+    p = sub.add_parser("ami-offsets")
+    p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
     p = sub.add_parser("timing")
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--opt", action="append", default=[], help="DiarizationOptions field=value")
@@ -390,6 +413,8 @@ def main() -> None:
         run_heldout(args)
     elif args.command == "ami-hops":
         run_ami_hops(args)
+    elif args.command == "ami-offsets":
+        run_ami_offsets(args)
     else:
         run_timing(args)
 

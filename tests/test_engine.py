@@ -514,6 +514,22 @@ def test_a_sentence_said_twice_on_the_fitted_window_is_decoded_again_on_30_s(bas
     assert windows and windows[0] < 3000
 
 
+def test_a_sentence_restated_over_the_silence_after_it_is_decoded_again_on_30_s(base: Engine) -> None:
+    """Whisper can say a long sentence's start again over the silence that follows it: LibriSpeech
+    1221-135766-0001 (16.7 s, 50 words) with 0.73 s of silence before and 0.79 s after came out whole
+    on its fitted window, then again up to its 18th word. A sentence that restates the one before
+    it is a failed pass, as a loop is: decoded again on 30 s, it reads once."""
+    from hotasr.engine.whisper import _says_a_sentence_again
+
+    clip = decode_audio(need(DATA / "librispeech_test_subset/test-clean/1221-135766-0001.wav")).samples
+    audio = np.concatenate([np.zeros(int(0.73 * SAMPLE_RATE), np.float32), clip,
+                            np.zeros(int(0.79 * SAMPLE_RATE), np.float32)])
+    transcript = decode(base, audio, language="en", biasing="none")
+    assert not _says_a_sentence_again(transcript.sentences), transcript.text
+    assert heard(transcript.text, "a blessed soul in heaven")
+    assert len(transcript.text.split()) <= 50 + 5, transcript.text  # no second reading of its start
+
+
 def test_biased_decodes_take_the_fitted_window_too(tiny: Engine, jfk_samples: np.ndarray) -> None:
     """A biased decode is one bounded pass on the window fitted to the audio, as a decode without a
     list is; its word alignment reuses that encoder output."""

@@ -231,3 +231,19 @@ def test_a_sentence_said_again_by_a_biased_decode_counts_as_a_loop() -> None:
     # Short ones may well be said twice ("好的。好的。", "Yes. Yes."); longer ones meant twice
     # ("Thou also. Thou also.") cost a decode without the list, which says them twice too.
     assert not said("好的。", "好的。") and not said("Yes.", "Yes.") and not said("海昌极地海洋世界西门。")
+
+
+def test_a_sentence_that_says_the_start_of_the_one_before_again_counts_as_said_again() -> None:
+    """Whisper may read a long sentence's start again, cut short, over the silence after it; a
+    short restart ("We should go now. We should") or a sentence that goes elsewhere is speech."""
+    from hotasr.engine.whisper import _says_a_sentence_again
+
+    def said(*texts: str) -> bool:
+        return _says_a_sentence_again([Sentence(0, 1000, text) for text in texts])
+
+    whole = "God, as a direct consequence of the sin which man thus punished, had given her a lovely child."
+    assert said(whole, "God, as a direct consequence of the sin which man")
+    assert said("凡正东则先后战胜了戈齐的军队。", "凡正东则先后战胜了戈齐的")
+    assert not said("We should go now.", "We should")
+    assert not said(whole, "God, as a direct consequence of the storm, came home.")
+    assert not said("God, as a direct consequence", whole)  # the later one goes on: a restart

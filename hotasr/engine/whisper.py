@@ -52,6 +52,9 @@ _NON_LATIN = re.compile(
 )
 _MAX_LISTED = 8
 _MIN_REPEATED = 4  # letters or characters: a sentence said twice over that is shorter may be meant
+# A sentence that says the start of the one before it again, cut short, may be a speaker's restart
+# ("We should go now. We should"): only one of at least this many letters or characters counts.
+_MIN_RESTATED = 12
 # A sentence is taken to be in a language neither heard before in its stream nor expected
 # (DecodeRequest.heard) only if Whisper finds it this many times likelier than the best of those:
 # on speech of under 2 s its detection errs, with odds of up to 20 for a wrong language, while on
@@ -691,9 +694,13 @@ def _says_a_sentence_again(sentences: Sequence[Sentence]) -> bool:
     """Whether two neighbouring sentences say the same thing, or one sentence says its words twice
     over (letters and characters alike: at least `_MIN_REPEATED` of them, more inside one sentence,
     where "Very, very." is meant): "海昌极地海洋世界西门。海昌极地海洋世界西门。" or "replied he replied he"
-    for one said once."""
+    for one said once. Or a sentence says the start of the one before it again, cut short, over the
+    silence after it (`_MIN_RESTATED` letters or characters at least): a 16.7 s LibriSpeech sentence
+    with 0.8 s of silence after it came out once whole, then again up to its 18th word."""
     bare = ["".join(ch for ch in s.text.casefold() if ch.isalnum()) for s in sentences]
     if any(a == b and len(a) >= _MIN_REPEATED for a, b in itertools.pairwise(bare)):
+        return True
+    if any(len(b) >= _MIN_RESTATED and a.startswith(b) for a, b in itertools.pairwise(bare)):
         return True
     return any(len(b) > 2 * _MIN_REPEATED and b[: len(b) // 2] * 2 == b for b in bare)
 
