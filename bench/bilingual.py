@@ -335,9 +335,11 @@ def draws(args: argparse.Namespace) -> None:
     gaps: dict[tuple[str, str], list[float]] = defaultdict(list)
     lost = 0
     for seed in range(args.draws + 1):
-        report = score_report(argparse.Namespace(**{**vars(args), "pauses": seed, "realtime": True}))
+        report = score_report(argparse.Namespace(**{**vars(args), "pauses": seed, "realtime": not args.file_only}))
         cells = []
         for path, key in paths.items():
+            if key not in report:
+                continue
             for lang in ("zh", "en"):
                 row = report[key][lang]
                 gaps[path, lang].append(row["bilingual"] - row["alone"])
@@ -597,6 +599,7 @@ def main() -> None:
     w = _decoding_parser(sub, "draws", "report")
     w.add_argument("--draws", type=int, default=10, help="pause seeds 1..N, after the recipe's own (0)")
     w.add_argument("--realtime-model", default="paraformer-realtime-v2")
+    w.add_argument("--file-only", action="store_true", help="only the file path (real time is left out)")
     w.set_defaults(hints=None, forced=False, verbose=False, realtime_only=False, no_alone=False,
                    realtime_forced=False)
     d = sub.add_parser("detect")

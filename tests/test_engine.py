@@ -499,7 +499,7 @@ def test_a_decode_that_loops_on_the_fitted_window_is_done_again_on_30_s(base: En
 
 def test_a_sentence_said_twice_on_the_fitted_window_is_decoded_again_on_30_s(base: Engine) -> None:
     """A short sentence can come out twice on a window fitted to it, the second time with no audio
-    under its words: "砸自己的脚" (1 s, zh_misc) followed by the 0.3 s of silence that the VAD keeps
+    under its words: "砸自己的脚" (1 s, zh_misc) followed by the 0.3 s of silence that the VAD then kept
     around a segment read "扎自己的脚。扎自己的脚。" there. Saying a sentence again is a failed
     pass, as a loop is: the decode is done again on 30 s."""
     from hotasr.engine.whisper import _says_a_sentence_again

@@ -14,7 +14,10 @@ import numpy as np
 from hotasr.engine.base import SAMPLE_RATE
 
 MIN_PAUSE_MS = 300
-PAD_MS = 300  # kept around each segment: the VAD cuts into the last syllable ("健康数据" ended at "健")
+# Kept around each segment: the VAD cuts into the last syllable ("健康数据" ended at "健"), and
+# Whisper reads a sentence's first words better with some of the quiet before them. Chosen on the
+# bilingual tuning set over six draws of its pauses, among 200, 300, 450 and 600 (BENCHMARKS.md §5.3).
+PAD_MS = 450
 MAX_SEGMENT_S = 24.0
 MIN_SPEECH_MS = 200  # clicks and breaths shorter than this are not speech
 

@@ -637,7 +637,7 @@ def _uncovered(sentences: Sequence[Sentence], segments: Iterable[tuple[int, int]
     previous_skipped = False
     for start, end in segments:
         begin_ms, end_ms = start * 1000 / SAMPLE_RATE, end * 1000 / SAMPLE_RATE
-        if end_ms - begin_ms > 4 * PAD_MS:
+        if end_ms - begin_ms > 2 * PAD_MS + _TRIMMED_MIN_MS:
             begin_ms, end_ms = begin_ms + PAD_MS, end_ms - PAD_MS
         if any(b < end_ms and e > begin_ms for b, e in spans):
             previous_skipped = False
@@ -660,6 +660,8 @@ _PREFIX_MAX_MS = 28_000  # faster-whisper applies a prefix to the first 30 s win
 # Speech segments of one language this close are decoded together: the pause is inside a sentence
 # or between two, and Whisper reads a sentence better with its neighbours than cut in pieces.
 _JOIN_GAP = round(1.5 * SAMPLE_RATE)
+# `_uncovered` looks for words only inside a segment's padding where at least this much is left.
+_TRIMMED_MIN_MS = 600
 # Stretches decoded side by side, their beam searches batched (BENCHMARKS.md §5.3): a batch's
 # detection passes are kept (EncoderMemo) until its decodes have used them.
 _BATCH_STRETCHES = 12
