@@ -660,7 +660,8 @@ _PREFIX_MAX_MS = 28_000  # faster-whisper applies a prefix to the first 30 s win
 # Speech segments of one language this close are decoded together: the pause is inside a sentence
 # or between two, and Whisper reads a sentence better with its neighbours than cut in pieces.
 _JOIN_GAP = round(1.5 * SAMPLE_RATE)
-# `_uncovered` looks for words only inside a segment's padding where at least this much is left.
+# `_uncovered` leaves a segment's padding out (a neighbour's word may reach into it) only where at
+# least this much is left between: shorter segments are looked at whole.
 _TRIMMED_MIN_MS = 600
 # Stretches decoded side by side, their beam searches batched (BENCHMARKS.md §5.3): a batch's
 # detection passes are kept (EncoderMemo) until its decodes have used them.
