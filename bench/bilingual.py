@@ -94,9 +94,9 @@ def build(shared: Path, files: int, pairs: int, tune: bool = False) -> dict[str,
             zid, eid = zh_pick[k], en_pick[k]
             zh_text = _zh_reference(aishell, zid)
             utterances.append({"id": zid, "language": "zh", "audio": f"aishell_sample_S0252/wav/{zid}.wav",
-                               "reference": zh_text, "pause_s": round(rng.uniform(0.4, 0.9), 2)})
+                               "reference": zh_text, "pause_s": _pause(rng)})
             utterances.append({"id": eid, "language": "en", "audio": f"librispeech_test_subset/test-other/{eid}.flac",
-                               "reference": en_refs[eid], "pause_s": round(rng.uniform(0.4, 0.9), 2)})
+                               "reference": en_refs[eid], "pause_s": _pause(rng)})
         out.append({"id": f"bilingual-{f:02d}", "utterances": utterances})
     if tune:
         return {"seed": TUNE_SEED, "source": "AISHELL S0252 W0001-W0120 + LibriSpeech test-other not in "
@@ -119,12 +119,17 @@ def build_heldout(shared: Path, files: int, pairs: int) -> dict[str, Any]:
         for k in range(f * pairs, (f + 1) * pairs):
             zid, eid = zh_pick[k], en_pick[k]
             utterances.append({"id": zid, "language": "zh", "audio": f"zh_misc/{zh_audio[zid]}",
-                               "reference": zh_refs[zid], "pause_s": round(rng.uniform(0.4, 0.9), 2)})
+                               "reference": zh_refs[zid], "pause_s": _pause(rng)})
             utterances.append({"id": eid, "language": "en",
                                "audio": f"librispeech_test_subset/test-clean/{en_audio[eid]}",
-                               "reference": en_refs[eid], "pause_s": round(rng.uniform(0.4, 0.9), 2)})
+                               "reference": en_refs[eid], "pause_s": _pause(rng)})
         out.append({"id": f"bilingual-heldout-{f:02d}", "utterances": utterances})
     return {"seed": HELDOUT_SEED, "source": "zh_misc + LibriSpeech test-clean", "files": out}
+
+
+def _pause(rng: random.Random) -> float:
+    """The pause after a sentence, in seconds: the recipe's draw (and `score --pauses`' redraw)."""
+    return round(rng.uniform(0.4, 0.9), 2)
 
 
 def _tsv(path: Path) -> dict[str, str]:
@@ -256,7 +261,7 @@ def score_report(args: argparse.Namespace) -> dict[str, Any]:
     pauses = random.Random(args.pauses) if args.pauses else None  # 0: the recipe's own
     for recipe_file in recipe["files"][: args.files]:
         if pauses is not None:  # the same utterances, other pauses: other sentence cuts in a stream
-            recipe_file = {**recipe_file, "utterances": [{**u, "pause_s": round(pauses.uniform(0.4, 0.9), 2)}
+            recipe_file = {**recipe_file, "utterances": [{**u, "pause_s": _pause(pauses)}
                                                          for u in recipe_file["utterances"]]}
         samples, spans = assemble(recipe_file, shared)
         if args.realtime_only:

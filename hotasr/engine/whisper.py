@@ -263,8 +263,11 @@ class WhisperEngine:
     def _batches_generation(self, request: DecodeRequest) -> bool:
         """Whether a request's stretches run on CTranslate2's beam search (hotasr's decoder, for
         hotwords or greedy decodes, runs one stretch at a time)."""
-        beam = request.beam_size or self.options.beam_size
-        return beam > 1 and (request.biasing != "hotasr" or request.hotwords is None)
+        return self._beam_size(request) > 1 and (request.biasing != "hotasr" or request.hotwords is None)
+
+    def _beam_size(self, request: DecodeRequest) -> int:
+        """Drafts (real-time interims) are superseded within a second: greedy is enough."""
+        return 1 if request.draft else request.beam_size or self.options.beam_size
 
     def _decode_batch(
         self, samples: np.ndarray, read: _Read, batch: Sequence[_Stretch], warnings: list[str],
@@ -384,8 +387,8 @@ class WhisperEngine:
         request = read.request
         kwargs: dict[str, Any] = {
             "language": read.language,
-            # Drafts (real-time interims) are superseded within a second: greedy and unaligned is enough.
-            "beam_size": 1 if request.draft else request.beam_size or self.options.beam_size,
+            "beam_size": self._beam_size(request),
+            # Drafts are superseded within a second: unaligned is enough.
             "word_timestamps": request.word_timestamps and not request.draft,
             "vad_filter": self._use_vad(duration_ms),
         }
@@ -701,9 +704,8 @@ def _says_a_sentence_again(sentences: Sequence[Sentence]) -> bool:
     silence after it (`_MIN_RESTATED` letters or characters at least): a 16.7 s LibriSpeech sentence
     with 0.8 s of silence after it came out once whole, then again up to its 18th word."""
     bare = ["".join(ch for ch in s.text.casefold() if ch.isalnum()) for s in sentences]
-    if any(a == b and len(a) >= _MIN_REPEATED for a, b in itertools.pairwise(bare)):
-        return True
-    if any(len(b) >= _MIN_RESTATED and a.startswith(b) for a, b in itertools.pairwise(bare)):
+    if any(a.startswith(b) and len(b) >= (_MIN_REPEATED if a == b else _MIN_RESTATED)
+           for a, b in itertools.pairwise(bare)):
         return True
     return any(len(b) > 2 * _MIN_REPEATED and b[: len(b) // 2] * 2 == b for b in bare)
 
